@@ -1,0 +1,264 @@
+// Key exchange methods (Transform Type 4) behind one KEM-shaped interface:
+// the initiator of an exchange sends `publicData` and later `finish`es with the peer's data; the
+// responder answers in one step. For DH the two sides are symmetric; for ML-KEM the initiator sends
+// the encapsulation key and the responder the ciphertext (draft-ietf-ipsecme-ikev2-mlkem §2.1).
+import { createECDH, randomBytes } from 'node:crypto';
+import { x25519 } from '@noble/curves/ed25519.js';
+import { x448 } from '@noble/curves/ed448.js';
+import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
+import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
+import type { Rng } from './protection.js';
+
+export type KeErrorReason =
+  /** Key Exchange Data of the wrong length for the method (ML-KEM: FIPS 203 §7.2/§7.3 type check). */
+  | 'invalid-length'
+  /** ECP point not on the curve / not a valid public value (RFC 6989). */
+  | 'invalid-public-value'
+  /** X25519/X448 result is all zero: the peer sent a low-order point (RFC 8031 §2.3). */
+  | 'zero-shared-secret'
+  /** ML-KEM encapsulation key fails the FIPS 203 §7.2 modulus check. */
+  | 'invalid-encapsulation-key';
+
+/**
+ * The peer's Key Exchange Data was unacceptable.
+ * - `stage: 'respond'`: found by the responder of the exchange; answer with `notify` (INVALID_SYNTAX,
+ *   draft-ietf-ipsecme-ikev2-mlkem §2.2 for ML-KEM; the same code for malformed DH values).
+ * - `stage: 'finish'`: found by the initiator in the response; the SA creation fails and no error
+ *   notify is sent (ML-KEM draft §2.2; RFC 7296 §2.21). In CREATE_CHILD_SA / IKE_FOLLOWUP_KE the
+ *   ML-KEM draft requires deleting the IKE SA (engine policy).
+ */
+export class KeError extends Error {
+  readonly notify: number | undefined;
+  constructor(
+    readonly method: number,
+    readonly reason: KeErrorReason,
+    readonly stage: 'respond' | 'finish',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KeError';
+    this.notify = stage === 'respond' ? NOTIFY_INVALID_SYNTAX : undefined;
+  }
+}
+
+export interface KeInitiation {
+  /** Key Exchange Data for our KE payload. */
+  publicData: Buffer;
+  /** Shared secret from the peer's Key Exchange Data; throws KeError (stage 'finish') if it is unacceptable. */
+  finish(peerData: Buffer): Buffer;
+}
+
+export interface KeResponse {
+  publicData: Buffer;
+  sharedSecret: Buffer;
+}
+
+export interface KeMethod {
+  /** Transform Type 4 id (also the KE payload's Key Exchange Method Num). */
+  readonly id: number;
+  readonly name: string;
+  readonly kind: 'ecdh' | 'mlkem';
+  /** Whether this method resists a quantum adversary (ML-KEM). */
+  readonly postQuantum: boolean;
+  /** Octets of the initiator's / responder's Key Exchange Data. */
+  readonly initiatorDataLength: number;
+  readonly responderDataLength: number;
+  readonly sharedSecretLength: number;
+  /** Fresh ephemeral key pair (RFC 7296 §2.12 / ML-KEM draft §3: never reused). `rng` defaults to crypto.randomBytes. */
+  initiate(rng?: Rng): KeInitiation;
+  /** Answer the peer's Key Exchange Data; throws KeError (stage 'respond') if it is unacceptable. */
+  respond(peerData: Buffer, rng?: Rng): KeResponse;
+}
+
+function checkLength(method: number, name: string, data: Buffer, expected: number, stage: 'respond' | 'finish'): void {
+  if (data.length !== expected) {
+    throw new KeError(method, 'invalid-length', stage, `${name}: Key Exchange Data is ${data.length} octets, expected ${expected}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECP groups (RFC 5903): Key Exchange Data = x | y, fixed length, no 0x04 prefix; shared = x.
+// node:crypto ECDH (OpenSSL) is several times faster than @noble/curves here (scripts/bench/ke.mjs),
+// and its computeSecret rejects points that are not on the curve (RFC 6989 §2.3).
+
+interface EcpDef {
+  id: number;
+  name: string;
+  curve: string;
+  fieldLength: number;
+  /** Mask for the first octet of a drawn private key so it has the order's bit length. */
+  topMask: number;
+}
+
+function ecpMethod(def: EcpDef): KeMethod {
+  const { id, name, curve, fieldLength } = def;
+  const publicLength = 2 * fieldLength;
+
+  const newKey = (rng: Rng) => {
+    const ecdh = createECDH(curve);
+    // Rejection sampling: draw field-length octets until they form a scalar in [1, n-1]. A caller-supplied
+    // rng that returns a fixed private key therefore reproduces published vectors.
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const priv = Buffer.from(rng(fieldLength));
+      if (priv.length !== fieldLength) throw new Error(`${name}: random source returned ${priv.length} octets`);
+      priv[0] = priv[0]! & def.topMask;
+      try {
+        ecdh.setPrivateKey(priv);
+        return ecdh;
+      } catch {
+        // zero or >= group order: draw again
+      }
+    }
+    throw new Error(`${name}: random source produced no valid private key`);
+  };
+
+  const publicOf = (ecdh: ReturnType<typeof createECDH>) => ecdh.getPublicKey().subarray(1); // strip 0x04
+
+  const shared = (ecdh: ReturnType<typeof createECDH>, peer: Buffer, stage: 'respond' | 'finish') => {
+    checkLength(id, name, peer, publicLength, stage);
+    try {
+      return ecdh.computeSecret(Buffer.concat([Buffer.from([0x04]), peer]));
+    } catch {
+      throw new KeError(id, 'invalid-public-value', stage, `${name}: peer's public value is not a point on the curve`);
+    }
+  };
+
+  return {
+    id,
+    name,
+    kind: 'ecdh',
+    postQuantum: false,
+    initiatorDataLength: publicLength,
+    responderDataLength: publicLength,
+    sharedSecretLength: fieldLength,
+    initiate(rng: Rng = randomBytes): KeInitiation {
+      const ecdh = newKey(rng);
+      return { publicData: publicOf(ecdh), finish: (peer) => shared(ecdh, peer, 'finish') };
+    },
+    respond(peerData: Buffer, rng: Rng = randomBytes): KeResponse {
+      // Check the peer's value before spending a key generation on it.
+      checkLength(id, name, peerData, publicLength, 'respond');
+      const ecdh = newKey(rng);
+      return { publicData: publicOf(ecdh), sharedSecret: shared(ecdh, peerData, 'respond') };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Curve25519 / Curve448 (RFC 8031): 32/56-octet u-coordinates, shared = X25519/X448 output.
+
+interface MontgomeryImpl {
+  getPublicKey(secretKey: Uint8Array): Uint8Array;
+  getSharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+}
+
+function montgomeryMethod(id: number, name: string, length: number, impl: MontgomeryImpl): KeMethod {
+  const shared = (priv: Uint8Array, peer: Buffer, stage: 'respond' | 'finish'): Buffer => {
+    checkLength(id, name, peer, length, stage);
+    let out: Uint8Array;
+    try {
+      out = impl.getSharedSecret(priv, peer);
+    } catch {
+      // @noble/curves refuses low-order inputs whose result is zero.
+      throw new KeError(id, 'zero-shared-secret', stage, `${name}: shared secret is all zero (low-order public value)`);
+    }
+    // RFC 8031 §2.3: MUST check for the all-zero value and abort.
+    if (out.every((b) => b === 0)) throw new KeError(id, 'zero-shared-secret', stage, `${name}: shared secret is all zero (low-order public value)`);
+    return Buffer.from(out);
+  };
+  const newKey = (rng: Rng) => {
+    const priv = rng(length);
+    if (priv.length !== length) throw new Error(`${name}: random source returned ${priv.length} octets`);
+    return new Uint8Array(priv); // clamping happens inside X25519/X448 (RFC 7748 §5)
+  };
+  return {
+    id,
+    name,
+    kind: 'ecdh',
+    postQuantum: false,
+    initiatorDataLength: length,
+    responderDataLength: length,
+    sharedSecretLength: length,
+    initiate(rng: Rng = randomBytes): KeInitiation {
+      const priv = newKey(rng);
+      return { publicData: Buffer.from(impl.getPublicKey(priv)), finish: (peer) => shared(priv, peer, 'finish') };
+    },
+    respond(peerData: Buffer, rng: Rng = randomBytes): KeResponse {
+      checkLength(id, name, peerData, length, 'respond');
+      const priv = newKey(rng);
+      return { publicData: Buffer.from(impl.getPublicKey(priv)), sharedSecret: shared(priv, peerData, 'respond') };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ML-KEM (FIPS 203, draft-ietf-ipsecme-ikev2-mlkem): initiator KeyGen -> ek, responder Encaps(ek) -> ct,
+// initiator Decaps(dk, ct). The shared secret is the 32-octet K used as is.
+
+interface MlKemImpl {
+  keygen(seed: Uint8Array): { publicKey: Uint8Array; secretKey: Uint8Array };
+  encapsulate(publicKey: Uint8Array, msg: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
+}
+
+function mlKemMethod(id: number, name: string, ekLength: number, ctLength: number, impl: MlKemImpl): KeMethod {
+  return {
+    id,
+    name,
+    kind: 'mlkem',
+    postQuantum: true,
+    initiatorDataLength: ekLength,
+    responderDataLength: ctLength,
+    sharedSecretLength: 32,
+    initiate(rng: Rng = randomBytes): KeInitiation {
+      // FIPS 203 ML-KEM.KeyGen: d | z, 64 octets of fresh randomness (never shared with the (EC)DH seed).
+      const seed = rng(64);
+      if (seed.length !== 64) throw new Error(`${name}: random source returned ${seed.length} octets`);
+      const { publicKey, secretKey } = impl.keygen(new Uint8Array(seed));
+      return {
+        publicData: Buffer.from(publicKey),
+        finish(peerData: Buffer): Buffer {
+          // FIPS 203 §7.3 ciphertext type check; decapsulation itself uses implicit rejection.
+          checkLength(id, name, peerData, ctLength, 'finish');
+          return Buffer.from(impl.decapsulate(new Uint8Array(peerData), secretKey));
+        },
+      };
+    },
+    respond(peerData: Buffer, rng: Rng = randomBytes): KeResponse {
+      // FIPS 203 §7.2: type (length) check, then the modulus check on ek.
+      checkLength(id, name, peerData, ekLength, 'respond');
+      const m = rng(32);
+      if (m.length !== 32) throw new Error(`${name}: random source returned ${m.length} octets`);
+      let res: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+      try {
+        res = impl.encapsulate(new Uint8Array(peerData), new Uint8Array(m));
+      } catch {
+        throw new KeError(id, 'invalid-encapsulation-key', 'respond', `${name}: encapsulation key fails the FIPS 203 modulus check`);
+      }
+      return { publicData: Buffer.from(res.cipherText), sharedSecret: Buffer.from(res.sharedSecret) };
+    },
+  };
+}
+
+const METHODS: ReadonlyMap<number, KeMethod> = new Map<number, KeMethod>(
+  [
+    ecpMethod({ id: KE.ECP_256, name: 'ECP_256', curve: 'prime256v1', fieldLength: 32, topMask: 0xff }),
+    ecpMethod({ id: KE.ECP_384, name: 'ECP_384', curve: 'secp384r1', fieldLength: 48, topMask: 0xff }),
+    ecpMethod({ id: KE.ECP_521, name: 'ECP_521', curve: 'secp521r1', fieldLength: 66, topMask: 0x01 }),
+    montgomeryMethod(KE.CURVE25519, 'CURVE25519', 32, x25519),
+    montgomeryMethod(KE.CURVE448, 'CURVE448', 56, x448),
+    mlKemMethod(KE.ML_KEM_512, 'ML_KEM_512', 800, 768, ml_kem512),
+    mlKemMethod(KE.ML_KEM_768, 'ML_KEM_768', 1184, 1088, ml_kem768),
+    mlKemMethod(KE.ML_KEM_1024, 'ML_KEM_1024', 1568, 1568, ml_kem1024),
+  ].map((m) => [m.id, m]),
+);
+
+/** The KE method for a Transform Type 4 id, or undefined if not implemented (0 = NONE is not a method). */
+export function getKeMethod(id: number): KeMethod | undefined {
+  return METHODS.get(id);
+}
+
+/** Ids of every implemented KE method, ascending. */
+export function supportedKeMethods(): number[] {
+  return [...METHODS.keys()].sort((a, b) => a - b);
+}
