@@ -2,11 +2,16 @@
 // the initiator of an exchange sends `publicData` and later `finish`es with the peer's data; the
 // responder answers in one step. For DH the two sides are symmetric; for ML-KEM the initiator sends
 // the encapsulation key and the responder the ciphertext (draft-ietf-ipsecme-ikev2-mlkem §2.1).
-import { createECDH, randomBytes } from 'node:crypto';
-import { x25519 } from '@noble/curves/ed25519.js';
-import { x448 } from '@noble/curves/ed448.js';
+import { createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
+
+// Backend per method, chosen by measurement (scripts/bench/ke.mjs, node 20.20, 2-core VM; CPU us for
+// key generation + shared secret on one handshake side, node:crypto vs @noble):
+//   ECP_256  146 vs 3069   ECP_384 1948 vs 6701   ECP_521 4444 vs 13243     -> node:crypto
+//   X25519    91 vs 1628   X448     346 vs 4492                              -> node:crypto
+//   ML-KEM-512/768/1024 (only @noble/post-quantum on node 20): initiator (keygen+decaps) 842/1070/1624,
+//   responder (encaps) 349/527/755.
 import type { Rng } from './protection.js';
 
 export type KeErrorReason =
@@ -146,30 +151,49 @@ function ecpMethod(def: EcpDef): KeMethod {
 
 // ---------------------------------------------------------------------------------------------
 // Curve25519 / Curve448 (RFC 8031): 32/56-octet u-coordinates, shared = X25519/X448 output.
+// node:crypto (OpenSSL) is several times faster than @noble/curves for these (scripts/bench/ke.mjs).
+// Raw keys enter node through JWK (RFC 8037 OKP): importing them that way costs ~10-50 us against
+// ~100-360 us for the equivalent SPKI/PKCS#8 DER import.
 
-interface MontgomeryImpl {
-  getPublicKey(secretKey: Uint8Array): Uint8Array;
-  getSharedSecret(secretKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+interface MontgomeryDef {
+  id: number;
+  name: string;
+  length: number;
+  crv: 'X25519' | 'X448';
+  pkcs8Prefix: Buffer;
 }
 
-function montgomeryMethod(id: number, name: string, length: number, impl: MontgomeryImpl): KeMethod {
-  const shared = (priv: Uint8Array, peer: Buffer, stage: 'respond' | 'finish'): Buffer => {
-    checkLength(id, name, peer, length, stage);
-    let out: Uint8Array;
-    try {
-      out = impl.getSharedSecret(priv, peer);
-    } catch {
-      // @noble/curves refuses low-order inputs whose result is zero.
-      throw new KeError(id, 'zero-shared-secret', stage, `${name}: shared secret is all zero (low-order public value)`);
-    }
-    // RFC 8031 §2.3: MUST check for the all-zero value and abort.
-    if (out.every((b) => b === 0)) throw new KeError(id, 'zero-shared-secret', stage, `${name}: shared secret is all zero (low-order public value)`);
-    return Buffer.from(out);
-  };
+function montgomeryMethod(def: MontgomeryDef): KeMethod {
+  const { id, name, length } = def;
   const newKey = (rng: Rng) => {
     const priv = rng(length);
     if (priv.length !== length) throw new Error(`${name}: random source returned ${priv.length} octets`);
-    return new Uint8Array(priv); // clamping happens inside X25519/X448 (RFC 7748 §5)
+    // clamping happens inside X25519/X448 (RFC 7748 §5)
+    let privateKey: KeyObject;
+    try {
+      // node derives the public value from d; the JWK "x" member must be a string but is not used.
+      privateKey = createPrivateKey({ key: { kty: 'OKP', crv: def.crv, d: priv.toString('base64url'), x: '' }, format: 'jwk' });
+    } catch {
+      privateKey = createPrivateKey({ key: Buffer.concat([def.pkcs8Prefix, priv]), format: 'der', type: 'pkcs8' });
+    }
+    const x = privateKey.export({ format: 'jwk' }).x;
+    if (typeof x !== 'string') throw new Error(`${name}: could not derive the public value`);
+    return { privateKey, publicData: Buffer.from(x, 'base64url') };
+  };
+  const shared = (privateKey: KeyObject, peer: Buffer, stage: 'respond' | 'finish'): Buffer => {
+    checkLength(id, name, peer, length, stage);
+    const zero = () => new KeError(id, 'zero-shared-secret', stage, `${name}: shared secret is all zero (low-order public value)`);
+    let out: Buffer;
+    try {
+      const publicKey = createPublicKey({ key: { kty: 'OKP', crv: def.crv, x: peer.toString('base64url') }, format: 'jwk' });
+      out = diffieHellman({ privateKey, publicKey });
+    } catch {
+      // OpenSSL refuses to return the all-zero result of a low-order point.
+      throw zero();
+    }
+    // RFC 8031 §2.3: MUST check for the all-zero value and abort.
+    if (out.every((b) => b === 0)) throw zero();
+    return out;
   };
   return {
     id,
@@ -180,13 +204,13 @@ function montgomeryMethod(id: number, name: string, length: number, impl: Montgo
     responderDataLength: length,
     sharedSecretLength: length,
     initiate(rng: Rng = randomBytes): KeInitiation {
-      const priv = newKey(rng);
-      return { publicData: Buffer.from(impl.getPublicKey(priv)), finish: (peer) => shared(priv, peer, 'finish') };
+      const k = newKey(rng);
+      return { publicData: k.publicData, finish: (peer) => shared(k.privateKey, peer, 'finish') };
     },
     respond(peerData: Buffer, rng: Rng = randomBytes): KeResponse {
       checkLength(id, name, peerData, length, 'respond');
-      const priv = newKey(rng);
-      return { publicData: Buffer.from(impl.getPublicKey(priv)), sharedSecret: shared(priv, peerData, 'respond') };
+      const k = newKey(rng);
+      return { publicData: k.publicData, sharedSecret: shared(k.privateKey, peerData, 'respond') };
     },
   };
 }
@@ -245,8 +269,20 @@ const METHODS: ReadonlyMap<number, KeMethod> = new Map<number, KeMethod>(
     ecpMethod({ id: KE.ECP_256, name: 'ECP_256', curve: 'prime256v1', fieldLength: 32, topMask: 0xff }),
     ecpMethod({ id: KE.ECP_384, name: 'ECP_384', curve: 'secp384r1', fieldLength: 48, topMask: 0xff }),
     ecpMethod({ id: KE.ECP_521, name: 'ECP_521', curve: 'secp521r1', fieldLength: 66, topMask: 0x01 }),
-    montgomeryMethod(KE.CURVE25519, 'CURVE25519', 32, x25519),
-    montgomeryMethod(KE.CURVE448, 'CURVE448', 56, x448),
+    montgomeryMethod({
+      id: KE.CURVE25519,
+      name: 'CURVE25519',
+      length: 32,
+      crv: 'X25519',
+      pkcs8Prefix: Buffer.from('302e020100300506032b656e04220420', 'hex'),
+    }),
+    montgomeryMethod({
+      id: KE.CURVE448,
+      name: 'CURVE448',
+      length: 56,
+      crv: 'X448',
+      pkcs8Prefix: Buffer.from('3046020100300506032b656f043a0438', 'hex'),
+    }),
     mlKemMethod(KE.ML_KEM_512, 'ML_KEM_512', 800, 768, ml_kem512),
     mlKemMethod(KE.ML_KEM_768, 'ML_KEM_768', 1184, 1088, ml_kem768),
     mlKemMethod(KE.ML_KEM_1024, 'ML_KEM_1024', 1568, 1568, ml_kem1024),
