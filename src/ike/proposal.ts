@@ -348,6 +348,7 @@ function parseTokens(text: string, kind: ProposalKind): ProposalConfig {
   const isAead = aead.length > 0;
 
   if (kind === 'ike') {
+    if (!isAead && integ.length === 0) fail(text, `no integrity algorithm: non-AEAD ciphers need sha256, sha384 or sha512`);
     if (prf.length === 0) {
       for (const i of integ) {
         const implied = PRF_FOR_INTEG.get(i)!;
@@ -358,7 +359,6 @@ function parseTokens(text: string, kind: ProposalKind): ProposalConfig {
       fail(text, `no PRF: an AEAD IKE proposal needs a prf token (e.g. prfsha256, prfsha384) or a sha* token to imply it`);
     }
     if (isAead) integ.length = 0;
-    else if (integ.length === 0) fail(text, `no integrity algorithm: non-AEAD ciphers need sha256, sha384 or sha512`);
     if (ke.length === 0) fail(text, `no key exchange method: IKE proposals need one (e.g. x25519, ecp256)`);
   } else {
     if (isAead && integ.length > 0) {

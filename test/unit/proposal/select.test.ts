@@ -1,0 +1,340 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ProposalMismatchError,
+  checkAccepted,
+  parseProposal,
+  parseProposals,
+  proposalsToSa,
+  selectProposal,
+  suiteName,
+  withKeMethods,
+  type OfferedProposal,
+  type TransformSpec,
+} from '../../../src/ike/proposal.js';
+
+// RFC 7296 §3.3.2 / RFC 9370 numbers, independent of the module's tables.
+const T = { ENCR: 1, PRF: 2, INTEG: 3, KE: 4, ESN: 5, ADDKE1: 6, ADDKE2: 7 };
+const AES_CBC = 12;
+const GCM16 = 20;
+const CHACHA = 28;
+const SHA256_128 = 12;
+const SHA384_192 = 13;
+const PRF_SHA256 = 5;
+const PRF_SHA384 = 6;
+const ECP256 = 19;
+const ECP384 = 20;
+const X25519 = 31;
+const MLKEM768 = 36;
+const MLKEM1024 = 37;
+
+const ike = (...s: string[]) => parseProposals(s, 'ike');
+const esp = (...s: string[]) => parseProposals(s, 'esp');
+const offer = (number: number, protocolId: number, transforms: TransformSpec[]): OfferedProposal => ({ number, protocolId, transforms });
+
+describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
+  it('accepts a matching offer and echoes one transform of each type', () => {
+    const sel = selectProposal(proposalsToSa(ike('aes256gcm16-aes128gcm16-prfsha384-prfsha256-x25519-ecp256'), 'ike'), ike('aes128gcm16-prfsha256-ecp256'), 'ike');
+    expect(sel).not.toBeNull();
+    expect(sel!.proposalNumber).toBe(1);
+    expect(sel!.chosen).toEqual({ encr: { id: GCM16, keyBits: 128 }, prf: PRF_SHA256, ke: ECP256, addKe: [] });
+    expect(sel!.transforms).toEqual([
+      { type: T.ENCR, id: GCM16, keyLength: 128 },
+      { type: T.PRF, id: PRF_SHA256 },
+      { type: T.KE, id: ECP256 },
+    ]);
+    expect(suiteName(sel!.chosen)).toBe('AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256');
+  });
+
+  it("the responder's configured order wins within a type", () => {
+    const offered = proposalsToSa(ike('aes128gcm16-aes256gcm16-prfsha256-prfsha384-ecp256-x25519'), 'ike');
+    const sel = selectProposal(offered, ike('aes256gcm16-aes128gcm16-prfsha384-prfsha256-x25519-ecp256'), 'ike');
+    expect(sel!.chosen).toEqual({ encr: { id: GCM16, keyBits: 256 }, prf: PRF_SHA384, ke: X25519, addKe: [] });
+  });
+
+  it("the responder's proposal order wins across proposals; preferOffered swaps it", () => {
+    const offered = proposalsToSa(ike('aes128-sha256-ecp256', 'aes256gcm16-prfsha384-x25519'), 'ike');
+    const configured = ike('aes256gcm16-prfsha384-x25519', 'aes128-sha256-ecp256');
+    const sel = selectProposal(offered, configured, 'ike');
+    expect(sel!.proposalNumber).toBe(2);
+    expect(sel!.configuredIndex).toBe(0);
+    const selOffered = selectProposal(offered, configured, 'ike', { preferOffered: true });
+    expect(selOffered!.proposalNumber).toBe(1);
+    expect(selOffered!.configuredIndex).toBe(1);
+    expect(selOffered!.chosen.integ).toBe(SHA256_128);
+  });
+
+  it('returns null when nothing matches (NO_PROPOSAL_CHOSEN)', () => {
+    expect(selectProposal(proposalsToSa(ike('aes128-sha256-ecp256'), 'ike'), ike('aes256gcm16-prfsha384-x25519'), 'ike')).toBeNull();
+    expect(selectProposal([], ike('aes256gcm16-prfsha384-x25519'), 'ike')).toBeNull();
+  });
+
+  it('key lengths must match exactly; a missing Key Length matches no AES', () => {
+    const configured = ike('aes256gcm16-prfsha256-x25519');
+    const base = [{ type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }];
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128 }, ...base])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16 }, ...base])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, ...base])], configured, 'ike')).not.toBeNull();
+    // ChaCha20-Poly1305 must come without a Key Length (RFC 7634).
+    const chacha = ike('chacha20poly1305-prfsha256-x25519');
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA, keyLength: 256 }, ...base])], chacha, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA }, ...base])], chacha, 'ike')!.chosen.encr).toEqual({ id: CHACHA });
+  });
+
+  it('unknown transform ids are ignored, unknown transform types make the proposal unacceptable', () => {
+    const configured = ike('aes256gcm16-prfsha256-x25519');
+    const good = [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }];
+    const withUnknownIds = offer(1, 1, [{ type: T.ENCR, id: 1024 }, ...good, { type: T.KE, id: 9999 }]);
+    expect(selectProposal([withUnknownIds], configured, 'ike')!.transforms).toEqual(good);
+    const withUnknownType = offer(1, 1, [...good, { type: 13, id: 1 }]);
+    const fallback = offer(2, 1, good);
+    const sel = selectProposal([withUnknownType, fallback], configured, 'ike');
+    expect(sel!.proposalNumber).toBe(2);
+    expect(selectProposal([withUnknownType], configured, 'ike')).toBeNull();
+  });
+
+  it('a proposal missing a mandatory type is skipped', () => {
+    const configured = ike('aes256gcm16-prfsha256-x25519');
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.KE, id: X25519 }])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA256 }])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }])], configured, 'ike')).toBeNull();
+  });
+
+  it('proposals of another protocol are not considered', () => {
+    const sa = proposalsToSa(esp('aes256gcm16'), 'esp');
+    expect(selectProposal(sa.map((p) => ({ ...p, protocolId: 2 })), esp('aes256gcm16'), 'esp')).toBeNull();
+    expect(selectProposal(sa, esp('aes256gcm16'), 'esp')).not.toBeNull();
+  });
+
+  it('AEAD: INTEG NONE offered is echoed; a real INTEG with AEAD does not match an AEAD config', () => {
+    const configured = ike('aes256gcm16-prfsha256-x25519');
+    const withNone = offer(1, 1, [
+      { type: T.ENCR, id: GCM16, keyLength: 256 },
+      { type: T.PRF, id: PRF_SHA256 },
+      { type: T.INTEG, id: 0 },
+      { type: T.KE, id: X25519 },
+    ]);
+    const sel = selectProposal([withNone], configured, 'ike');
+    expect(sel!.transforms).toContainEqual({ type: T.INTEG, id: 0 });
+    expect(sel!.chosen.integ).toBeUndefined();
+    const withInteg = offer(1, 1, [...withNone.transforms.filter((t) => t.type !== T.INTEG), { type: T.INTEG, id: SHA256_128 }]);
+    expect(selectProposal([withInteg], configured, 'ike')).toBeNull();
+  });
+
+  it('non-AEAD needs INTEG, and ESP picks ESN from our list', () => {
+    const sel = selectProposal(proposalsToSa(esp('aes128-aes256-sha384-sha256-esn-noesn'), 'esp'), esp('aes256-sha256-noesn'), 'esp');
+    expect(sel!.chosen).toEqual({ encr: { id: AES_CBC, keyBits: 256 }, integ: SHA256_128, addKe: [], esn: false });
+    expect(sel!.transforms).toEqual([
+      { type: T.ENCR, id: AES_CBC, keyLength: 256 },
+      { type: T.INTEG, id: SHA256_128 },
+      { type: T.ESN, id: 0 },
+    ]);
+    const noInteg = offer(1, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 256 }, { type: T.ESN, id: 0 }]);
+    expect(selectProposal([noInteg], esp('aes256-sha256'), 'esp')).toBeNull();
+    expect(selectProposal(proposalsToSa(esp('aes256gcm16-esn'), 'esp'), esp('aes256gcm16-noesn'), 'esp')).toBeNull();
+  });
+
+  it('ESP offer without an ESN transform is read as no ESN', () => {
+    const sel = selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128 }])], esp('aes128gcm16'), 'esp');
+    expect(sel!.chosen.esn).toBe(false);
+    expect(sel!.transforms).toEqual([{ type: T.ENCR, id: GCM16, keyLength: 128 }]);
+    expect(selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128 }])], esp('aes128gcm16-esn'), 'esp')).toBeNull();
+  });
+});
+
+describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
+  it('ESP PFS must agree: configured KE requires one offered, none configured refuses a KE-only offer', () => {
+    expect(selectProposal(proposalsToSa(esp('aes256gcm16'), 'esp'), esp('aes256gcm16-x25519'), 'esp')).toBeNull();
+    expect(selectProposal(proposalsToSa(esp('aes256gcm16-x25519'), 'esp'), esp('aes256gcm16'), 'esp')).toBeNull();
+    const sel = selectProposal(proposalsToSa(esp('aes256gcm16-ecp256-x25519'), 'esp'), esp('aes256gcm16-x25519'), 'esp');
+    expect(sel!.chosen.ke).toBe(X25519);
+  });
+
+  it('KE NONE offered alongside a method is chosen when we do not want PFS', () => {
+    const o = offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.KE, id: X25519 }, { type: T.KE, id: 0 }, { type: T.ESN, id: 0 }]);
+    const sel = selectProposal([o], esp('aes256gcm16'), 'esp');
+    expect(sel!.chosen.ke).toBeUndefined();
+    expect(sel!.transforms).toContainEqual({ type: T.KE, id: 0 });
+    expect(selectProposal([o], esp('aes256gcm16'), 'esp', { requireKe: true })).toBeNull();
+    expect(selectProposal([o], esp('aes256gcm16-x25519'), 'esp', { requireKe: true })!.chosen.ke).toBe(X25519);
+  });
+
+  it('mandatory ADDKE: the offer must carry it', () => {
+    const configured = ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768');
+    expect(selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519'), 'ike'), configured, 'ike')).toBeNull();
+    const sel = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem1024-ke1_mlkem768'), 'ike'), configured, 'ike');
+    expect(sel!.chosen).toEqual({ encr: { id: GCM16, keyBits: 256 }, prf: PRF_SHA384, ke: X25519, addKe: [MLKEM768] });
+    expect(suiteName(sel!.chosen)).toBe('AES_GCM_16_256/PRF_HMAC_SHA2_384/X25519+ML-KEM-768');
+  });
+
+  it('optional ADDKE (keN_none): taken when offered, skipped when absent or NONE only', () => {
+    const configured = ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none');
+    const classic = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519'), 'ike'), configured, 'ike');
+    expect(classic!.chosen.addKe).toEqual([]);
+    const pq = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768'), 'ike'), configured, 'ike');
+    expect(pq!.chosen.addKe).toEqual([MLKEM768]);
+    const noneOnly = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_none'), 'ike'), configured, 'ike');
+    expect(noneOnly!.chosen.addKe).toEqual([]);
+    expect(noneOnly!.transforms).toContainEqual({ type: T.ADDKE1, id: 0 });
+  });
+
+  it('an initiator offering ADDKE with NONE is served by a responder without ADDKE', () => {
+    const sel = selectProposal(
+      proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none-ke2_none-ke2_mlkem1024'), 'ike'),
+      ike('aes256gcm16-prfsha384-x25519'),
+      'ike',
+    );
+    expect(sel!.chosen.addKe).toEqual([]);
+    expect(sel!.transforms.filter((t) => t.type >= T.ADDKE1)).toEqual([
+      { type: T.ADDKE1, id: 0 },
+      { type: T.ADDKE2, id: 0 },
+    ]);
+    // Without NONE the responder that does not do ADDKE must refuse.
+    expect(selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768'), 'ike'), ike('aes256gcm16-prfsha384-x25519'), 'ike')).toBeNull();
+  });
+
+  it('a gap in ADDKE rounds is reported as undefined', () => {
+    const p = ike('aes256gcm16-prfsha384-x25519-ke1_none-ke1_mlkem768-ke2_mlkem1024');
+    const sel = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_none-ke2_mlkem1024'), 'ike'), p, 'ike');
+    expect(sel!.chosen.addKe).toEqual([undefined, MLKEM1024]);
+  });
+
+  it('forbidKe (IKE_AUTH without child-pfs-info): KE must be absent or NONE', () => {
+    const configured = esp('aes256gcm16-x25519');
+    const noKe = proposalsToSa(esp('aes256gcm16-x25519'), 'esp', { omitKe: true });
+    const sel = selectProposal(noKe, configured, 'esp', { forbidKe: true });
+    expect(sel!.chosen.ke).toBeUndefined();
+    expect(sel!.transforms.some((t) => t.type === T.KE)).toBe(false);
+    // Without forbidKe the same offer fails: our PFS requires a KE in CREATE_CHILD_SA.
+    expect(selectProposal(noKe, configured, 'esp')).toBeNull();
+    const withKe = proposalsToSa(esp('aes256gcm16-x25519'), 'esp');
+    expect(selectProposal(withKe, configured, 'esp', { forbidKe: true })).toBeNull();
+  });
+
+  it('allowKeInIkeAuth (child-pfs-info): KE transforms are negotiated and recorded', () => {
+    const configured = esp('aes256gcm16-x25519-ke1_mlkem768');
+    const sel = selectProposal(proposalsToSa(configured, 'esp'), configured, 'esp', { allowKeInIkeAuth: true });
+    expect(sel!.chosen.ke).toBe(X25519);
+    expect(sel!.chosen.addKe).toEqual([MLKEM768]);
+  });
+
+  it('keOverride replaces the configured KE methods', () => {
+    const configured = esp('aes256gcm16-x25519-ecp384');
+    const offered = proposalsToSa(esp('aes256gcm16-ecp384-x25519'), 'esp');
+    expect(selectProposal(offered, configured, 'esp')!.chosen.ke).toBe(X25519);
+    expect(selectProposal(offered, configured, 'esp', { keOverride: { ke: [ECP384] } })!.chosen.ke).toBe(ECP384);
+    expect(selectProposal(offered, configured, 'esp', { keOverride: { ke: [ECP256] } })).toBeNull();
+    const rekey = withKeMethods(configured[0]!, [ECP384], [[MLKEM768]]);
+    expect(rekey.ke).toEqual([ECP384]);
+    expect(rekey.addKe).toEqual([[MLKEM768]]);
+    expect(configured[0]!.ke).toEqual([X25519, ECP384]);
+  });
+});
+
+describe('checkAccepted: the initiator validates the single answer', () => {
+  const sent = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ecp256-ke1_mlkem768-ke1_none', 'aes128-sha256-ecp256'), 'ike');
+
+  function mismatch(received: OfferedProposal[]): string {
+    try {
+      checkAccepted(sent, received, 'ike');
+    } catch (e) {
+      expect(e).toBeInstanceOf(ProposalMismatchError);
+      return (e as Error).message;
+    }
+    throw new Error('expected ProposalMismatchError');
+  }
+
+  it('accepts a proper subset and returns the chosen algorithms', () => {
+    const chosen = checkAccepted(sent, [
+      offer(1, 1, [
+        { type: T.ENCR, id: GCM16, keyLength: 256 },
+        { type: T.PRF, id: PRF_SHA384 },
+        { type: T.KE, id: ECP256 },
+        { type: T.ADDKE1, id: MLKEM768 },
+      ]),
+    ]);
+    expect(chosen).toEqual({ encr: { id: GCM16, keyBits: 256 }, prf: PRF_SHA384, ke: ECP256, addKe: [MLKEM768] });
+    const cbc = checkAccepted(sent, [
+      offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.INTEG, id: SHA256_128 }, { type: T.KE, id: ECP256 }]),
+    ]);
+    expect(cbc.integ).toBe(SHA256_128);
+  });
+
+  it('the responder may leave out a type we offered with NONE', () => {
+    const chosen = checkAccepted(sent, [
+      offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }]),
+    ]);
+    expect(chosen.addKe).toEqual([]);
+  });
+
+  it('agrees with what selectProposal answers', () => {
+    const sel = selectProposal(sent, ike('aes128-sha256-ecp256'), 'ike')!;
+    expect(checkAccepted(sent, [offer(sel.proposalNumber, 1, sel.transforms)], 'ike')).toEqual(sel.chosen);
+    const espSent = proposalsToSa(esp('aes256gcm16-x25519-esn-noesn'), 'esp');
+    const espSel = selectProposal(espSent, esp('aes256gcm16-x25519-esn'), 'esp')!;
+    expect(checkAccepted(espSent, [offer(espSel.proposalNumber, 3, espSel.transforms)])).toEqual({
+      encr: { id: GCM16, keyBits: 256 },
+      ke: X25519,
+      addKe: [],
+      esn: true,
+    });
+  });
+
+  it('rejects everything that is not a subset of the offer', () => {
+    const good = [
+      { type: T.ENCR, id: GCM16, keyLength: 256 },
+      { type: T.PRF, id: PRF_SHA384 },
+      { type: T.KE, id: X25519 },
+    ];
+    expect(mismatch([])).toMatch(/returned 0 proposals; exactly one/);
+    expect(mismatch([offer(1, 1, good), offer(2, 1, good)])).toMatch(/returned 2 proposals/);
+    expect(mismatch([offer(3, 1, good)])).toMatch(/proposal #3, which was not offered/);
+    expect(mismatch([offer(1, 3, good)])).toMatch(/changed the protocol/);
+    expect(mismatch([offer(1, 1, [...good, { type: T.KE, id: ECP256 }])])).toMatch(/2 transforms of type 4; exactly one/);
+    expect(mismatch([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128 }, ...good.slice(1)])])).toMatch(/type 1 id 20 \(128 bits\), which we did not offer/);
+    expect(mismatch([offer(1, 1, [...good.slice(0, 2), { type: T.KE, id: ECP384 }])])).toMatch(/type 4 id 20, which we did not offer/);
+    expect(mismatch([offer(1, 1, [...good, { type: T.INTEG, id: SHA384_192 }])])).toMatch(/transform type 3, which we did not offer/);
+    expect(mismatch([offer(1, 1, good.slice(0, 2))])).toMatch(/left out transform type 4/);
+    expect(mismatch([offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: ECP256 }])])).toMatch(
+      /left out transform type 3/,
+    );
+  });
+
+  it('rejects an answer without ADDKE when we offered it without NONE', () => {
+    const strict = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem1024'), 'ike');
+    expect(() =>
+      checkAccepted(strict, [offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }])], 'ike'),
+    ).toThrow(/left out transform type 6/);
+    expect(
+      checkAccepted(strict, [
+        offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }, { type: T.ADDKE1, id: MLKEM1024 }]),
+      ]).addKe,
+    ).toEqual([MLKEM1024]);
+  });
+});
+
+describe('parse -> offer -> select -> check, for every operator example', () => {
+  const examples: [string, 'ike' | 'esp'][] = [
+    ['aes256gcm16-prfsha384-x25519', 'ike'],
+    ['aes128-sha256-ecp256', 'ike'],
+    ['aes256-sha384-ecp384-ke1_mlkem768', 'ike'],
+    ['chacha20poly1305-prfsha256-curve25519', 'ike'],
+    ['aes256gcm16', 'esp'],
+    ['aes128gcm16-x25519', 'esp'],
+    ['aes256-sha512-esn', 'esp'],
+    ['mlkem768', 'esp'],
+    ['x25519-ke1_mlkem768-ke2_mlkem1024', 'esp'],
+    ['default', 'ike'],
+    ['default', 'esp'],
+  ];
+  for (const [text, kind] of examples) {
+    it(`${kind} ${text}`, () => {
+      const p = [parseProposal(text, kind)];
+      const sent = proposalsToSa(p, kind);
+      const sel = selectProposal(sent, p, kind);
+      expect(sel).not.toBeNull();
+      expect(sel!.chosen.encr).toEqual(p[0]!.encr[0]);
+      if (p[0]!.ke.length > 0) expect(sel!.chosen.ke).toBe(p[0]!.ke[0]);
+      expect(checkAccepted(sent, [{ number: sel!.proposalNumber, protocolId: kind === 'ike' ? 1 : 3, transforms: sel!.transforms }], kind)).toEqual(sel!.chosen);
+    });
+  }
+});
