@@ -90,8 +90,6 @@ function attrByName(name: string) {
   return DN_ATTRS.find((a) => a.name.toLowerCase() === n || a.aliases?.some((x) => x.toLowerCase() === n));
 }
 
-const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-
 /** Split on an unescaped separator, honouring backslash escapes and double quotes. */
 function splitUnescaped(s: string, sep: string): string[] {
   const out: string[] = [];
@@ -140,12 +138,16 @@ export function parseDnText(text: string): Rdn[] {
   );
 }
 
-/** DER Name (RFC 5280 §4.1.2.4) from the DN text; C/serialNumber PrintableString, email/DC IA5String, else PrintableString when possible, UTF8String otherwise. */
+/**
+ * DER Name (RFC 5280 §4.1.2.4) from the DN text. String types follow OpenSSL's default (utf8only) so a
+ * name written like a certificate's subject encodes to the same octets: C and serialNumber
+ * PrintableString, emailAddress and DC IA5String, everything else UTF8String (RFC 5280 §4.1.2.6).
+ */
 export function dnTextToDer(text: string): Buffer {
   const rdns = parseDnText(text).map((rdn) => {
     const avas = rdn.map(({ oid, value }) => {
       const def = DN_ATTRS.find((a) => a.oid === oid);
-      const tag = def?.tag ?? (PRINTABLE.test(value) ? TAG.PRINTABLE_STRING : TAG.UTF8_STRING);
+      const tag = def?.tag ?? TAG.UTF8_STRING;
       return encodeTlv(TAG.SEQUENCE, Buffer.concat([encodeOid(oid), encodeTlv(tag, Buffer.from(value, 'utf8'))]));
     });
     // DER orders SET OF members by their encodings.
