@@ -4,7 +4,7 @@
 // its backend per method. ML-KEM has only the @noble backend on Node 20.
 //
 // Usage: node scripts/bench/ke.mjs [iterations=200] [path/to/compiled/ike/crypto/index.js]
-import { createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes } from 'node:crypto';
+import { createDiffieHellman, createDiffieHellmanGroup, createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes } from 'node:crypto';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { x448 } from '@noble/curves/ed448.js';
@@ -30,6 +30,20 @@ const nodeEcdh = (curve) => {
     e.generateKeys();
     e.getPublicKey();
     return e.computeSecret(peerPub);
+  };
+};
+// MODP: no @noble implementation exists; node:crypto only.
+const nodeModp = (group, expLen) => {
+  const g = createDiffieHellmanGroup(group);
+  const prime = g.getPrime();
+  const peer = createDiffieHellman(prime, 2);
+  peer.generateKeys();
+  const peerPub = peer.getPublicKey();
+  return () => {
+    const dh = createDiffieHellman(prime, 2);
+    dh.setPrivateKey(randomBytes(expLen));
+    dh.generateKeys();
+    return dh.computeSecret(peerPub);
   };
 };
 const nobleEcdh = (curve) => {
@@ -76,6 +90,9 @@ const mlkem = (kem) => {
 const rows = [];
 const add = (method, backend, fn, side = 'either side') => rows.push({ method, backend, side, us: cpuMicros(fn, N) });
 
+add('14 MODP_2048', 'node:crypto', nodeModp('modp14', 48));
+add('15 MODP_3072', 'node:crypto', nodeModp('modp15', 48));
+add('16 MODP_4096', 'node:crypto', nodeModp('modp16', 64));
 add('19 ECP_256', 'node:crypto', nodeEcdh('prime256v1'));
 add('19 ECP_256', '@noble/curves', nobleEcdh(p256));
 add('20 ECP_384', 'node:crypto', nodeEcdh('secp384r1'));

@@ -41,6 +41,8 @@ export const INTEG = {
 export const KE = {
   NONE: 0,
   MODP_2048: 14,
+  MODP_3072: 15,
+  MODP_4096: 16,
   ECP_256: 19,
   ECP_384: 20,
   ECP_521: 21,

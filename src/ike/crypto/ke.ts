@@ -2,7 +2,7 @@
 // the initiator of an exchange sends `publicData` and later `finish`es with the peer's data; the
 // responder answers in one step. For DH the two sides are symmetric; for ML-KEM the initiator sends
 // the encapsulation key and the responder the ciphertext (draft-ietf-ipsecme-ikev2-mlkem §2.1).
-import { createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
+import { createDiffieHellman, createDiffieHellmanGroup, createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
 
@@ -12,12 +12,13 @@ import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
 //   X25519    91 vs 1628   X448     346 vs 4492                              -> node:crypto
 //   ML-KEM-512/768/1024 (only @noble/post-quantum on node 20): initiator (keygen+decaps) 842/1070/1624,
 //   responder (encaps) 349/527/755.
+//   MODP 2048/3072/4096 (node:crypto only): 746/1695/3825.
 import type { Rng } from './protection.js';
 
 export type KeErrorReason =
   /** Key Exchange Data of the wrong length for the method (ML-KEM: FIPS 203 §7.2/§7.3 type check). */
   | 'invalid-length'
-  /** ECP point not on the curve / not a valid public value (RFC 6989). */
+  /** ECP point not on the curve, or MODP value outside 1 < y < p-1 (RFC 6989). */
   | 'invalid-public-value'
   /** X25519/X448 result is all zero: the peer sent a low-order point (RFC 8031 §2.3). */
   | 'zero-shared-secret'
@@ -62,7 +63,7 @@ export interface KeMethod {
   /** Transform Type 4 id (also the KE payload's Key Exchange Method Num). */
   readonly id: number;
   readonly name: string;
-  readonly kind: 'ecdh' | 'mlkem';
+  readonly kind: 'modp' | 'ecdh' | 'mlkem';
   /** Whether this method resists a quantum adversary (ML-KEM). */
   readonly postQuantum: boolean;
   /** Octets of the initiator's / responder's Key Exchange Data. */
@@ -79,6 +80,77 @@ function checkLength(method: number, name: string, data: Buffer, expected: numbe
   if (data.length !== expected) {
     throw new KeError(method, 'invalid-length', stage, `${name}: Key Exchange Data is ${data.length} octets, expected ${expected}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MODP groups (RFC 3526): Key Exchange Data and g^ir big-endian, left-padded to the modulus length
+// (RFC 7296 §3.4, §2.14). Peer values must satisfy 1 < y < p-1 (RFC 6989 §2.2; the RFC 3526 primes are
+// safe primes, so that range check is the whole test). It is checked here: OpenSSL's own check lets some
+// values >= p through.
+
+interface ModpDef {
+  id: number;
+  name: string;
+  group: 'modp14' | 'modp15' | 'modp16';
+  /** Private exponent octets: at least twice the group's security strength (NIST SP 800-56A). */
+  exponentLength: number;
+}
+
+function leftPad(b: Buffer, length: number): Buffer {
+  if (b.length === length) return b;
+  const out = Buffer.alloc(length);
+  b.copy(out, length - b.length);
+  return out;
+}
+
+function modpMethod(def: ModpDef): KeMethod {
+  const { id, name } = def;
+  const group = createDiffieHellmanGroup(def.group);
+  const prime = group.getPrime();
+  const generator = group.getGenerator();
+  const length = prime.length;
+  const pMinus1 = BigInt('0x' + prime.toString('hex')) - 1n;
+
+  const newKey = (rng: Rng) => {
+    const dh = createDiffieHellman(prime, generator);
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const priv = rng(def.exponentLength);
+      if (priv.length !== def.exponentLength) throw new Error(`${name}: random source returned ${priv.length} octets`);
+      if (priv.every((b) => b === 0)) continue;
+      dh.setPrivateKey(priv);
+      dh.generateKeys(); // computes g^x from the private value just set
+      return dh;
+    }
+    throw new Error(`${name}: random source produced no valid private key`);
+  };
+  const shared = (dh: ReturnType<typeof createDiffieHellman>, peer: Buffer, stage: 'respond' | 'finish') => {
+    checkLength(id, name, peer, length, stage);
+    const y = BigInt('0x' + peer.toString('hex'));
+    if (y <= 1n || y >= pMinus1) throw new KeError(id, 'invalid-public-value', stage, `${name}: peer's public value is not in 1 < y < p-1`);
+    try {
+      return leftPad(dh.computeSecret(peer), length);
+    } catch {
+      throw new KeError(id, 'invalid-public-value', stage, `${name}: peer's public value is not in 1 < y < p-1`);
+    }
+  };
+  return {
+    id,
+    name,
+    kind: 'modp',
+    postQuantum: false,
+    initiatorDataLength: length,
+    responderDataLength: length,
+    sharedSecretLength: length,
+    initiate(rng: Rng = randomBytes): KeInitiation {
+      const dh = newKey(rng);
+      return { publicData: leftPad(dh.getPublicKey(), length), finish: (peer) => shared(dh, peer, 'finish') };
+    },
+    respond(peerData: Buffer, rng: Rng = randomBytes): KeResponse {
+      checkLength(id, name, peerData, length, 'respond');
+      const dh = newKey(rng);
+      return { publicData: leftPad(dh.getPublicKey(), length), sharedSecret: shared(dh, peerData, 'respond') };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,6 +338,9 @@ function mlKemMethod(id: number, name: string, ekLength: number, ctLength: numbe
 
 const METHODS: ReadonlyMap<number, KeMethod> = new Map<number, KeMethod>(
   [
+    modpMethod({ id: KE.MODP_2048, name: 'MODP_2048', group: 'modp14', exponentLength: 48 }),
+    modpMethod({ id: KE.MODP_3072, name: 'MODP_3072', group: 'modp15', exponentLength: 48 }),
+    modpMethod({ id: KE.MODP_4096, name: 'MODP_4096', group: 'modp16', exponentLength: 64 }),
     ecpMethod({ id: KE.ECP_256, name: 'ECP_256', curve: 'prime256v1', fieldLength: 32, topMask: 0xff }),
     ecpMethod({ id: KE.ECP_384, name: 'ECP_384', curve: 'secp384r1', fieldLength: 48, topMask: 0xff }),
     ecpMethod({ id: KE.ECP_521, name: 'ECP_521', curve: 'secp521r1', fieldLength: 66, topMask: 0x01 }),

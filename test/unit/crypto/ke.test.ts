@@ -30,9 +30,9 @@ function expectKeError(fn: () => unknown, reason: string, stage: 'respond' | 'fi
   throw new Error('expected a KeError');
 }
 
-describe('KE vectors: ECP (RFC 5903 §8) and X25519 (RFC 7748, RFC 8031)', () => {
-  const file = loadJson('ke-ecp-x25519.json');
-  for (const [name, v] of Object.entries<any>(file.vectors)) {
+describe('KE vectors: ECP (RFC 5903 §8), X25519 (RFC 7748, RFC 8031), MODP 2048 (strongSwan)', () => {
+  const vectors = { ...loadJson('ke-ecp-x25519.json').vectors, ...loadJson('ke-modp2048.json').vectors };
+  for (const [name, v] of Object.entries<any>(vectors)) {
     it(name, () => {
       const m = method(v.ike_ke_method);
       const seed = hex(v.seed_priv_i_then_priv_r);
@@ -60,9 +60,9 @@ describe('KE vector: ML-KEM-512 encapsulation (ACVP tcId 1)', () => {
 
 describe('KE agreement for every method', () => {
   it('supports the expected methods', () => {
-    expect(supportedKeMethods()).toEqual([19, 20, 21, 31, 32, 35, 36, 37]);
+    expect(supportedKeMethods()).toEqual([14, 15, 16, 19, 20, 21, 31, 32, 35, 36, 37]);
     expect(getKeMethod(KE.NONE)).toBeUndefined();
-    expect(getKeMethod(KE.MODP_2048)).toBeUndefined();
+    expect(getKeMethod(2)).toBeUndefined(); // MODP 1024 is not offered
   });
 
   for (const id of supportedKeMethods()) {
@@ -89,6 +89,9 @@ describe('KE agreement for every method', () => {
   }
 
   const sizes: [number, number, number, number][] = [
+    [KE.MODP_2048, 256, 256, 256],
+    [KE.MODP_3072, 384, 384, 384],
+    [KE.MODP_4096, 512, 512, 512],
     [KE.ECP_256, 64, 64, 32],
     [KE.ECP_384, 96, 96, 48],
     [KE.ECP_521, 132, 132, 66],
@@ -106,6 +109,22 @@ describe('KE agreement for every method', () => {
 });
 
 describe('KE invalid peer values', () => {
+  for (const id of [KE.MODP_2048, KE.MODP_3072, KE.MODP_4096]) {
+    it(`MODP ${id}: values outside 1 < y < p-1 are refused (RFC 6989)`, () => {
+      const m = method(id);
+      const len = m.initiatorDataLength;
+      const one = Buffer.alloc(len);
+      one[len - 1] = 1;
+      const p = Buffer.from(m.initiate().publicData); // any value; p itself is 0xff.. at both ends
+      const allOnes = Buffer.alloc(len, 0xff); // > p-1
+      expectKeError(() => m.respond(Buffer.alloc(len)), 'invalid-public-value', 'respond');
+      expectKeError(() => m.respond(one), 'invalid-public-value', 'respond');
+      expectKeError(() => m.respond(allOnes), 'invalid-public-value', 'respond');
+      expectKeError(() => m.initiate().finish(one), 'invalid-public-value', 'finish');
+      expect(m.respond(p).sharedSecret).toHaveLength(len);
+    });
+  }
+
   for (const id of [KE.ECP_256, KE.ECP_384, KE.ECP_521]) {
     it(`ECP ${id}: a point not on the curve is refused (RFC 6989)`, () => {
       const m = method(id);
