@@ -2,7 +2,7 @@
 // and digital signatures with RFC 7427 (auth method 14) including Ed25519/Ed448 (RFC 8420).
 import { createPrivateKey, createPublicKey, sign, verify, constants as cryptoConstants, timingSafeEqual } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { HASH_ALG } from './constants.js';
+import { AUTH_METHOD, HASH_ALG } from './constants.js';
 import { decodeOid, decodeSmallInteger, encodeInteger, encodeOid, encodeSequence, encodeTlv, readChildren, readTlv, TAG } from './der.js';
 import type { Prf } from './prf.js';
 
@@ -397,4 +397,55 @@ export function verifyAuth(
     return { ok: false, reason: `signature check failed: ${(e as Error).message}` };
   }
   return good ? { ok: true, algorithm: { scheme: alg.scheme, hash: alg.hash } } : { ok: false, reason: 'signature does not verify' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pre-RFC 7427 signature methods, for peers that do not send SIGNATURE_HASH_ALGORITHMS.
+
+const LEGACY_ECDSA: Record<number, { curve: string; hash: string }> = {
+  [AUTH_METHOD.ECDSA_SHA256_P256]: { curve: 'prime256v1', hash: 'sha256' },
+  [AUTH_METHOD.ECDSA_SHA384_P384]: { curve: 'secp384r1', hash: 'sha384' },
+  [AUTH_METHOD.ECDSA_SHA512_P521]: { curve: 'secp521r1', hash: 'sha512' },
+};
+
+function legacyCheckKey(method: number, key: KeyObject): string | undefined {
+  if (method === AUTH_METHOD.RSA_SIG) return key.asymmetricKeyType === 'rsa' ? undefined : `auth method 1 needs an RSA key, not ${key.asymmetricKeyType}`;
+  const def = LEGACY_ECDSA[method];
+  if (!def) return `unsupported auth method ${method}`;
+  // RFC 4754 §3: the method fixes both the curve and the hash.
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== def.curve) return `auth method ${method} needs an ECDSA ${def.curve} key`;
+  return undefined;
+}
+
+/**
+ * AUTH data for auth methods 1 (RSA, RSASSA-PKCS1-v1_5 with SHA-1, RFC 7296 §3.8) and 9/10/11
+ * (ECDSA with SHA-256/384/512 on P-256/384/521, signature r | s of fixed length, RFC 4754 §3, §7).
+ */
+export function signLegacyAuth(method: number, privateKey: string | Buffer | KeyObject, octets: Buffer): Buffer {
+  const key = toPrivateKey(privateKey);
+  const problem = legacyCheckKey(method, key);
+  if (problem) throw new Error(problem);
+  if (method === AUTH_METHOD.RSA_SIG) return sign('sha1', octets, { key, padding: cryptoConstants.RSA_PKCS1_PADDING });
+  return sign(LEGACY_ECDSA[method]!.hash, octets, { key, dsaEncoding: 'ieee-p1363' });
+}
+
+/** Verify AUTH data of auth method 1, 9, 10 or 11 (see signLegacyAuth). Never throws on input. */
+export function verifyLegacyAuth(method: number, publicKey: string | Buffer | KeyObject, authData: Buffer, octets: Buffer): { ok: true } | { ok: false; reason: string } {
+  let key: KeyObject;
+  try {
+    key = toPublicKey(publicKey);
+  } catch (e) {
+    return { ok: false, reason: `public key: ${(e as Error).message}` };
+  }
+  const problem = legacyCheckKey(method, key);
+  if (problem) return { ok: false, reason: problem };
+  try {
+    const good =
+      method === AUTH_METHOD.RSA_SIG
+        ? verify('sha1', octets, { key, padding: cryptoConstants.RSA_PKCS1_PADDING }, authData)
+        : verify(LEGACY_ECDSA[method]!.hash, octets, { key, dsaEncoding: 'ieee-p1363' }, authData);
+    return good ? { ok: true } : { ok: false, reason: 'signature does not verify' };
+  } catch (e) {
+    return { ok: false, reason: `signature check failed: ${(e as Error).message}` };
+  }
 }

@@ -44,6 +44,8 @@ export {
   intAuth,
   signAuth,
   verifyAuth,
+  signLegacyAuth,
+  verifyLegacyAuth,
   algorithmIdentifier,
   parseAlgorithmIdentifier,
   keySignatureScheme,

@@ -2,6 +2,9 @@ import { createHmac, generateKeyPairSync, createPublicKey, sign as nodeSign, typ
 import { describe, expect, it } from 'vitest';
 import {
   algorithmIdentifier,
+  AUTH_METHOD,
+  signLegacyAuth,
+  verifyLegacyAuth,
   createPrf,
   encodeSignatureHashAlgorithms,
   HASH_ALG,
@@ -251,5 +254,36 @@ describe('RFC 7427 digital signatures', () => {
     expect(selectSignatureHash(keys['ECDSA P-384']!.privateKey, [2])).toBe(HASH_ALG.SHA2_256);
     expect(selectSignatureHash(keys.RSA!.privateKey, [4, 1])).toBe(HASH_ALG.SHA2_512);
     expect(selectSignatureHash(createPublicKey(keys.RSA!.privateKey), [1])).toBeUndefined();
+  });
+});
+
+describe('pre-RFC 7427 signature methods (RFC 7296 §3.8 RSA, RFC 4754 ECDSA)', () => {
+  const octets = Buffer.from('ResponderSignedOctets');
+  const p256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const p521 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+  it.each([
+    [AUTH_METHOD.ECDSA_SHA256_P256, p256, 64],
+    [AUTH_METHOD.ECDSA_SHA384_P384, p384, 96],
+    [AUTH_METHOD.ECDSA_SHA512_P521, p521, 132],
+    [AUTH_METHOD.RSA_SIG, rsa, 256],
+  ] as const)('method %i: fixed-size signature, verifies, detects tampering', (method, kp, size) => {
+    const sig = signLegacyAuth(method, kp.privateKey, octets);
+    expect(sig).toHaveLength(size);
+    expect(verifyLegacyAuth(method, kp.publicKey, sig, octets)).toEqual({ ok: true });
+    const bad = Buffer.from(sig);
+    bad[5]! ^= 1;
+    expect(verifyLegacyAuth(method, kp.publicKey, bad, octets).ok).toBe(false);
+    expect(verifyLegacyAuth(method, kp.publicKey, sig, Buffer.from('other')).ok).toBe(false);
+  });
+
+  it('binds the method to the curve and key type', () => {
+    expect(() => signLegacyAuth(AUTH_METHOD.ECDSA_SHA256_P256, p384.privateKey, octets)).toThrow(/prime256v1/);
+    const sig = signLegacyAuth(AUTH_METHOD.ECDSA_SHA384_P384, p384.privateKey, octets);
+    expect(verifyLegacyAuth(AUTH_METHOD.ECDSA_SHA256_P256, p384.publicKey, sig, octets).ok).toBe(false);
+    expect(verifyLegacyAuth(AUTH_METHOD.RSA_SIG, p256.publicKey, sig, octets).ok).toBe(false);
+    expect(verifyLegacyAuth(AUTH_METHOD.DIGITAL_SIGNATURE, p256.publicKey, sig, octets).ok).toBe(false);
   });
 });
