@@ -28,6 +28,7 @@ export {
   applyPpkIntermediate,
   ppkConfirmation,
   ppkMixedSkD,
+  spiBytes,
   type Spi,
   type IkeSuite,
   type IkeSaKeys,
@@ -82,3 +83,4 @@ export {
   type CertErrorReason,
   type CertValidation,
 } from './x509.js';
+export { natDetectionHash, makeCookie, verifyCookie, cookieSecretVersion } from './hashes.js';

@@ -6,7 +6,8 @@ import { prfPlus, type Prf } from './prf.js';
 /** An IKE SPI as 8 octets (network order) or as an unsigned 64-bit bigint. */
 export type Spi = Buffer | bigint;
 
-function spiBytes(spi: Spi): Buffer {
+/** An SPI as its 8 wire octets. */
+export function spiBytes(spi: Spi): Buffer {
   if (Buffer.isBuffer(spi)) {
     if (spi.length !== 8) throw new Error(`IKE SPI must be 8 octets, got ${spi.length}`);
     return spi;
