@@ -182,18 +182,18 @@ const KE_TOKENS = new Map<string, number>([
   ['mlkem512', KE.ML_KEM_512],
   ['mlkem768', KE.ML_KEM_768],
   ['mlkem1024', KE.ML_KEM_1024],
+  ['modp2048', KE.MODP_2048],
+  ['modp3072', KE.MODP_3072],
+  ['modp4096', KE.MODP_4096],
 ]);
 
 /** Recognised but not implemented: named in the error so the operator knows why. */
 const UNSUPPORTED_TOKENS = new Map<string, string>([
-  ['modp768', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp1024', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp1536', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp2048', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp3072', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp4096', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp6144', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
-  ['modp8192', 'MODP groups are not supported (use x25519, ecp256/384/521 or mlkem*)'],
+  ['modp768', 'this MODP group is not supported (use modp2048/3072/4096, x25519, ecp256/384/521 or mlkem*)'],
+  ['modp1024', 'this MODP group is not supported (use modp2048/3072/4096, x25519, ecp256/384/521 or mlkem*)'],
+  ['modp1536', 'this MODP group is not supported (use modp2048/3072/4096, x25519, ecp256/384/521 or mlkem*)'],
+  ['modp6144', 'this MODP group is not supported (use modp2048/3072/4096, x25519, ecp256/384/521 or mlkem*)'],
+  ['modp8192', 'this MODP group is not supported (use modp2048/3072/4096, x25519, ecp256/384/521 or mlkem*)'],
   ['3des', '3DES is not supported (use aes*gcm16, aes* or chacha20poly1305)'],
   ['des', 'DES is not supported (use aes*gcm16, aes* or chacha20poly1305)'],
   ['md5', 'MD5 is not supported (use sha256, sha384 or sha512)'],
@@ -206,9 +206,9 @@ const UNSUPPORTED_TOKENS = new Map<string, string>([
 ]);
 
 const EXPECTED_IKE =
-  'a cipher (aes128|aes192|aes256|aes128gcm16|aes256gcm16|...|chacha20poly1305), an integrity algorithm (sha256|sha384|sha512), a PRF (prfsha256|prfsha384|prfsha512), a key exchange (x25519|x448|ecp256|ecp384|ecp521|mlkem512|mlkem768|mlkem1024) or keN_<method> (N = 1..7)';
+  'a cipher (aes128|aes192|aes256|aes128gcm16|aes256gcm16|...|chacha20poly1305), an integrity algorithm (sha256|sha384|sha512), a PRF (prfsha256|prfsha384|prfsha512), a key exchange (x25519|x448|ecp256|ecp384|ecp521|modp2048|modp3072|modp4096|mlkem512|mlkem768|mlkem1024) or keN_<method> (N = 1..7)';
 const EXPECTED_ESP =
-  'a cipher (aes128|aes192|aes256|aes128gcm16|aes256gcm16|...|chacha20poly1305), an integrity algorithm (sha256|sha384|sha512), a key exchange for PFS (x25519|x448|ecp256|ecp384|ecp521|mlkem512|mlkem768|mlkem1024), keN_<method> (N = 1..7), esn or noesn';
+  'a cipher (aes128|aes192|aes256|aes128gcm16|aes256gcm16|...|chacha20poly1305), an integrity algorithm (sha256|sha384|sha512), a key exchange for PFS (x25519|x448|ecp256|ecp384|ecp521|modp2048|modp3072|modp4096|mlkem512|mlkem768|mlkem1024), keN_<method> (N = 1..7), esn or noesn';
 
 /** Ciphers of the default ESP proposal, also used by ESP proposals that name no cipher. */
 const DEFAULT_ESP_CIPHERS = ['aes256gcm16', 'aes128gcm16', 'chacha20poly1305'] as const;
@@ -310,7 +310,7 @@ function parseTokens(text: string, kind: ProposalKind): ProposalConfig {
         if (why) fail(text, `unsupported algorithm '${raw}': ${why}`);
         fail(
           text,
-          `unknown key exchange method '${addMatch[2]}' in '${raw}': expected none, x25519, x448, ecp256, ecp384, ecp521, mlkem512, mlkem768 or mlkem1024`,
+          `unknown key exchange method '${addMatch[2]}' in '${raw}': expected none, x25519, x448, ecp256, ecp384, ecp521, modp2048, modp3072, modp4096, mlkem512, mlkem768 or mlkem1024`,
         );
       }
       while (addKe.length < n) addKe.push([]);
@@ -447,6 +447,9 @@ const KE_SUITE_NAMES = new Map<number, string>([
   [KE.ML_KEM_512, 'ML-KEM-512'],
   [KE.ML_KEM_768, 'ML-KEM-768'],
   [KE.ML_KEM_1024, 'ML-KEM-1024'],
+  [KE.MODP_2048, 'MODP_2048'],
+  [KE.MODP_3072, 'MODP_3072'],
+  [KE.MODP_4096, 'MODP_4096'],
 ]);
 
 /** Human name of a KE method id for logs ("X25519", "ML-KEM-768", "KE_99" when unknown). */

@@ -216,6 +216,9 @@ describe('parseProposal: every token', () => {
     ['mlkem512', MLKEM512],
     ['mlkem768', MLKEM768],
     ['mlkem1024', MLKEM1024],
+    ['modp2048', 14],
+    ['modp3072', 15],
+    ['modp4096', 16],
   ];
   for (const [token, ke] of keCases) {
     it(`key exchange ${token}, as KE and as ADDKE`, () => {
@@ -263,7 +266,7 @@ describe('parseProposal: errors name the token and what was expected', () => {
   const cases: [string, 'ike' | 'esp', RegExp][] = [
     ['aes257-sha256-ecp256', 'ike', /^unknown algorithm 'aes257': expected a cipher .* in proposal 'aes257-sha256-ecp256'$/],
     ['aes256gcm16-bogus', 'esp', /^unknown algorithm 'bogus': expected a cipher .*esn or noesn in proposal 'aes256gcm16-bogus'$/],
-    ['aes128-sha256-modp2048', 'ike', /^unsupported algorithm 'modp2048': MODP groups are not supported .* in proposal 'aes128-sha256-modp2048'$/],
+    ['aes128-sha256-modp1024', 'ike', /^unsupported algorithm 'modp1024': this MODP group is not supported .* in proposal 'aes128-sha256-modp1024'$/],
     ['3des-sha256-ecp256', 'ike', /^unsupported algorithm '3des': 3DES is not supported/],
     ['aes128-md5-ecp256', 'ike', /^unsupported algorithm 'md5'/],
     ['aes256gcm16-prfsha384', 'ike', /^no key exchange method: IKE proposals need one \(e\.g\. x25519, ecp256\) in proposal 'aes256gcm16-prfsha384'$/],
@@ -280,7 +283,7 @@ describe('parseProposal: errors name the token and what was expected', () => {
     ['aes256gcm16-prfsha256-x25519-ke8_mlkem768', 'ike', /^invalid additional key exchange 'ke8_mlkem768': expected ke1_ \.\. ke7_/],
     ['aes256gcm16-prfsha256-x25519-ke0_mlkem768', 'ike', /^invalid additional key exchange 'ke0_mlkem768'/],
     ['aes256gcm16-prfsha256-x25519-ke1_mlkem769', 'ike', /^unknown key exchange method 'mlkem769' in 'ke1_mlkem769': expected none, x25519/],
-    ['aes256gcm16-prfsha256-x25519-ke1_modp2048', 'ike', /^unsupported algorithm 'ke1_modp2048': MODP groups/],
+    ['aes256gcm16-prfsha256-x25519-ke1_modp1536', 'ike', /^unsupported algorithm 'ke1_modp1536': this MODP group/],
     ['aes256gcm16-ke1_mlkem768', 'esp', /^additional key exchanges \(keN_\.\.\.\) need a key exchange method as well/],
     ['aes256gcm16--x25519', 'esp', /^empty algorithm name \(stray '-'\) in proposal 'aes256gcm16--x25519'$/],
     ['aes256gcm16-none', 'esp', /^'none' is not a key exchange method/],
@@ -393,6 +396,11 @@ describe('suiteName', () => {
     expect(
       suiteName({ encr: { id: AES_CBC, keyBits: 128 }, integ: SHA256_128, prf: PRF_SHA256, ke: ECP256, addKe: [undefined, MLKEM1024] }),
     ).toBe('AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256+ML-KEM-1024');
+  });
+  it('MODP names', () => {
+    expect(suiteName({ encr: { id: AES_CBC, keyBits: 256 }, integ: SHA256_128, prf: PRF_SHA256, ke: 14, addKe: [] })).toBe(
+      'AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048',
+    );
   });
   it('ESP without and with PFS', () => {
     expect(suiteName({ encr: { id: GCM16, keyBits: 256 }, addKe: [], esn: false })).toBe('AES_GCM_16_256/ESN=no');
