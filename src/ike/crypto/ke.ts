@@ -5,6 +5,7 @@
 import { createDiffieHellman, createDiffieHellmanGroup, createECDH, createPrivateKey, createPublicKey, diffieHellman, randomBytes, type KeyObject } from 'node:crypto';
 import { ml_kem512, ml_kem768, ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
+import type { Rng } from './protection.js';
 
 // Backend per method, chosen by measurement (scripts/bench/ke.mjs, node 20.20, 2-core VM; CPU us for
 // key generation + shared secret on one handshake side, node:crypto vs @noble):
@@ -13,7 +14,6 @@ import { KE, NOTIFY_INVALID_SYNTAX } from './constants.js';
 //   ML-KEM-512/768/1024 (only @noble/post-quantum on node 20): initiator (keygen+decaps) 842/1070/1624,
 //   responder (encaps) 349/527/755.
 //   MODP 2048/3072/4096 (node:crypto only): 746/1695/3825.
-import type { Rng } from './protection.js';
 
 export type KeErrorReason =
   /** Key Exchange Data of the wrong length for the method (ML-KEM: FIPS 203 §7.2/§7.3 type check). */

@@ -1,6 +1,6 @@
 // X.509 certificate chain validation for IKEv2 peers (RFC 7296 §3.6, §2.15; RFC 5280 path checks as far
 // as node:crypto's X509Certificate exposes them).
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import type { IdentityConfig } from '../config.js';
 import { readChildren, readTlv, TAG } from './der.js';
 import { dnEqual, parseDnDer, parseDnText, parseIdentity, type IdData } from './id.js';
@@ -172,4 +172,27 @@ export function validateCertChain(input: {
     if (!m.ok) return { ok: false, reason: 'identity-mismatch', message: m.message };
   }
   return { ok: true, leaf, publicKey: leaf.publicKey, path };
+}
+
+/**
+ * Certification Authority entry of a CERTREQ payload (RFC 7296 §3.7): SHA-1 of the CA's
+ * SubjectPublicKeyInfo (20 octets).
+ */
+export function caKeyHash(cert: CertInput): Buffer {
+  const [c] = parseCertificates([cert]);
+  const spki = c!.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha1').update(spki).digest();
+}
+
+/** CERTREQ Certification Authority data for our trust anchors: their SHA-1 key hashes concatenated. */
+export function certReqData(trustAnchors: readonly CertInput[]): Buffer {
+  return Buffer.concat(trustAnchors.map(caKeyHash));
+}
+
+/** Split received CERTREQ Certification Authority data into 20-octet hashes; null if the length is not a multiple of 20. */
+export function parseCertReqData(data: Buffer): Buffer[] | null {
+  if (data.length % 20 !== 0) return null;
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 20) out.push(Buffer.from(data.subarray(i, i + 20)));
+  return out;
 }

@@ -1,10 +1,14 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  caKeyHash,
+  certReqData,
+  parseCertReqData,
   certSubjectDer,
   dnDerToText,
   dnTextToDer,
@@ -139,6 +143,18 @@ describe.skipIf(!available)('X.509 chain validation', () => {
     expect(validateCertChain({ chain: [], trustAnchors: [pem('ca')], now: now() })).toMatchObject({ ok: false, reason: 'empty-chain' });
     expect(validateCertChain({ chain: [Buffer.from('not a certificate')], trustAnchors: [pem('ca')], now: now() })).toMatchObject({ ok: false, reason: 'malformed' });
     expect(validateCertChain({ chain: ['no pem here'], trustAnchors: [pem('ca')], now: now() })).toMatchObject({ ok: false, reason: 'malformed' });
+  });
+
+  it('CERTREQ authority data is the SHA-1 of each CA SubjectPublicKeyInfo (RFC 7296 §3.7)', () => {
+    const spki = parseCertificates([pem('ca')])[0]!.publicKey.export({ type: 'spki', format: 'der' });
+    expect(caKeyHash(pem('ca'))).toEqual(createHash('sha1').update(spki).digest());
+    const data = certReqData([pem('ca'), pem('other-ca')]);
+    expect(data).toHaveLength(40);
+    expect(parseCertReqData(data)).toEqual([caKeyHash(pem('ca')), caKeyHash(pem('other-ca'))]);
+    expect(parseCertReqData(data.subarray(0, 30))).toBeNull();
+    // the issuer of a chain is found by its key hash
+    const wanted = parseCertReqData(data)!;
+    expect(wanted.some((h) => h.equals(caKeyHash(pem('int'))))).toBe(false);
   });
 
   it('extracts the DER subject as the DER_ASN1_DN identity of a certificate', () => {
