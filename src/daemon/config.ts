@@ -1073,8 +1073,13 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   const input = doc.toJS({ maxAliasCount: 100 }) ?? {};
 
   const parsed = fileSchema.safeParse(input);
+  const ctx: BuildContext = { r, baseDir: opts.baseDir ?? dirname(resolvePath(file)) };
   if (!parsed.success) {
+    const broken = new Set<string>();
     for (const iss of parsed.error.issues) {
+      if (iss.path[0] === 'connections' && iss.path.length >= 2) broken.add(String(iss.path[1]));
+      else if (iss.path[0] === 'daemon') broken.add('\0daemon');
+      else broken.add('\0file');
       if (iss.code === 'unrecognized_keys') {
         const known = knownKeysAt(iss.path);
         for (const key of iss.keys) {
@@ -1092,11 +1097,23 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
         else r.error(iss.path, iss.message);
       }
     }
+    // Check the meaning of the parts that are well-formed too, so one run reports everything.
+    if (!broken.has('\0file')) {
+      const top = input as { daemon?: unknown; connections?: Record<string, unknown> };
+      if (!broken.has('\0daemon')) {
+        const d = daemonSchema.optional().safeParse(top.daemon);
+        if (d.success) buildDaemon(ctx, d.data);
+      }
+      for (const [name, c] of Object.entries(top.connections ?? {})) {
+        if (broken.has(name)) continue;
+        const one = connectionSchema.safeParse(c);
+        if (one.success) buildConnection(ctx, name, one.data);
+      }
+    }
     throw new ConfigLoadError(sortIssues(r.issues), r.warnings);
   }
 
   const raw = parsed.data;
-  const ctx: BuildContext = { r, baseDir: opts.baseDir ?? dirname(resolvePath(file)) };
   const d = buildDaemon(ctx, raw.daemon);
   const connections: ConnectionConfig[] = [];
   for (const [name, c] of Object.entries(raw.connections ?? {})) {

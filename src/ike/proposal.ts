@@ -103,6 +103,12 @@ export interface SelectOptions {
   keOverride?: { ke: number[]; addKe?: number[][] };
   /** Prefer the initiator's order of proposals (default: our configured order). */
   preferOffered?: boolean;
+  /**
+   * The KE method of the KE payload the initiator already sent: chosen when the matched proposal
+   * offers it and we accept it, even if we list another method first, so the exchange needs no
+   * INVALID_KE_PAYLOAD round trip (RFC 7296 §1.2; strongSwan and Libreswan do the same).
+   */
+  preferKe?: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -618,7 +624,10 @@ function matchProposal(
       return null;
     }
     let pick: TransformSpec | undefined;
-    for (const want of acc.ids) {
+    if (type === TRANSFORM_TYPE.KE && opts.preferKe !== undefined && acc.ids.some((x) => x.id === opts.preferKe)) {
+      pick = offeredOfType.find((t) => t.id === opts.preferKe && t.keyLength === undefined);
+    }
+    for (const want of pick ? [] : acc.ids) {
       pick = offeredOfType.find((t) => t.id === want.id && t.keyLength === want.keyBits);
       if (pick) break;
     }

@@ -387,6 +387,22 @@ connections:
       `${F()}:8: connections.a.ike.dpd_delay: expected a duration like "4h", "30s", "1d" or a number of seconds, got "soon"`,
       `${F()}:13: connections.b.children.x.esp_proposals[0]: AEAD cipher aes256gcm16 already authenticates; remove the integrity algorithm 'sha256' in proposal 'aes256gcm16-sha256'`,
     ]);
+    // A structural error in one connection does not hide meaning errors in another.
+    const mixed = errorsOf(`connections:
+  a:
+    local: { addrs: [192.0.2.1] }
+    remote: { addrs: [192.0.2.2] }
+    psk: file:site.psk
+    ike: { rekey_time: never }
+  b:
+    local: { addrs: [192.0.2.1] }
+    remote: { addrs: [192.0.2.2] }
+    psk: file:absent.psk
+`);
+    expect(mixed).toEqual([
+      `${F()}:6: connections.a.ike.rekey_time: expected a duration like "4h", "30s", "1d" or a number of seconds, got "never"`,
+      `${F()}:10: connections.b.psk: cannot read pre-shared key file "${join(dir, 'absent.psk')}": no such file`,
+    ]);
     // Meaning errors come together too once the structure is right.
     const errs2 = errorsOf(`connections:
   a:

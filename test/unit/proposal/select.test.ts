@@ -217,6 +217,18 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     expect(sel!.chosen.addKe).toEqual([MLKEM768]);
   });
 
+  it('preferKe takes the method of the KE payload already sent, if acceptable', () => {
+    const configured = ike('aes256gcm16-prfsha384-x25519-ecp384-ecp256');
+    const offered = proposalsToSa(ike('aes256gcm16-prfsha384-ecp256-ecp384-x25519'), 'ike');
+    expect(selectProposal(offered, configured, 'ike')!.chosen.ke).toBe(X25519);
+    expect(selectProposal(offered, configured, 'ike', { preferKe: ECP256 })!.chosen.ke).toBe(ECP256);
+    // Not acceptable to us (x448 not configured): our own preference applies.
+    const withX448 = proposalsToSa(ike('aes256gcm16-prfsha384-x448-ecp384'), 'ike');
+    expect(selectProposal(withX448, configured, 'ike', { preferKe: 32 })!.chosen.ke).toBe(ECP384);
+    // Not offered in the proposal: ignored.
+    expect(selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-ecp384'), 'ike'), configured, 'ike', { preferKe: ECP256 })!.chosen.ke).toBe(ECP384);
+  });
+
   it('keOverride replaces the configured KE methods', () => {
     const configured = esp('aes256gcm16-x25519-ecp384');
     const offered = proposalsToSa(esp('aes256gcm16-ecp384-x25519'), 'esp');
