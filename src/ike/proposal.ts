@@ -374,6 +374,17 @@ function parseTokens(text: string, kind: ProposalKind): ProposalConfig {
     if (esn.length === 0) esn.push(0);
   }
 
+  // A mandatory round whose only method is already taken by the KE or an earlier mandatory
+  // round can never be negotiated (RFC 9370 §2.2.1: every round uses a different method).
+  const forced = new Set<number>(ke.length === 1 ? ke : []);
+  addKe.forEach((slot, idx) => {
+    if (slot.length === 0 || slot.includes(KE.NONE)) return;
+    if (slot.every((m) => forced.has(m))) {
+      fail(text, `ke${idx + 1}_${formatKe(slot[0]!)} repeats a key exchange method that an earlier round always uses; every key exchange must use a different method`);
+    }
+    if (slot.length === 1) forced.add(slot[0]!);
+  });
+
   const usedAddKe = addKe.some((s) => s.length > 0);
   if (usedAddKe && ke.length === 0) {
     fail(text, `additional key exchanges (keN_...) need a key exchange method as well (e.g. x25519-ke1_mlkem768)`);
@@ -615,6 +626,9 @@ function matchProposal(
   const acceptable = acceptableFor(configured, kind, opts, configured.encr.some((e) => isAeadEncr(e.id)));
 
   const picks = new Map<number, TransformSpec>();
+  // RFC 9370 §2.2.1: the initial KE and each additional one use different methods. Types are
+  // visited in ascending order (KE, then ADDKE1..7), so a method goes to the lowest round.
+  const usedKe = new Set<number>();
   for (const [type, acc] of acceptable) {
     const offeredOfType = byType.get(type);
     if (!offeredOfType) {
@@ -627,12 +641,15 @@ function matchProposal(
     if (type === TRANSFORM_TYPE.KE && opts.preferKe !== undefined && acc.ids.some((x) => x.id === opts.preferKe)) {
       pick = offeredOfType.find((t) => t.id === opts.preferKe && t.keyLength === undefined);
     }
+    const isKeType = type === TRANSFORM_TYPE.KE || type >= TRANSFORM_TYPE.ADDKE1;
     for (const want of pick ? [] : acc.ids) {
+      if (isKeType && usedKe.has(want.id)) continue;
       pick = offeredOfType.find((t) => t.id === want.id && t.keyLength === want.keyBits);
       if (pick) break;
     }
     if (!pick && acc.noneOk) pick = offeredOfType.find((t) => t.id === 0 && t.keyLength === undefined);
     if (!pick) return null;
+    if (isKeType && pick.id !== 0) usedKe.add(pick.id);
     picks.set(type, pick);
   }
 
@@ -752,6 +769,13 @@ export function checkAccepted(
     if (answerByType.has(type)) continue;
     if (list.some((o) => o.id === 0)) continue;
     throw new ProposalMismatchError(`responder left out transform type ${type}, which we offered`);
+  }
+  const keSeen = new Set<number>();
+  for (const [type, t] of picks) {
+    if ((type === TRANSFORM_TYPE.KE || type >= TRANSFORM_TYPE.ADDKE1) && t.id !== 0) {
+      if (keSeen.has(t.id)) throw new ProposalMismatchError(`responder chose ${keMethodName(t.id)} for more than one key exchange (RFC 9370 §2.2.1)`);
+      keSeen.add(t.id);
+    }
   }
   const encr = picks.get(TRANSFORM_TYPE.ENCR);
   if (!encr) throw new ProposalMismatchError('responder chose no encryption algorithm');

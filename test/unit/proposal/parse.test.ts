@@ -224,7 +224,8 @@ describe('parseProposal: every token', () => {
     it(`key exchange ${token}, as KE and as ADDKE`, () => {
       expect(parseProposal(`aes256gcm16-prfsha256-${token}`, 'ike').ke).toEqual([ke]);
       expect(parseProposal(`aes256gcm16-${token}`, 'esp').ke).toEqual([ke]);
-      expect(parseProposal(`aes256gcm16-prfsha256-x25519-ke3_${token}`, 'ike').addKe).toEqual([[], [], [ke]]);
+      const base = ke === X25519 ? 'ecp256' : 'x25519';
+      expect(parseProposal(`aes256gcm16-prfsha256-${base}-ke3_${token}`, 'ike').addKe).toEqual([[], [], [ke]]);
     });
   }
 
@@ -285,6 +286,8 @@ describe('parseProposal: errors name the token and what was expected', () => {
     ['aes256gcm16-prfsha256-x25519-ke1_mlkem769', 'ike', /^unknown key exchange method 'mlkem769' in 'ke1_mlkem769': expected none, x25519/],
     ['aes256gcm16-prfsha256-x25519-ke1_modp1536', 'ike', /^unsupported algorithm 'ke1_modp1536': this MODP group/],
     ['aes256gcm16-ke1_mlkem768', 'esp', /^additional key exchanges \(keN_\.\.\.\) need a key exchange method as well/],
+    ['aes256gcm16-prfsha384-x25519-ke1_x25519', 'ike', /^ke1_x25519 repeats a key exchange method that an earlier round always uses; every key exchange must use a different method in proposal/],
+    ['aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem768', 'ike', /^ke2_mlkem768 repeats a key exchange method/],
     ['aes256gcm16--x25519', 'esp', /^empty algorithm name \(stray '-'\) in proposal 'aes256gcm16--x25519'$/],
     ['aes256gcm16-none', 'esp', /^'none' is not a key exchange method/],
     ['aes256gcm16-default', 'esp', /^'default' must be the whole proposal/],

@@ -192,6 +192,41 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     expect(selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768'), 'ike'), ike('aes256gcm16-prfsha384-x25519'), 'ike')).toBeNull();
   });
 
+  it('each key exchange round uses a different method (RFC 9370 §2.2.1)', () => {
+    // Offer and configuration both allow ML-KEM-768 or ML-KEM-1024 in two rounds.
+    const p = ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_mlkem1024-ke2_mlkem768-ke2_mlkem1024');
+    const sel = selectProposal(proposalsToSa(p, 'ike'), p, 'ike');
+    expect(sel!.chosen.addKe).toEqual([MLKEM768, MLKEM1024]);
+    // Only one distinct method available for two mandatory rounds: no match.
+    const offered = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem768-ke2_mlkem1024'), 'ike');
+    expect(selectProposal(offered, ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024'), 'ike')!.chosen.addKe).toEqual([MLKEM768, MLKEM1024]);
+    const sameTwice = offer(1, 1, [
+      { type: T.ENCR, id: GCM16, keyLength: 256 },
+      { type: T.PRF, id: PRF_SHA384 },
+      { type: T.KE, id: X25519 },
+      { type: T.ADDKE1, id: MLKEM768 },
+      { type: T.ADDKE2, id: MLKEM768 },
+    ]);
+    expect(selectProposal([sameTwice], p, 'ike')).toBeNull();
+    // The KE method itself is not reused by a round either.
+    const reuseKe = offer(1, 1, [...sameTwice.transforms.slice(0, 3), { type: T.ADDKE1, id: X25519 }, { type: T.ADDKE1, id: MLKEM768 }]);
+    const flexible = ike('aes256gcm16-prfsha384-x25519-ke1_x25519-ke1_mlkem768-ke1_none');
+    expect(selectProposal([reuseKe], flexible, 'ike')!.chosen).toMatchObject({ ke: X25519, addKe: [MLKEM768] });
+    // A responder answer that repeats a method is refused by the initiator.
+    const sent = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none-ke2_mlkem768-ke2_none'), 'ike');
+    expect(() =>
+      checkAccepted(sent, [
+        offer(1, 1, [
+          { type: T.ENCR, id: GCM16, keyLength: 256 },
+          { type: T.PRF, id: PRF_SHA384 },
+          { type: T.KE, id: X25519 },
+          { type: T.ADDKE1, id: MLKEM768 },
+          { type: T.ADDKE2, id: MLKEM768 },
+        ]),
+      ], 'ike'),
+    ).toThrow(/ML-KEM-768 for more than one key exchange/);
+  });
+
   it('a gap in ADDKE rounds is reported as undefined', () => {
     const p = ike('aes256gcm16-prfsha384-x25519-ke1_none-ke1_mlkem768-ke2_mlkem1024');
     const sel = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_none-ke2_mlkem1024'), 'ike'), p, 'ike');
