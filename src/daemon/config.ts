@@ -856,6 +856,12 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
   if (remoteAddrs.length === 0) r.error([...base, 'remote', 'addrs'], `expected at least one remote address (or %any for a responder-only connection)`);
   const remoteAny = remoteAddrs.includes('%any');
   if (remoteAny && remoteAddrs.length > 1) r.error([...base, 'remote', 'addrs'], `%any cannot be combined with other addresses`);
+  if (!remoteAny && localAddrs.length > 0 && remoteAddrs.length > 0) {
+    const families = new Set(localAddrs.map((a) => isIP(a)));
+    if (!remoteAddrs.some((a) => families.has(isIP(a)))) {
+      r.error([...base, 'remote', 'addrs'], `no remote address of the same IP version as a local address (${localAddrs.join(', ')})`);
+    }
+  }
 
   const localId = raw.local.id ?? (localAddrs[0] ? parseIdentity(localAddrs[0]) : undefined);
   let remoteId = raw.remote.id;
@@ -1119,6 +1125,17 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   for (const [name, c] of Object.entries(raw.connections ?? {})) {
     const conn = buildConnection(ctx, name, c);
     if (conn) connections.push(conn);
+  }
+  // Explicit reqids name kernel policies: two children cannot share one.
+  const reqids = new Map<number, string>();
+  for (const conn of connections) {
+    for (const child of conn.children) {
+      if (child.reqid === 0) continue;
+      const other = reqids.get(child.reqid);
+      const here = `connections.${conn.name}.children.${child.name}`;
+      if (other) r.error(['connections', conn.name, 'children', child.name, 'reqid'], `reqid ${child.reqid} is already used by ${other}`);
+      else reqids.set(child.reqid, here);
+    }
   }
   if (r.issues.length > 0) throw new ConfigLoadError(sortIssues(r.issues), r.warnings);
   return {

@@ -367,6 +367,26 @@ describe('errors name file:line: key: expectation', () => {
     ]);
   });
 
+  it('address families must meet; explicit reqids are unique', () => {
+    const errs = errorsOf(`connections:
+  a:
+    local: { addrs: [192.0.2.1] }
+    remote: { addrs: ["2001:db8::2"] }
+    psk: file:site.psk
+  b:
+    local: { addrs: [192.0.2.1] }
+    remote: { addrs: [192.0.2.3] }
+    psk: file:site.psk
+    children:
+      one: { reqid: 5 }
+      two: { reqid: 5 }
+`);
+    expect(errs).toEqual([
+      `${F()}:4: connections.a.remote.addrs: no remote address of the same IP version as a local address (192.0.2.1)`,
+      `${F()}:12: connections.b.children.two.reqid: reqid 5 is already used by connections.b.children.one`,
+    ]);
+  });
+
   it('collects every error of every connection, sorted by line', () => {
     const errs = errorsOf(`daemon:
   cookie_threshold: lots
