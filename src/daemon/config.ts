@@ -1065,7 +1065,7 @@ export interface ParseOptions {
 /** Validate YAML text; `file` names it in messages. Throws ConfigLoadError with every problem. */
 export function parseConfig(text: string, file: string, opts: ParseOptions = {}): LoadedConfig {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, merge: true });
   const locator = new Locator(doc, lineCounter);
   const r = new Reporter(file, locator);
   if (doc.errors.length > 0) {
@@ -1077,6 +1077,10 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   }
   for (const w of doc.warnings) r.warnings.push(`${file}:${lineCounter.linePos(w.pos[0]).line}: YAML: ${w.message.split('\n')[0]}`);
   const input = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  // Top-level "x-..." keys hold YAML anchors for merge keys (<<: *common); they are not settings.
+  if (input && typeof input === 'object' && !Array.isArray(input)) {
+    for (const k of Object.keys(input)) if (k.startsWith('x-')) delete (input as Record<string, unknown>)[k];
+  }
 
   const parsed = fileSchema.safeParse(input);
   const ctx: BuildContext = { r, baseDir: opts.baseDir ?? dirname(resolvePath(file)) };

@@ -229,6 +229,30 @@ connections:
     expect(ch).toMatchObject({ replayWindow: 0, reqid: 7, ifId: 16, mark: 42 });
   });
 
+  it('YAML anchors and merge keys share settings between connections', () => {
+    const cfg = load(`x-common: &common
+  remote: { addrs: [192.0.2.2] }
+  psk: file:site.psk
+  ike: { rekey_time: 2h }
+connections:
+  a:
+    <<: *common
+    local: { addrs: [192.0.2.1] }
+  b:
+    <<: *common
+    local: { addrs: [192.0.2.10] }
+`);
+    const [a, b] = cfg.engine.connections;
+    expect(a!.remote.addrs).toEqual(['192.0.2.2']);
+    expect(b!.remote.addrs).toEqual(['192.0.2.2']);
+    expect(a!.ike.lifetime.rekeyTime).toBe(7200);
+    expect(b!.ike.lifetime.rekeyTime).toBe(7200);
+    expect(b!.local.addrs).toEqual(['192.0.2.10']);
+    expect(b!.psk).toEqual(Buffer.from(PSK_TEXT));
+    // Other unknown top-level keys are still errors.
+    expect(errorsOf('conections: {}\n')).toEqual([`${F()}:1: conections: unknown key; did you mean "connections"?`]);
+  });
+
   it('an empty file is a daemon without connections', () => {
     const cfg = load('');
     expect(cfg.engine.connections).toEqual([]);
