@@ -1077,6 +1077,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   }
   for (const w of doc.warnings) r.warnings.push(`${file}:${lineCounter.linePos(w.pos[0]).line}: YAML: ${w.message.split('\n')[0]}`);
   const input = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  dropNullValues(input);
   // Top-level "x-..." keys hold YAML anchors for merge keys (<<: *common); they are not settings.
   if (input && typeof input === 'object' && !Array.isArray(input)) {
     for (const k of Object.keys(input)) if (k.startsWith('x-')) delete (input as Record<string, unknown>)[k];
@@ -1148,6 +1149,19 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
     daemon: d.daemon,
     warnings: r.warnings,
   };
+}
+
+/** A key written without a value ("children:") means the same as leaving the key out. */
+function dropNullValues(v: unknown): void {
+  if (Array.isArray(v)) {
+    v.forEach(dropNullValues);
+  } else if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (o[k] === null) delete o[k];
+      else dropNullValues(o[k]);
+    }
+  }
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

@@ -253,6 +253,16 @@ connections:
     expect(errorsOf('conections: {}\n')).toEqual([`${F()}:1: conections: unknown key; did you mean "connections"?`]);
   });
 
+  it('a key without a value is the same as no key', () => {
+    const c = load(minimal('    children:\n    ike:\n')).engine.connections[0]!;
+    expect(c.children).toEqual([]);
+    expect(c.ike.lifetime.rekeyTime).toBe(14400);
+    expect(load('daemon:\nconnections:\n').engine.connections).toEqual([]);
+    expect(errorsOf(minimal().replace('psk: file:site.psk', 'psk:'))).toEqual([
+      `${F()}:5: connections.c1.psk: expected psk: "file:/path/to/secret" because local.auth is psk`,
+    ]);
+  });
+
   it('an empty file is a daemon without connections', () => {
     const cfg = load('');
     expect(cfg.engine.connections).toEqual([]);
