@@ -493,6 +493,42 @@ export function suiteName(chosen: ChosenAlgorithms): string {
   return parts.join('/');
 }
 
+/** The KE methods an SA was built with, in round order (KE first, then ADDKE1..7; NONE rounds left out). */
+export function keMethodsOf(chosen: ChosenAlgorithms): number[] {
+  const out: number[] = [];
+  if (chosen.ke !== undefined) out.push(chosen.ke);
+  for (const a of chosen.addKe) if (a !== undefined) out.push(a);
+  return out;
+}
+
+function transformName(t: TransformSpec): string {
+  const withBits = (name: string) => (t.keyLength !== undefined ? `${name}_${t.keyLength}` : name);
+  switch (t.type) {
+    case TRANSFORM_TYPE.ENCR:
+      return withBits(ENCR_SUITE_NAMES.get(t.id) ?? `ENCR_${t.id}`);
+    case TRANSFORM_TYPE.PRF:
+      return withBits(PRF_SUITE_NAMES.get(t.id) ?? `PRF_${t.id}`);
+    case TRANSFORM_TYPE.INTEG:
+      return withBits(t.id === 0 ? 'INTEG_NONE' : (INTEG_SUITE_NAMES.get(t.id) ?? `INTEG_${t.id}`));
+    case TRANSFORM_TYPE.KE:
+      return keMethodName(t.id);
+    case TRANSFORM_TYPE.ESN:
+      return t.id === 1 ? 'ESN' : t.id === 0 ? 'NO_ESN' : `ESN_${t.id}`;
+    default:
+      if (t.type >= TRANSFORM_TYPE.ADDKE1 && t.type <= TRANSFORM_TYPE.ADDKE7) return `KE${t.type - TRANSFORM_TYPE.ADDKE1 + 1}_${keMethodName(t.id)}`;
+      return `TRANSFORM_${t.type}_${t.id}`;
+  }
+}
+
+/**
+ * A received or sent proposal for logs, strongSwan-style:
+ * "#1 AES_GCM_16_256/AES_GCM_16_128/PRF_HMAC_SHA2_384/X25519/KE1_ML-KEM-768/KE1_NONE".
+ * Unknown ids stay visible as numbers; nothing in it is secret.
+ */
+export function describeProposal(p: OfferedProposal): string {
+  return `#${p.number} ${p.transforms.map(transformName).join('/')}`;
+}
+
 // ---------------------------------------------------------------------------
 // Proposal -> SA payload transforms
 
@@ -527,6 +563,27 @@ export function proposalToTransforms(p: ProposalConfig, kind: ProposalKind, opts
 export function proposalsToSa(ps: readonly ProposalConfig[], kind: ProposalKind, opts: TransformOptions = {}): ProposalSpec[] {
   const protocolId = kind === 'ike' ? PROTOCOL_ID.IKE : PROTOCOL_ID.ESP;
   return ps.map((p, i) => ({ number: i + 1, protocolId, transforms: proposalToTransforms(p, kind, opts) }));
+}
+
+/**
+ * The transforms of an SA's negotiated suite, one per type, e.g. to propose exactly the current
+ * algorithms again when rekeying (RFC 7296 §2.8 lets a rekey change them; keeping them avoids a
+ * surprise). ESP always carries its ESN transform.
+ */
+export function chosenToTransforms(chosen: ChosenAlgorithms, kind: ProposalKind): TransformSpec[] {
+  const out: TransformSpec[] = [
+    chosen.encr.keyBits !== undefined
+      ? { type: TRANSFORM_TYPE.ENCR, id: chosen.encr.id, keyLength: chosen.encr.keyBits }
+      : { type: TRANSFORM_TYPE.ENCR, id: chosen.encr.id },
+  ];
+  if (kind === 'ike' && chosen.prf !== undefined) out.push({ type: TRANSFORM_TYPE.PRF, id: chosen.prf });
+  if (chosen.integ !== undefined) out.push({ type: TRANSFORM_TYPE.INTEG, id: chosen.integ });
+  if (chosen.ke !== undefined) out.push({ type: TRANSFORM_TYPE.KE, id: chosen.ke });
+  if (kind === 'esp') out.push({ type: TRANSFORM_TYPE.ESN, id: chosen.esn ? 1 : 0 });
+  chosen.addKe.forEach((a, idx) => {
+    if (a !== undefined) out.push({ type: TRANSFORM_TYPE.ADDKE1 + idx, id: a });
+  });
+  return out;
 }
 
 /** A copy of a proposal with its KE methods replaced (e.g. the methods recorded for an SA's rekeys). */

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   ProposalMismatchError,
   checkAccepted,
+  chosenToTransforms,
+  describeProposal,
+  keMethodsOf,
   parseProposal,
   parseProposals,
   proposalsToSa,
@@ -384,4 +387,40 @@ describe('parse -> offer -> select -> check, for every operator example', () => 
       expect(checkAccepted(sent, [{ number: sel!.proposalNumber, protocolId: kind === 'ike' ? 1 : 3, transforms: sel!.transforms }], kind)).toEqual(sel!.chosen);
     });
   }
+});
+
+describe('helpers for rekeys and logs', () => {
+  it('chosenToTransforms re-offers exactly the negotiated suite', () => {
+    const configured = esp('aes256gcm16-aes128gcm16-x25519-ecp256-ke2_mlkem768-ke2_none-esn-noesn');
+    const sel = selectProposal(proposalsToSa(configured, 'esp'), configured, 'esp')!;
+    const again = chosenToTransforms(sel.chosen, 'esp');
+    expect(again).toEqual([
+      { type: T.ENCR, id: GCM16, keyLength: 256 },
+      { type: T.KE, id: X25519 },
+      { type: T.ESN, id: 1 },
+      { type: T.ADDKE2, id: MLKEM768 },
+    ]);
+    // The single re-offered proposal is accepted by the same configuration, with the same result.
+    expect(selectProposal([offer(1, 3, again)], configured, 'esp')!.chosen).toEqual(sel.chosen);
+    const ikeSel = { encr: { id: AES_CBC, keyBits: 128 }, integ: SHA256_128, prf: PRF_SHA256, ke: ECP256, addKe: [] };
+    expect(chosenToTransforms(ikeSel, 'ike')).toEqual([
+      { type: T.ENCR, id: AES_CBC, keyLength: 128 },
+      { type: T.PRF, id: PRF_SHA256 },
+      { type: T.INTEG, id: SHA256_128 },
+      { type: T.KE, id: ECP256 },
+    ]);
+  });
+
+  it('keMethodsOf lists the rounds that run', () => {
+    expect(keMethodsOf({ encr: { id: GCM16, keyBits: 128 }, ke: X25519, addKe: [undefined, MLKEM1024], esn: false })).toEqual([X25519, MLKEM1024]);
+    expect(keMethodsOf({ encr: { id: GCM16, keyBits: 128 }, addKe: [], esn: false })).toEqual([]);
+  });
+
+  it('describeProposal names every transform, unknown ones by number', () => {
+    const sa = proposalsToSa(ike('aes256gcm16-aes128gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none'), 'ike')[0]!;
+    expect(describeProposal(sa)).toBe('#1 AES_GCM_16_256/AES_GCM_16_128/PRF_HMAC_SHA2_384/X25519/KE1_ML-KEM-768/KE1_NONE');
+    expect(describeProposal(offer(2, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.INTEG, id: 99 }, { type: T.ESN, id: 0 }, { type: 200, id: 7 }]))).toBe(
+      '#2 AES_CBC_128/INTEG_99/NO_ESN/TRANSFORM_200_7',
+    );
+  });
 });
