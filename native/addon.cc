@@ -233,6 +233,8 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
   void pump(Napi::Env env) {
     while (!queue_.empty() && inflight_.size() < kMaxInFlight && !closed_) {
       Pending* p = queue_.front().get();
+      // One dump at a time per netlink socket (a second one gets EBUSY); keep order.
+      if (p->reply == xfrm::ReplyKind::Dump && dumpsInFlight_ > 0) break;
       sockaddr_nl to{};
       to.nl_family = AF_NETLINK;
       ssize_t n = sendto(reqFd_, p->wire.data(), p->wire.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
@@ -250,6 +252,7 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
       owned->wire.clear();
       owned->wire.shrink_to_fit();
       uint32_t seq = owned->seq;
+      if (owned->reply == xfrm::ReplyKind::Dump) dumpsInFlight_++;
       inflight_.emplace(seq, std::move(owned));
     }
     updateReqPoll();
@@ -284,6 +287,7 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
     for (auto& p : queue_) p->deferred.Reject(Napi::Error::New(env, p->op + ": XFRM socket closed").Value());
     inflight_.clear();
     queue_.clear();
+    dumpsInFlight_ = 0;
     onEvent_.Reset();
     return env.Undefined();
   }
@@ -322,6 +326,7 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
         int e = errno;
         for (auto& kv : inflight_) kv.second->deferred.Reject(makeErrnoError(env, kv.second->op, e, "reply lost").Value());
         inflight_.clear();
+        dumpsInFlight_ = 0;
         return;
       }
       handleBuffer(env, buf.data(), static_cast<size_t>(n));
@@ -343,13 +348,13 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
         } else {
           std::string extack = extAck(nlh, e);
           p->deferred.Reject(makeErrnoError(env, p->op, -e->error, extack).Value());
-          inflight_.erase(it);
+          finish(it);
         }
       } else if (nlh->nlmsg_type == NLMSG_DONE) {
         int err = plen >= sizeof(int) ? *reinterpret_cast<const int*>(payload) : 0;
         if (err < 0) {
           p->deferred.Reject(makeErrnoError(env, p->op, -err, "").Value());
-          inflight_.erase(it);
+          finish(it);
         } else {
           settle(env, it);
         }
@@ -364,13 +369,18 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
     }
   }
 
+  void finish(std::unordered_map<uint32_t, std::unique_ptr<Pending>>::iterator it) {
+    if (it->second->reply == xfrm::ReplyKind::Dump) dumpsInFlight_--;
+    inflight_.erase(it);
+  }
+
   void settle(Napi::Env env, std::unordered_map<uint32_t, std::unique_ptr<Pending>>::iterator it) {
     Pending* p = it->second.get();
     Napi::Array arr = p->results.Value();
     if (p->reply == xfrm::ReplyKind::Dump) p->deferred.Resolve(arr);
     else if (p->reply == xfrm::ReplyKind::Single) p->deferred.Resolve(arr.Length() ? arr.Get(0u) : env.Undefined());
     else p->deferred.Resolve(env.Undefined());
-    inflight_.erase(it);
+    finish(it);
   }
 
   static std::string extAck(const nlmsghdr* nlh, const nlmsgerr* e) {
@@ -431,6 +441,7 @@ class XfrmSocket : public Napi::ObjectWrap<XfrmSocket> {
   bool subscribed_ = false;
   bool blockedOnWrite_ = false;
   uint32_t seq_ = 1;
+  int dumpsInFlight_ = 0;
   std::unique_ptr<Napi::AsyncContext> asyncCtx_;
   Napi::FunctionReference onEvent_;
   std::deque<std::unique_ptr<Pending>> queue_;
