@@ -683,32 +683,57 @@ function matchProposal(
   const acceptable = acceptableFor(configured, kind, opts, configured.encr.some((e) => isAeadEncr(e.id)));
 
   const picks = new Map<number, TransformSpec>();
-  // RFC 9370 §2.2.1: the initial KE and each additional one use different methods. Types are
-  // visited in ascending order (KE, then ADDKE1..7), so a method goes to the lowest round.
-  const usedKe = new Set<number>();
+  /** Per KE type present in the offer (KE, ADDKE1..7): candidates in our order of preference. */
+  const keCandidates: { type: number; options: TransformSpec[] }[] = [];
   for (const [type, acc] of acceptable) {
     const offeredOfType = byType.get(type);
+    const isKeType = type === TRANSFORM_TYPE.KE || type >= TRANSFORM_TYPE.ADDKE1;
     if (!offeredOfType) {
       // ESP without an ESN transform: read as "no ESN" (RFC 7296 makes ESN mandatory; be lenient).
       if (type === TRANSFORM_TYPE.ESN && acc.ids.some((x) => x.id === 0)) continue;
       if (acc.noneOk) continue;
       return null;
     }
-    let pick: TransformSpec | undefined;
+    const options: TransformSpec[] = [];
     if (type === TRANSFORM_TYPE.KE && opts.preferKe !== undefined && acc.ids.some((x) => x.id === opts.preferKe)) {
-      pick = offeredOfType.find((t) => t.id === opts.preferKe && t.keyLength === undefined);
+      const preferred = offeredOfType.find((t) => t.id === opts.preferKe && t.keyLength === undefined);
+      if (preferred) options.push(preferred);
     }
-    const isKeType = type === TRANSFORM_TYPE.KE || type >= TRANSFORM_TYPE.ADDKE1;
-    for (const want of pick ? [] : acc.ids) {
-      if (isKeType && usedKe.has(want.id)) continue;
-      pick = offeredOfType.find((t) => t.id === want.id && t.keyLength === want.keyBits);
-      if (pick) break;
+    for (const want of acc.ids) {
+      const t = offeredOfType.find((o) => o.id === want.id && o.keyLength === want.keyBits);
+      if (t && !options.includes(t)) options.push(t);
     }
-    if (!pick && acc.noneOk) pick = offeredOfType.find((t) => t.id === 0 && t.keyLength === undefined);
-    if (!pick) return null;
-    if (isKeType && pick.id !== 0) usedKe.add(pick.id);
-    picks.set(type, pick);
+    if (acc.noneOk) {
+      const none = offeredOfType.find((t) => t.id === 0 && t.keyLength === undefined);
+      if (none) options.push(none);
+    }
+    if (options.length === 0) return null;
+    if (isKeType) keCandidates.push({ type, options });
+    else picks.set(type, options[0]!);
   }
+
+  // RFC 9370 §2.2.1: the KE and every additional key exchange use different methods. Search the
+  // rounds in ascending order, each trying our preferences first, and backtrack when a later
+  // round would be left without a free method (a greedy pass can miss a valid assignment).
+  // The options come from our own configuration, so the search is small; the step budget only
+  // guards against a pathological configuration.
+  const used = new Set<number>();
+  let budget = 10_000;
+  const assign = (i: number): boolean => {
+    if (i === keCandidates.length) return true;
+    if (--budget < 0) return false;
+    const { type, options } = keCandidates[i]!;
+    for (const t of options) {
+      if (t.id !== 0 && used.has(t.id)) continue;
+      if (t.id !== 0) used.add(t.id);
+      picks.set(type, t);
+      if (assign(i + 1)) return true;
+      if (t.id !== 0) used.delete(t.id);
+      picks.delete(type);
+    }
+    return false;
+  };
+  if (!assign(0)) return null;
 
   const encr = picks.get(TRANSFORM_TYPE.ENCR)!;
   const integ = picks.get(TRANSFORM_TYPE.INTEG);

@@ -211,6 +211,15 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
       { type: T.ADDKE2, id: MLKEM768 },
     ]);
     expect(selectProposal([sameTwice], p, 'ike')).toBeNull();
+    // A greedy pass would give ADDKE1 ML-KEM-768 and leave ADDKE2 (768 only) empty; the search
+    // finds ADDKE1 = ML-KEM-1024, ADDKE2 = ML-KEM-768.
+    const tricky = offer(1, 1, [
+      ...sameTwice.transforms.slice(0, 3),
+      { type: T.ADDKE1, id: MLKEM768 },
+      { type: T.ADDKE1, id: MLKEM1024 },
+      { type: T.ADDKE2, id: MLKEM768 },
+    ]);
+    expect(selectProposal([tricky], p, 'ike')!.chosen.addKe).toEqual([MLKEM1024, MLKEM768]);
     // The KE method itself is not reused by a round either.
     const reuseKe = offer(1, 1, [...sameTwice.transforms.slice(0, 3), { type: T.ADDKE1, id: X25519 }, { type: T.ADDKE1, id: MLKEM768 }]);
     const flexible = ike('aes256gcm16-prfsha384-x25519-ke1_x25519-ke1_mlkem768-ke1_none');
