@@ -352,20 +352,28 @@ function oneOf<T extends string>(values: readonly T[]) {
   });
 }
 
-/** A list, or a single value standing for a one-element list. */
+/** A list, or a single value standing for a one-element list. Every bad item is reported. */
 function listOf<T>(item: (v: unknown) => T, what: string) {
-  return leaf((v) => {
+  return z.unknown().transform((v, ctx) => {
+    const issues = (ctx as unknown as Ctx).issues;
     const items = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
-    if (items.length === 0) throw new ConfigError(`expected ${what} (a value or a list), got an empty list`);
+    if (items.length === 0) {
+      issues.push({ code: 'custom', message: `expected ${what} (a value or a list), got an empty list`, input: undefined });
+      return z.NEVER;
+    }
     const out: T[] = [];
+    let bad = false;
     items.forEach((x, i) => {
       try {
         out.push(item(x));
       } catch (e) {
-        throw new ConfigError(Array.isArray(v) ? `[${i}]: ${(e as Error).message}` : (e as Error).message);
+        bad = true;
+        const message = e instanceof ConfigError ? e.message : String(e);
+        // "[i]: " is turned into a path element when the issue is reported.
+        issues.push({ code: 'custom', message: Array.isArray(v) ? `[${i}]: ${message}` : message, input: undefined });
       }
     });
-    return out;
+    return bad ? z.NEVER : out;
   });
 }
 

@@ -308,6 +308,16 @@ describe('errors name file:line: key: expectation', () => {
         - aes257-sha256-ecp256
 `));
     expect(errs).toHaveLength(1);
+    const two = errorsOf(minimal(`    ike:
+      proposals:
+        - aes256gcm16-prfsha384
+        - aes256gcm16-prfsha384-x25519
+        - aes257-sha256-ecp256
+`));
+    expect(two).toEqual([
+      `${F()}:8: connections.c1.ike.proposals[0]: no key exchange method: IKE proposals need one (e.g. x25519, ecp256) in proposal 'aes256gcm16-prfsha384'`,
+      expect.stringMatching(new RegExp(`^${escape(F())}:10: connections\\.c1\\.ike\\.proposals\\[2\\]: unknown algorithm 'aes257'`)),
+    ]);
     expect(errs[0]).toMatch(
       new RegExp(`^${escape(F())}:9: connections\\.c1\\.ike\\.proposals\\[1\\]: unknown algorithm 'aes257': expected .* in proposal 'aes257-sha256-ecp256'$`),
     );
