@@ -37,26 +37,34 @@ export class ProposalMismatchError extends Error {
   override name = 'ProposalMismatchError';
 }
 
-/** One transform as carried in an SA payload proposal (the codec's Transform shape). */
+/** One transform as carried in an SA payload proposal (structurally the codec's Transform). */
 export interface TransformSpec {
   type: number;
   id: number;
   /** Key Length attribute in bits (RFC 7296 §3.3.5), when present. */
   keyLength?: number;
+  /** Attributes other than Key Length, as the codec keeps them. None are defined; a transform with any is never chosen. */
+  attributes?: readonly unknown[];
 }
 
-/** One proposal substructure as the codec carries it (SPI left to the caller). */
+/** A transform we produce: codec-shaped, never with other attributes. */
+export interface BuiltTransform extends TransformSpec {
+  attributes: [];
+}
+
+/** One proposal substructure as the codec carries it, without the SPI (the caller adds `spi`). */
 export interface ProposalSpec {
   /** Proposal Num, 1-based. */
-  number: number;
-  protocolId: number;
-  transforms: TransformSpec[];
+  num: number;
+  /** Protocol ID (1 IKE, 3 ESP). */
+  protocol: number;
+  transforms: BuiltTransform[];
 }
 
-/** What selectProposal / checkAccepted read from a received proposal. */
+/** What selectProposal / checkAccepted read from a received proposal (a codec Proposal fits). */
 export interface OfferedProposal {
-  number: number;
-  protocolId?: number;
+  num: number;
+  protocol?: number;
   transforms: readonly TransformSpec[];
 }
 
@@ -82,7 +90,7 @@ export interface SelectedProposal {
   configuredIndex: number;
   chosen: ChosenAlgorithms;
   /** One transform per type present in the accepted offer, as it must appear in the response. */
-  transforms: TransformSpec[];
+  transforms: BuiltTransform[];
 }
 
 export interface SelectOptions {
@@ -526,11 +534,15 @@ function transformName(t: TransformSpec): string {
  * Unknown ids stay visible as numbers; nothing in it is secret.
  */
 export function describeProposal(p: OfferedProposal): string {
-  return `#${p.number} ${p.transforms.map(transformName).join('/')}`;
+  return `#${p.num} ${p.transforms.map(transformName).join('/')}`;
 }
 
 // ---------------------------------------------------------------------------
 // Proposal -> SA payload transforms
+
+function tf(type: number, id: number, keyLength?: number): BuiltTransform {
+  return keyLength === undefined ? { type, id, attributes: [] } : { type, id, keyLength, attributes: [] };
+}
 
 export interface TransformOptions {
   /** Leave out KE and ADDKE transforms (IKE_AUTH Child SA proposals without child-pfs-info, RFC 7296 §1.2). */
@@ -542,18 +554,16 @@ export interface TransformOptions {
  * within a type in the operator's order of preference. AES carries the Key Length attribute
  * (RFC 7296 §3.3.5); ChaCha20-Poly1305 must not (RFC 7634 §2).
  */
-export function proposalToTransforms(p: ProposalConfig, kind: ProposalKind, opts: TransformOptions = {}): TransformSpec[] {
-  const out: TransformSpec[] = [];
-  for (const e of p.encr) {
-    out.push(e.keyBits !== undefined ? { type: TRANSFORM_TYPE.ENCR, id: e.id, keyLength: e.keyBits } : { type: TRANSFORM_TYPE.ENCR, id: e.id });
-  }
-  if (kind === 'ike') for (const f of p.prf) out.push({ type: TRANSFORM_TYPE.PRF, id: f });
-  for (const i of p.integ) out.push({ type: TRANSFORM_TYPE.INTEG, id: i });
-  if (!opts.omitKe) for (const k of p.ke) out.push({ type: TRANSFORM_TYPE.KE, id: k });
-  if (kind === 'esp') for (const e of p.esn.length > 0 ? p.esn : [0]) out.push({ type: TRANSFORM_TYPE.ESN, id: e });
+export function proposalToTransforms(p: ProposalConfig, kind: ProposalKind, opts: TransformOptions = {}): BuiltTransform[] {
+  const out: BuiltTransform[] = [];
+  for (const e of p.encr) out.push(tf(TRANSFORM_TYPE.ENCR, e.id, e.keyBits));
+  if (kind === 'ike') for (const f of p.prf) out.push(tf(TRANSFORM_TYPE.PRF, f));
+  for (const i of p.integ) out.push(tf(TRANSFORM_TYPE.INTEG, i));
+  if (!opts.omitKe) for (const k of p.ke) out.push(tf(TRANSFORM_TYPE.KE, k));
+  if (kind === 'esp') for (const e of p.esn.length > 0 ? p.esn : [0]) out.push(tf(TRANSFORM_TYPE.ESN, e));
   if (!opts.omitKe) {
     p.addKe.forEach((slot, idx) => {
-      for (const k of slot) out.push({ type: TRANSFORM_TYPE.ADDKE1 + idx, id: k });
+      for (const k of slot) out.push(tf(TRANSFORM_TYPE.ADDKE1 + idx, k));
     });
   }
   return out;
@@ -562,7 +572,7 @@ export function proposalToTransforms(p: ProposalConfig, kind: ProposalKind, opts
 /** Configured proposals as SA payload proposals numbered 1..n (RFC 7296 §3.3.1). */
 export function proposalsToSa(ps: readonly ProposalConfig[], kind: ProposalKind, opts: TransformOptions = {}): ProposalSpec[] {
   const protocolId = kind === 'ike' ? PROTOCOL_ID.IKE : PROTOCOL_ID.ESP;
-  return ps.map((p, i) => ({ number: i + 1, protocolId, transforms: proposalToTransforms(p, kind, opts) }));
+  return ps.map((p, i) => ({ num: i + 1, protocol: protocolId, transforms: proposalToTransforms(p, kind, opts) }));
 }
 
 /**
@@ -570,18 +580,14 @@ export function proposalsToSa(ps: readonly ProposalConfig[], kind: ProposalKind,
  * algorithms again when rekeying (RFC 7296 §2.8 lets a rekey change them; keeping them avoids a
  * surprise). ESP always carries its ESN transform.
  */
-export function chosenToTransforms(chosen: ChosenAlgorithms, kind: ProposalKind): TransformSpec[] {
-  const out: TransformSpec[] = [
-    chosen.encr.keyBits !== undefined
-      ? { type: TRANSFORM_TYPE.ENCR, id: chosen.encr.id, keyLength: chosen.encr.keyBits }
-      : { type: TRANSFORM_TYPE.ENCR, id: chosen.encr.id },
-  ];
-  if (kind === 'ike' && chosen.prf !== undefined) out.push({ type: TRANSFORM_TYPE.PRF, id: chosen.prf });
-  if (chosen.integ !== undefined) out.push({ type: TRANSFORM_TYPE.INTEG, id: chosen.integ });
-  if (chosen.ke !== undefined) out.push({ type: TRANSFORM_TYPE.KE, id: chosen.ke });
-  if (kind === 'esp') out.push({ type: TRANSFORM_TYPE.ESN, id: chosen.esn ? 1 : 0 });
+export function chosenToTransforms(chosen: ChosenAlgorithms, kind: ProposalKind): BuiltTransform[] {
+  const out: BuiltTransform[] = [tf(TRANSFORM_TYPE.ENCR, chosen.encr.id, chosen.encr.keyBits)];
+  if (kind === 'ike' && chosen.prf !== undefined) out.push(tf(TRANSFORM_TYPE.PRF, chosen.prf));
+  if (chosen.integ !== undefined) out.push(tf(TRANSFORM_TYPE.INTEG, chosen.integ));
+  if (chosen.ke !== undefined) out.push(tf(TRANSFORM_TYPE.KE, chosen.ke));
+  if (kind === 'esp') out.push(tf(TRANSFORM_TYPE.ESN, chosen.esn ? 1 : 0));
   chosen.addKe.forEach((a, idx) => {
-    if (a !== undefined) out.push({ type: TRANSFORM_TYPE.ADDKE1 + idx, id: a });
+    if (a !== undefined) out.push(tf(TRANSFORM_TYPE.ADDKE1 + idx, a));
   });
   return out;
 }
@@ -612,6 +618,11 @@ export function isAeadEncr(id: number): boolean {
 
 function isKnownType(type: number): boolean {
   return type >= TRANSFORM_TYPE.ENCR && type <= TRANSFORM_TYPE.ADDKE7;
+}
+
+/** Attributes other than Key Length are not defined for any transform we know (RFC 7296 §3.3.5). */
+function hasUnknownAttributes(t: TransformSpec): boolean {
+  return t.attributes !== undefined && t.attributes.length > 0;
 }
 
 function groupByType(transforms: readonly TransformSpec[]): Map<number, TransformSpec[]> {
@@ -671,8 +682,10 @@ function matchProposal(
   configured: ProposalConfig,
   kind: ProposalKind,
   opts: SelectOptions,
-): { chosen: ChosenAlgorithms; transforms: TransformSpec[] } | null {
+): { chosen: ChosenAlgorithms; transforms: BuiltTransform[] } | null {
+  // A transform with attributes we do not understand cannot be chosen; the type still counts as present.
   const byType = groupByType(offered.transforms);
+  for (const [type, list] of byType) byType.set(type, list.filter((t) => !hasUnknownAttributes(t)));
   // §3.3.6: a proposal with a transform type we do not understand is unacceptable.
   for (const type of byType.keys()) if (!isKnownType(type)) return null;
   if (kind === 'ike' && byType.has(TRANSFORM_TYPE.ESN)) return null;
@@ -739,7 +752,7 @@ function matchProposal(
   const integ = picks.get(TRANSFORM_TYPE.INTEG);
   if (!isAeadEncr(encr.id) && (integ === undefined || integ.id === 0)) return null;
 
-  const transforms = [...picks.values()].sort((a, b) => a.type - b.type).map((t) => ({ ...t }));
+  const transforms = [...picks.values()].sort((a, b) => a.type - b.type).map((t) => tf(t.type, t.id, t.keyLength));
   return { chosen: chosenFrom(picks, kind), transforms };
 }
 
@@ -778,12 +791,12 @@ export function selectProposal(
   opts: SelectOptions = {},
 ): SelectedProposal | null {
   const wantProtocol = kind === 'ike' ? PROTOCOL_ID.IKE : PROTOCOL_ID.ESP;
-  const offers = offered.filter((o) => o.protocolId === undefined || o.protocolId === wantProtocol);
+  const offers = offered.filter((o) => o.protocol === undefined || o.protocol === wantProtocol);
   const tryPair = (o: OfferedProposal, ci: number): SelectedProposal | null => {
     const m = matchProposal(o, configured[ci]!, kind, opts);
     if (!m) return null;
     if (opts.requireKe && m.chosen.ke === undefined) return null;
-    return { proposalNumber: o.number, configuredIndex: ci, chosen: m.chosen, transforms: m.transforms };
+    return { proposalNumber: o.num, configuredIndex: ci, chosen: m.chosen, transforms: m.transforms };
   };
   if (opts.preferOffered) {
     for (const o of offers) {
@@ -822,13 +835,13 @@ export function checkAccepted(
     throw new ProposalMismatchError(`responder returned ${received.length} proposals; exactly one is required`);
   }
   const answer = received[0]!;
-  const ours = sent.find((p) => p.number === answer.number);
-  if (!ours) throw new ProposalMismatchError(`responder chose proposal #${answer.number}, which was not offered`);
-  if (answer.protocolId !== undefined && ours.protocolId !== undefined && answer.protocolId !== ours.protocolId) {
-    throw new ProposalMismatchError(`responder changed the protocol of proposal #${answer.number} from ${ours.protocolId} to ${answer.protocolId}`);
+  const ours = sent.find((p) => p.num === answer.num);
+  if (!ours) throw new ProposalMismatchError(`responder chose proposal #${answer.num}, which was not offered`);
+  if (answer.protocol !== undefined && ours.protocol !== undefined && answer.protocol !== ours.protocol) {
+    throw new ProposalMismatchError(`responder changed the protocol of proposal #${answer.num} from ${ours.protocol} to ${answer.protocol}`);
   }
   const effectiveKind: ProposalKind =
-    kind ?? (ours.protocolId === PROTOCOL_ID.IKE || ours.transforms.some((t) => t.type === TRANSFORM_TYPE.PRF) ? 'ike' : 'esp');
+    kind ?? (ours.protocol === PROTOCOL_ID.IKE || ours.transforms.some((t) => t.type === TRANSFORM_TYPE.PRF) ? 'ike' : 'esp');
 
   const offeredByType = groupByType(ours.transforms);
   const answerByType = groupByType(answer.transforms);
@@ -838,6 +851,7 @@ export function checkAccepted(
       throw new ProposalMismatchError(`responder returned ${list.length} transforms of type ${type}; exactly one is required`);
     }
     const t = list[0]!;
+    if (hasUnknownAttributes(t)) throw new ProposalMismatchError(`responder returned transform type ${type} id ${t.id} with attributes we did not send`);
     const offeredOfType = offeredByType.get(type);
     if (!offeredOfType) throw new ProposalMismatchError(`responder returned transform type ${type}, which we did not offer`);
     if (!offeredOfType.some((o) => o.id === t.id && o.keyLength === t.keyLength)) {

@@ -24,7 +24,7 @@ function rng(seed: number): () => number {
 
 const interesting = [0, 1, 2, 5, 6, 7, 12, 13, 14, 18, 19, 20, 28, 31, 32, 35, 36, 37, 1024, 65535];
 
-function randomOffer(r: () => number, number: number, base: TransformSpec[]): OfferedProposal {
+function randomOffer(r: () => number, num: number, base: TransformSpec[]): OfferedProposal {
   const transforms: TransformSpec[] = [];
   // Start from a plausible proposal and mutate it, so that matches happen often.
   for (const t of base) if (r() < 0.85) transforms.push({ ...t });
@@ -40,7 +40,7 @@ function randomOffer(r: () => number, number: number, base: TransformSpec[]): Of
     const j = Math.floor(r() * (i + 1));
     [transforms[i], transforms[j]] = [transforms[j]!, transforms[i]!];
   }
-  return { number, protocolId: r() < 0.9 ? (base === ikeBase ? 1 : 3) : Math.floor(r() * 256), transforms };
+  return { num, protocol: r() < 0.9 ? (base === ikeBase ? 1 : 3) : Math.floor(r() * 256), transforms };
 }
 
 const ikeConfigured = parseProposals(
@@ -64,12 +64,12 @@ describe('hostile and random offers', () => {
         const sel = selectProposal(offers, configured, kind, { preferKe: r() < 0.5 ? 31 : undefined });
         if (!sel) continue;
         matched++;
-        const offer = offers.find((o) => o.number === sel.proposalNumber)!;
+        const offer = offers.find((o) => o.num === sel.proposalNumber)!;
         for (const t of sel.transforms) {
           expect(offer.transforms.some((o) => o.type === t.type && o.id === t.id && o.keyLength === t.keyLength)).toBe(true);
         }
         expect(new Set(sel.transforms.map((t) => t.type)).size).toBe(sel.transforms.length);
-        expect(checkAccepted([offer], [{ number: sel.proposalNumber, protocolId: offer.protocolId, transforms: sel.transforms }], kind)).toEqual(sel.chosen);
+        expect(checkAccepted([offer], [{ num: sel.proposalNumber, protocol: offer.protocol, transforms: sel.transforms }], kind)).toEqual(sel.chosen);
       }
       // The generator must exercise the accepting path, not only rejections.
       expect(matched).toBeGreaterThan(100);
@@ -94,7 +94,7 @@ describe('hostile and random offers', () => {
     for (let type = 1; type <= 12; type++) for (let id = 0; id < 2000; id++) transforms.push({ type, id });
     const start = performance.now();
     const sel = selectProposal(
-      Array.from({ length: 20 }, (_, i) => ({ number: i + 1, protocolId: 1, transforms })),
+      Array.from({ length: 20 }, (_, i) => ({ num: i + 1, protocol: 1, transforms })),
       ikeConfigured,
       'ike',
     );

@@ -337,55 +337,55 @@ describe('proposalToTransforms / proposalsToSa', () => {
   it('IKE: ENCR with Key Length, PRF, KE, ADDKE; no INTEG for AEAD', () => {
     const p = parseProposal('aes256gcm16-aes128gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none', 'ike');
     expect(proposalToTransforms(p, 'ike')).toEqual([
-      { type: 1, id: GCM16, keyLength: 256 },
-      { type: 1, id: GCM16, keyLength: 128 },
-      { type: 2, id: PRF_SHA384 },
-      { type: 4, id: X25519 },
-      { type: 6, id: MLKEM768 },
-      { type: 6, id: 0 },
+      { type: 1, id: GCM16, keyLength: 256, attributes: [] },
+      { type: 1, id: GCM16, keyLength: 128, attributes: [] },
+      { type: 2, id: PRF_SHA384, attributes: [] },
+      { type: 4, id: X25519, attributes: [] },
+      { type: 6, id: MLKEM768, attributes: [] },
+      { type: 6, id: 0, attributes: [] },
     ]);
   });
 
   it('IKE CBC: INTEG present; ChaCha20-Poly1305 has no Key Length attribute', () => {
     expect(proposalToTransforms(parseProposal('aes128-sha256-ecp256', 'ike'), 'ike')).toEqual([
-      { type: 1, id: AES_CBC, keyLength: 128 },
-      { type: 2, id: PRF_SHA256 },
-      { type: 3, id: SHA256_128 },
-      { type: 4, id: ECP256 },
+      { type: 1, id: AES_CBC, keyLength: 128, attributes: [] },
+      { type: 2, id: PRF_SHA256, attributes: [] },
+      { type: 3, id: SHA256_128, attributes: [] },
+      { type: 4, id: ECP256, attributes: [] },
     ]);
     const chacha = proposalToTransforms(parseProposal('chacha20poly1305-prfsha256-x25519', 'ike'), 'ike');
-    expect(chacha[0]).toEqual({ type: 1, id: CHACHA });
+    expect(chacha[0]).toEqual({ type: 1, id: CHACHA, attributes: [] });
     expect(chacha[0]).not.toHaveProperty('keyLength');
   });
 
   it('ESP: ESN always present; KE only for PFS; omitKe for IKE_AUTH', () => {
     const p = parseProposal('aes128gcm16-x25519-ke2_mlkem768', 'esp');
     expect(proposalToTransforms(p, 'esp')).toEqual([
-      { type: 1, id: GCM16, keyLength: 128 },
-      { type: 4, id: X25519 },
-      { type: 5, id: 0 },
-      { type: 7, id: MLKEM768 },
+      { type: 1, id: GCM16, keyLength: 128, attributes: [] },
+      { type: 4, id: X25519, attributes: [] },
+      { type: 5, id: 0, attributes: [] },
+      { type: 7, id: MLKEM768, attributes: [] },
     ]);
     expect(proposalToTransforms(p, 'esp', { omitKe: true })).toEqual([
-      { type: 1, id: GCM16, keyLength: 128 },
-      { type: 5, id: 0 },
+      { type: 1, id: GCM16, keyLength: 128, attributes: [] },
+      { type: 5, id: 0, attributes: [] },
     ]);
   });
 
   it('several configured proposals become proposals 1..n with the protocol id', () => {
     const list = parseProposals(['aes256gcm16', 'aes128-sha256-esn-noesn'], 'esp');
     const sa = proposalsToSa(list, 'esp');
-    expect(sa.map((s) => [s.number, s.protocolId])).toEqual([
+    expect(sa.map((s) => [s.num, s.protocol])).toEqual([
       [1, 3],
       [2, 3],
     ]);
     expect(sa[1]!.transforms).toEqual([
-      { type: 1, id: AES_CBC, keyLength: 128 },
-      { type: 3, id: SHA256_128 },
-      { type: 5, id: 1 },
-      { type: 5, id: 0 },
+      { type: 1, id: AES_CBC, keyLength: 128, attributes: [] },
+      { type: 3, id: SHA256_128, attributes: [] },
+      { type: 5, id: 1, attributes: [] },
+      { type: 5, id: 0, attributes: [] },
     ]);
-    expect(proposalsToSa(parseProposals(['default'], 'ike'), 'ike')[0]!.protocolId).toBe(1);
+    expect(proposalsToSa(parseProposals(['default'], 'ike'), 'ike')[0]!.protocol).toBe(1);
   });
 });
 

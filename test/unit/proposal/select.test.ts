@@ -32,7 +32,7 @@ const MLKEM1024 = 37;
 
 const ike = (...s: string[]) => parseProposals(s, 'ike');
 const esp = (...s: string[]) => parseProposals(s, 'esp');
-const offer = (number: number, protocolId: number, transforms: TransformSpec[]): OfferedProposal => ({ number, protocolId, transforms });
+const offer = (num: number, protocol: number, transforms: TransformSpec[]): OfferedProposal => ({ num, protocol, transforms });
 
 describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
   it('accepts a matching offer and echoes one transform of each type', () => {
@@ -41,9 +41,9 @@ describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
     expect(sel!.proposalNumber).toBe(1);
     expect(sel!.chosen).toEqual({ encr: { id: GCM16, keyBits: 128 }, prf: PRF_SHA256, ke: ECP256, addKe: [] });
     expect(sel!.transforms).toEqual([
-      { type: T.ENCR, id: GCM16, keyLength: 128 },
-      { type: T.PRF, id: PRF_SHA256 },
-      { type: T.KE, id: ECP256 },
+      { type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] },
+      { type: T.PRF, id: PRF_SHA256, attributes: [] },
+      { type: T.KE, id: ECP256, attributes: [] },
     ]);
     expect(suiteName(sel!.chosen)).toBe('AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256');
   });
@@ -73,22 +73,34 @@ describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
 
   it('key lengths must match exactly; a missing Key Length matches no AES', () => {
     const configured = ike('aes256gcm16-prfsha256-x25519');
-    const base = [{ type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }];
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128 }, ...base])], configured, 'ike')).toBeNull();
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16 }, ...base])], configured, 'ike')).toBeNull();
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, ...base])], configured, 'ike')).not.toBeNull();
+    const base = [{ type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }];
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }, ...base])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, attributes: [] }, ...base])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, ...base])], configured, 'ike')).not.toBeNull();
     // ChaCha20-Poly1305 must come without a Key Length (RFC 7634).
     const chacha = ike('chacha20poly1305-prfsha256-x25519');
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA, keyLength: 256 }, ...base])], chacha, 'ike')).toBeNull();
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA }, ...base])], chacha, 'ike')!.chosen.encr).toEqual({ id: CHACHA });
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA, keyLength: 256, attributes: [] }, ...base])], chacha, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: CHACHA, attributes: [] }, ...base])], chacha, 'ike')!.chosen.encr).toEqual({ id: CHACHA });
+  });
+
+  it('a transform with attributes other than Key Length is never chosen, nor accepted in an answer', () => {
+    const configured = ike('aes256gcm16-prfsha256-x25519');
+    const attr = { type: 17, tv: true, value: Buffer.alloc(2) };
+    const base = [{ type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }];
+    const withAttr = offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [attr] }, ...base]);
+    expect(selectProposal([withAttr], configured, 'ike')).toBeNull();
+    const both = offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [attr] }, { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, ...base]);
+    expect(selectProposal([both], configured, 'ike')!.transforms[0]).toEqual({ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] });
+    const sent = proposalsToSa(configured, 'ike');
+    expect(() => checkAccepted(sent, [withAttr], 'ike')).toThrow(/type 1 id 20 with attributes we did not send/);
   });
 
   it('unknown transform ids are ignored, unknown transform types make the proposal unacceptable', () => {
     const configured = ike('aes256gcm16-prfsha256-x25519');
-    const good = [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }];
-    const withUnknownIds = offer(1, 1, [{ type: T.ENCR, id: 1024 }, ...good, { type: T.KE, id: 9999 }]);
+    const good = [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }];
+    const withUnknownIds = offer(1, 1, [{ type: T.ENCR, id: 1024, attributes: [] }, ...good, { type: T.KE, id: 9999, attributes: [] }]);
     expect(selectProposal([withUnknownIds], configured, 'ike')!.transforms).toEqual(good);
-    const withUnknownType = offer(1, 1, [...good, { type: 13, id: 1 }]);
+    const withUnknownType = offer(1, 1, [...good, { type: 13, id: 1, attributes: [] }]);
     const fallback = offer(2, 1, good);
     const sel = selectProposal([withUnknownType, fallback], configured, 'ike');
     expect(sel!.proposalNumber).toBe(2);
@@ -97,29 +109,29 @@ describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
 
   it('a proposal missing a mandatory type is skipped', () => {
     const configured = ike('aes256gcm16-prfsha256-x25519');
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.KE, id: X25519 }])], configured, 'ike')).toBeNull();
-    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA256 }])], configured, 'ike')).toBeNull();
-    expect(selectProposal([offer(1, 1, [{ type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: X25519 }])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.PRF, id: PRF_SHA256, attributes: [] }])], configured, 'ike')).toBeNull();
+    expect(selectProposal([offer(1, 1, [{ type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }])], configured, 'ike')).toBeNull();
   });
 
   it('proposals of another protocol are not considered', () => {
     const sa = proposalsToSa(esp('aes256gcm16'), 'esp');
-    expect(selectProposal(sa.map((p) => ({ ...p, protocolId: 2 })), esp('aes256gcm16'), 'esp')).toBeNull();
+    expect(selectProposal(sa.map((p) => ({ ...p, protocol: 2 })), esp('aes256gcm16'), 'esp')).toBeNull();
     expect(selectProposal(sa, esp('aes256gcm16'), 'esp')).not.toBeNull();
   });
 
   it('AEAD: INTEG NONE offered is echoed; a real INTEG with AEAD does not match an AEAD config', () => {
     const configured = ike('aes256gcm16-prfsha256-x25519');
     const withNone = offer(1, 1, [
-      { type: T.ENCR, id: GCM16, keyLength: 256 },
-      { type: T.PRF, id: PRF_SHA256 },
-      { type: T.INTEG, id: 0 },
-      { type: T.KE, id: X25519 },
+      { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+      { type: T.PRF, id: PRF_SHA256, attributes: [] },
+      { type: T.INTEG, id: 0, attributes: [] },
+      { type: T.KE, id: X25519, attributes: [] },
     ]);
     const sel = selectProposal([withNone], configured, 'ike');
-    expect(sel!.transforms).toContainEqual({ type: T.INTEG, id: 0 });
+    expect(sel!.transforms).toContainEqual({ type: T.INTEG, id: 0, attributes: [] });
     expect(sel!.chosen.integ).toBeUndefined();
-    const withInteg = offer(1, 1, [...withNone.transforms.filter((t) => t.type !== T.INTEG), { type: T.INTEG, id: SHA256_128 }]);
+    const withInteg = offer(1, 1, [...withNone.transforms.filter((t) => t.type !== T.INTEG), { type: T.INTEG, id: SHA256_128, attributes: [] }]);
     expect(selectProposal([withInteg], configured, 'ike')).toBeNull();
   });
 
@@ -127,20 +139,20 @@ describe('selectProposal: RFC 7296 §2.7 / §3.3.6', () => {
     const sel = selectProposal(proposalsToSa(esp('aes128-aes256-sha384-sha256-esn-noesn'), 'esp'), esp('aes256-sha256-noesn'), 'esp');
     expect(sel!.chosen).toEqual({ encr: { id: AES_CBC, keyBits: 256 }, integ: SHA256_128, addKe: [], esn: false });
     expect(sel!.transforms).toEqual([
-      { type: T.ENCR, id: AES_CBC, keyLength: 256 },
-      { type: T.INTEG, id: SHA256_128 },
-      { type: T.ESN, id: 0 },
+      { type: T.ENCR, id: AES_CBC, keyLength: 256, attributes: [] },
+      { type: T.INTEG, id: SHA256_128, attributes: [] },
+      { type: T.ESN, id: 0, attributes: [] },
     ]);
-    const noInteg = offer(1, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 256 }, { type: T.ESN, id: 0 }]);
+    const noInteg = offer(1, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 256, attributes: [] }, { type: T.ESN, id: 0, attributes: [] }]);
     expect(selectProposal([noInteg], esp('aes256-sha256'), 'esp')).toBeNull();
     expect(selectProposal(proposalsToSa(esp('aes256gcm16-esn'), 'esp'), esp('aes256gcm16-noesn'), 'esp')).toBeNull();
   });
 
   it('ESP offer without an ESN transform is read as no ESN', () => {
-    const sel = selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128 }])], esp('aes128gcm16'), 'esp');
+    const sel = selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }])], esp('aes128gcm16'), 'esp');
     expect(sel!.chosen.esn).toBe(false);
-    expect(sel!.transforms).toEqual([{ type: T.ENCR, id: GCM16, keyLength: 128 }]);
-    expect(selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128 }])], esp('aes128gcm16-esn'), 'esp')).toBeNull();
+    expect(sel!.transforms).toEqual([{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }]);
+    expect(selectProposal([offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }])], esp('aes128gcm16-esn'), 'esp')).toBeNull();
   });
 });
 
@@ -153,10 +165,10 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
   });
 
   it('KE NONE offered alongside a method is chosen when we do not want PFS', () => {
-    const o = offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.KE, id: X25519 }, { type: T.KE, id: 0 }, { type: T.ESN, id: 0 }]);
+    const o = offer(1, 3, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }, { type: T.KE, id: 0, attributes: [] }, { type: T.ESN, id: 0, attributes: [] }]);
     const sel = selectProposal([o], esp('aes256gcm16'), 'esp');
     expect(sel!.chosen.ke).toBeUndefined();
-    expect(sel!.transforms).toContainEqual({ type: T.KE, id: 0 });
+    expect(sel!.transforms).toContainEqual({ type: T.KE, id: 0, attributes: [] });
     expect(selectProposal([o], esp('aes256gcm16'), 'esp', { requireKe: true })).toBeNull();
     expect(selectProposal([o], esp('aes256gcm16-x25519'), 'esp', { requireKe: true })!.chosen.ke).toBe(X25519);
   });
@@ -177,7 +189,7 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     expect(pq!.chosen.addKe).toEqual([MLKEM768]);
     const noneOnly = selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_none'), 'ike'), configured, 'ike');
     expect(noneOnly!.chosen.addKe).toEqual([]);
-    expect(noneOnly!.transforms).toContainEqual({ type: T.ADDKE1, id: 0 });
+    expect(noneOnly!.transforms).toContainEqual({ type: T.ADDKE1, id: 0, attributes: [] });
   });
 
   it('an initiator offering ADDKE with NONE is served by a responder without ADDKE', () => {
@@ -188,8 +200,8 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     );
     expect(sel!.chosen.addKe).toEqual([]);
     expect(sel!.transforms.filter((t) => t.type >= T.ADDKE1)).toEqual([
-      { type: T.ADDKE1, id: 0 },
-      { type: T.ADDKE2, id: 0 },
+      { type: T.ADDKE1, id: 0, attributes: [] },
+      { type: T.ADDKE2, id: 0, attributes: [] },
     ]);
     // Without NONE the responder that does not do ADDKE must refuse.
     expect(selectProposal(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768'), 'ike'), ike('aes256gcm16-prfsha384-x25519'), 'ike')).toBeNull();
@@ -204,24 +216,24 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     const offered = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem768-ke2_mlkem1024'), 'ike');
     expect(selectProposal(offered, ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024'), 'ike')!.chosen.addKe).toEqual([MLKEM768, MLKEM1024]);
     const sameTwice = offer(1, 1, [
-      { type: T.ENCR, id: GCM16, keyLength: 256 },
-      { type: T.PRF, id: PRF_SHA384 },
-      { type: T.KE, id: X25519 },
-      { type: T.ADDKE1, id: MLKEM768 },
-      { type: T.ADDKE2, id: MLKEM768 },
+      { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+      { type: T.PRF, id: PRF_SHA384, attributes: [] },
+      { type: T.KE, id: X25519, attributes: [] },
+      { type: T.ADDKE1, id: MLKEM768, attributes: [] },
+      { type: T.ADDKE2, id: MLKEM768, attributes: [] },
     ]);
     expect(selectProposal([sameTwice], p, 'ike')).toBeNull();
     // A greedy pass would give ADDKE1 ML-KEM-768 and leave ADDKE2 (768 only) empty; the search
     // finds ADDKE1 = ML-KEM-1024, ADDKE2 = ML-KEM-768.
     const tricky = offer(1, 1, [
       ...sameTwice.transforms.slice(0, 3),
-      { type: T.ADDKE1, id: MLKEM768 },
-      { type: T.ADDKE1, id: MLKEM1024 },
-      { type: T.ADDKE2, id: MLKEM768 },
+      { type: T.ADDKE1, id: MLKEM768, attributes: [] },
+      { type: T.ADDKE1, id: MLKEM1024, attributes: [] },
+      { type: T.ADDKE2, id: MLKEM768, attributes: [] },
     ]);
     expect(selectProposal([tricky], p, 'ike')!.chosen.addKe).toEqual([MLKEM1024, MLKEM768]);
     // The KE method itself is not reused by a round either.
-    const reuseKe = offer(1, 1, [...sameTwice.transforms.slice(0, 3), { type: T.ADDKE1, id: X25519 }, { type: T.ADDKE1, id: MLKEM768 }]);
+    const reuseKe = offer(1, 1, [...sameTwice.transforms.slice(0, 3), { type: T.ADDKE1, id: X25519, attributes: [] }, { type: T.ADDKE1, id: MLKEM768, attributes: [] }]);
     const flexible = ike('aes256gcm16-prfsha384-x25519-ke1_x25519-ke1_mlkem768-ke1_none');
     expect(selectProposal([reuseKe], flexible, 'ike')!.chosen).toMatchObject({ ke: X25519, addKe: [MLKEM768] });
     // A responder answer that repeats a method is refused by the initiator.
@@ -229,11 +241,11 @@ describe('selectProposal: PFS and RFC 9370 additional key exchanges', () => {
     expect(() =>
       checkAccepted(sent, [
         offer(1, 1, [
-          { type: T.ENCR, id: GCM16, keyLength: 256 },
-          { type: T.PRF, id: PRF_SHA384 },
-          { type: T.KE, id: X25519 },
-          { type: T.ADDKE1, id: MLKEM768 },
-          { type: T.ADDKE2, id: MLKEM768 },
+          { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+          { type: T.PRF, id: PRF_SHA384, attributes: [] },
+          { type: T.KE, id: X25519, attributes: [] },
+          { type: T.ADDKE1, id: MLKEM768, attributes: [] },
+          { type: T.ADDKE2, id: MLKEM768, attributes: [] },
         ]),
       ], 'ike'),
     ).toThrow(/ML-KEM-768 for more than one key exchange/);
@@ -305,22 +317,22 @@ describe('checkAccepted: the initiator validates the single answer', () => {
   it('accepts a proper subset and returns the chosen algorithms', () => {
     const chosen = checkAccepted(sent, [
       offer(1, 1, [
-        { type: T.ENCR, id: GCM16, keyLength: 256 },
-        { type: T.PRF, id: PRF_SHA384 },
-        { type: T.KE, id: ECP256 },
-        { type: T.ADDKE1, id: MLKEM768 },
+        { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+        { type: T.PRF, id: PRF_SHA384, attributes: [] },
+        { type: T.KE, id: ECP256, attributes: [] },
+        { type: T.ADDKE1, id: MLKEM768, attributes: [] },
       ]),
     ]);
     expect(chosen).toEqual({ encr: { id: GCM16, keyBits: 256 }, prf: PRF_SHA384, ke: ECP256, addKe: [MLKEM768] });
     const cbc = checkAccepted(sent, [
-      offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.INTEG, id: SHA256_128 }, { type: T.KE, id: ECP256 }]),
+      offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128, attributes: [] }, { type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.INTEG, id: SHA256_128, attributes: [] }, { type: T.KE, id: ECP256, attributes: [] }]),
     ]);
     expect(cbc.integ).toBe(SHA256_128);
   });
 
   it('the responder may leave out a type we offered with NONE', () => {
     const chosen = checkAccepted(sent, [
-      offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }]),
+      offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.PRF, id: PRF_SHA384, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }]),
     ]);
     expect(chosen.addKe).toEqual([]);
   });
@@ -340,20 +352,20 @@ describe('checkAccepted: the initiator validates the single answer', () => {
 
   it('rejects everything that is not a subset of the offer', () => {
     const good = [
-      { type: T.ENCR, id: GCM16, keyLength: 256 },
-      { type: T.PRF, id: PRF_SHA384 },
-      { type: T.KE, id: X25519 },
+      { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+      { type: T.PRF, id: PRF_SHA384, attributes: [] },
+      { type: T.KE, id: X25519, attributes: [] },
     ];
     expect(mismatch([])).toMatch(/returned 0 proposals; exactly one/);
     expect(mismatch([offer(1, 1, good), offer(2, 1, good)])).toMatch(/returned 2 proposals/);
     expect(mismatch([offer(3, 1, good)])).toMatch(/proposal #3, which was not offered/);
     expect(mismatch([offer(1, 3, good)])).toMatch(/changed the protocol/);
-    expect(mismatch([offer(1, 1, [...good, { type: T.KE, id: ECP256 }])])).toMatch(/2 transforms of type 4; exactly one/);
-    expect(mismatch([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128 }, ...good.slice(1)])])).toMatch(/type 1 id 20 \(128 bits\), which we did not offer/);
-    expect(mismatch([offer(1, 1, [...good.slice(0, 2), { type: T.KE, id: ECP384 }])])).toMatch(/type 4 id 20, which we did not offer/);
-    expect(mismatch([offer(1, 1, [...good, { type: T.INTEG, id: SHA384_192 }])])).toMatch(/transform type 3, which we did not offer/);
+    expect(mismatch([offer(1, 1, [...good, { type: T.KE, id: ECP256, attributes: [] }])])).toMatch(/2 transforms of type 4; exactly one/);
+    expect(mismatch([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }, ...good.slice(1)])])).toMatch(/type 1 id 20 \(128 bits\), which we did not offer/);
+    expect(mismatch([offer(1, 1, [...good.slice(0, 2), { type: T.KE, id: ECP384, attributes: [] }])])).toMatch(/type 4 id 20, which we did not offer/);
+    expect(mismatch([offer(1, 1, [...good, { type: T.INTEG, id: SHA384_192, attributes: [] }])])).toMatch(/transform type 3, which we did not offer/);
     expect(mismatch([offer(1, 1, good.slice(0, 2))])).toMatch(/left out transform type 4/);
-    expect(mismatch([offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.PRF, id: PRF_SHA256 }, { type: T.KE, id: ECP256 }])])).toMatch(
+    expect(mismatch([offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128, attributes: [] }, { type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: ECP256, attributes: [] }])])).toMatch(
       /left out transform type 3/,
     );
   });
@@ -361,11 +373,11 @@ describe('checkAccepted: the initiator validates the single answer', () => {
   it('rejects an answer without ADDKE when we offered it without NONE', () => {
     const strict = proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem1024'), 'ike');
     expect(() =>
-      checkAccepted(strict, [offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }])], 'ike'),
+      checkAccepted(strict, [offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.PRF, id: PRF_SHA384, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }])], 'ike'),
     ).toThrow(/left out transform type 6/);
     expect(
       checkAccepted(strict, [
-        offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256 }, { type: T.PRF, id: PRF_SHA384 }, { type: T.KE, id: X25519 }, { type: T.ADDKE1, id: MLKEM1024 }]),
+        offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] }, { type: T.PRF, id: PRF_SHA384, attributes: [] }, { type: T.KE, id: X25519, attributes: [] }, { type: T.ADDKE1, id: MLKEM1024, attributes: [] }]),
       ]).addKe,
     ).toEqual([MLKEM1024]);
   });
@@ -393,7 +405,7 @@ describe('parse -> offer -> select -> check, for every operator example', () => 
       expect(sel).not.toBeNull();
       expect(sel!.chosen.encr).toEqual(p[0]!.encr[0]);
       if (p[0]!.ke.length > 0) expect(sel!.chosen.ke).toBe(p[0]!.ke[0]);
-      expect(checkAccepted(sent, [{ number: sel!.proposalNumber, protocolId: kind === 'ike' ? 1 : 3, transforms: sel!.transforms }], kind)).toEqual(sel!.chosen);
+      expect(checkAccepted(sent, [{ num: sel!.proposalNumber, protocol: kind === 'ike' ? 1 : 3, transforms: sel!.transforms }], kind)).toEqual(sel!.chosen);
     });
   }
 });
@@ -404,19 +416,19 @@ describe('helpers for rekeys and logs', () => {
     const sel = selectProposal(proposalsToSa(configured, 'esp'), configured, 'esp')!;
     const again = chosenToTransforms(sel.chosen, 'esp');
     expect(again).toEqual([
-      { type: T.ENCR, id: GCM16, keyLength: 256 },
-      { type: T.KE, id: X25519 },
-      { type: T.ESN, id: 1 },
-      { type: T.ADDKE2, id: MLKEM768 },
+      { type: T.ENCR, id: GCM16, keyLength: 256, attributes: [] },
+      { type: T.KE, id: X25519, attributes: [] },
+      { type: T.ESN, id: 1, attributes: [] },
+      { type: T.ADDKE2, id: MLKEM768, attributes: [] },
     ]);
     // The single re-offered proposal is accepted by the same configuration, with the same result.
     expect(selectProposal([offer(1, 3, again)], configured, 'esp')!.chosen).toEqual(sel.chosen);
     const ikeSel = { encr: { id: AES_CBC, keyBits: 128 }, integ: SHA256_128, prf: PRF_SHA256, ke: ECP256, addKe: [] };
     expect(chosenToTransforms(ikeSel, 'ike')).toEqual([
-      { type: T.ENCR, id: AES_CBC, keyLength: 128 },
-      { type: T.PRF, id: PRF_SHA256 },
-      { type: T.INTEG, id: SHA256_128 },
-      { type: T.KE, id: ECP256 },
+      { type: T.ENCR, id: AES_CBC, keyLength: 128, attributes: [] },
+      { type: T.PRF, id: PRF_SHA256, attributes: [] },
+      { type: T.INTEG, id: SHA256_128, attributes: [] },
+      { type: T.KE, id: ECP256, attributes: [] },
     ]);
   });
 
@@ -428,7 +440,7 @@ describe('helpers for rekeys and logs', () => {
   it('describeProposal names every transform, unknown ones by number', () => {
     const sa = proposalsToSa(ike('aes256gcm16-aes128gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none'), 'ike')[0]!;
     expect(describeProposal(sa)).toBe('#1 AES_GCM_16_256/AES_GCM_16_128/PRF_HMAC_SHA2_384/X25519/KE1_ML-KEM-768/KE1_NONE');
-    expect(describeProposal(offer(2, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 128 }, { type: T.INTEG, id: 99 }, { type: T.ESN, id: 0 }, { type: 200, id: 7 }]))).toBe(
+    expect(describeProposal(offer(2, 3, [{ type: T.ENCR, id: AES_CBC, keyLength: 128, attributes: [] }, { type: T.INTEG, id: 99, attributes: [] }, { type: T.ESN, id: 0, attributes: [] }, { type: 200, id: 7, attributes: [] }]))).toBe(
       '#2 AES_CBC_128/INTEG_99/NO_ESN/TRANSFORM_200_7',
     );
   });
