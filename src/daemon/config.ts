@@ -797,8 +797,10 @@ function readPrivateKey(ctx: BuildContext, path: readonly PropertyKey[], file: s
 
 function lifetime(ctx: BuildContext, path: readonly PropertyKey[], raw: RawChild | NonNullable<RawConnection['ike']> | undefined, defaultRekey: number, bytes?: RawChild): LifetimeConfig {
   const rekeyTime = raw?.rekey_time ?? defaultRekey;
-  const randTime = raw?.rand_time ?? Math.round(rekeyTime * DEFAULTS.jitterFraction);
-  const lifeTime = raw?.life_time ?? Math.round(rekeyTime * (1 + DEFAULTS.jitterFraction));
+  // Millisecond precision: short test lifetimes (rekey_time: 2s) keep life_time > rekey_time.
+  const ms = (x: number) => Math.round(x * 1000) / 1000;
+  const randTime = raw?.rand_time ?? ms(rekeyTime * DEFAULTS.jitterFraction);
+  const lifeTime = raw?.life_time ?? ms(rekeyTime * (1 + DEFAULTS.jitterFraction));
   if (rekeyTime > 0 && lifeTime > 0 && lifeTime <= rekeyTime) {
     ctx.r.error([...path, raw?.life_time !== undefined ? 'life_time' : 'rekey_time'], `life_time (${lifeTime}s) must be longer than rekey_time (${rekeyTime}s)`);
   }

@@ -263,6 +263,12 @@ connections:
     ]);
   });
 
+  it('short lifetimes for tests keep their defaults consistent', () => {
+    const c = load(minimal('    ike: { rekey_time: 2s }\n    children:\n      t: { rekey_time: 1s }\n')).engine.connections[0]!;
+    expect(c.ike.lifetime).toMatchObject({ rekeyTime: 2, randTime: 0.2, lifeTime: 2.2 });
+    expect(c.children[0]!.lifetime).toMatchObject({ rekeyTime: 1, randTime: 0.1, lifeTime: 1.1 });
+  });
+
   it('an empty file is a daemon without connections', () => {
     const cfg = load('');
     expect(cfg.engine.connections).toEqual([]);
