@@ -23,6 +23,7 @@ import {
   type ProposalConfig,
   type TrafficSelectorConfig,
 } from '../ike/config.js';
+import { encodeIdentity } from '../ike/crypto/id.js';
 import { ConfigError, parseProposal, type ProposalKind } from '../ike/proposal.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ikev2d/ikev2d.yaml';
@@ -193,6 +194,20 @@ export function parseBool(v: unknown): boolean {
  * key id, a value with '=' a distinguished name, with '@' an RFC 822 address, else an FQDN.
  */
 export function parseIdentity(v: unknown): IdentityConfig {
+  const id = inferIdentity(v);
+  if ((id.type === 'fqdn' || id.type === 'rfc822') && !/^[\x21-\x7e]+$/.test(id.value)) {
+    throw new ConfigError(`identity "${id.value}" must be printable ASCII without blanks (write an internationalized name in its xn-- form)`);
+  }
+  // Encode it now, as IKE_AUTH will: a DN with an unknown attribute is a configuration error.
+  try {
+    encodeIdentity(id);
+  } catch (e) {
+    throw new ConfigError(`identity "${id.value}": ${(e as Error).message}`);
+  }
+  return id;
+}
+
+function inferIdentity(v: unknown): IdentityConfig {
   if (typeof v !== 'string' || v.trim() === '') {
     throw new ConfigError(`expected an identity like "gw.example", "192.0.2.1", "user@example", "CN=gw, O=example" or "keyid:0a1b", got ${describe(v)}`);
   }
@@ -231,7 +246,6 @@ export function parseIdentity(v: unknown): IdentityConfig {
   }
   if (s.includes('=')) return { type: 'dn', value: s };
   if (s.includes('@')) return { type: 'rfc822', value: s };
-  if (/\s/.test(s)) throw new ConfigError(`"${s}" is not a valid FQDN identity (contains blanks)`);
   return { type: 'fqdn', value: s };
 }
 

@@ -77,6 +77,7 @@ describe('identity type inference', () => {
     ['rfc822:a@b', { type: 'rfc822', value: 'a@b' }],
     ['email:a@b', { type: 'rfc822', value: 'a@b' }],
     ['dn:CN=gw', { type: 'dn', value: 'CN=gw' }],
+    ['/C=CH/O=example/CN=gw', { type: 'dn', value: '/C=CH/O=example/CN=gw' }],
   ];
   for (const [text, id] of cases) {
     it(`"${text}" -> ${id.type}`, () => expect(parseIdentity(text)).toEqual(id));
@@ -90,7 +91,10 @@ describe('identity type inference', () => {
     ['ipv6:192.0.2.1', /not an IPv6 address/],
     ['dn:nothing', /not a distinguished name/],
     ['fqdn:', /empty identity after "fqdn:"/],
-    ['two words', /not a valid FQDN identity/],
+    ['two words', /must be printable ASCII without blanks/],
+    ['gw.exämple', /must be printable ASCII without blanks .*xn--/],
+    ['dn:CN=gw, FOO=bar', /^identity "CN=gw, FOO=bar": unknown DN attribute "FOO"$/],
+    ['C=CH, O="unterminated', /unterminated quote/],
     ['@', /empty FQDN identity/],
   ];
   for (const [input, re] of bad) {
