@@ -23,7 +23,8 @@ import {
   type ProposalConfig,
   type TrafficSelectorConfig,
 } from '../ike/config.js';
-import { encodeIdentity } from '../ike/crypto/id.js';
+import { dnEqual, encodeIdentity, parseDnDer, parseDnText } from '../ike/crypto/id.js';
+import { certSubjectDer } from '../ike/crypto/x509.js';
 import { ConfigError, parseProposal, type ProposalKind } from '../ike/proposal.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ikev2d/ikev2d.yaml';
@@ -830,6 +831,27 @@ function lifetime(ctx: BuildContext, path: readonly PropertyKey[], raw: RawChild
   return { rekeyTime, randTime, lifeTime, rekeyBytes, lifeBytes, rekeyPackets, lifePackets };
 }
 
+/** Whether a certificate names an identity, as a peer checking IDi/IDr against it would see it. */
+function certificateNamesIdentity(cert: X509Certificate, id: IdentityConfig): boolean {
+  try {
+    switch (id.type) {
+      case 'fqdn':
+        return cert.checkHost(id.value, { subject: 'never' }) !== undefined || cert.checkHost(id.value) !== undefined;
+      case 'rfc822':
+        return cert.checkEmail(id.value) !== undefined;
+      case 'ipv4':
+      case 'ipv6':
+        return cert.checkIP(id.value) !== undefined;
+      case 'dn':
+        return dnEqual(parseDnText(id.value), parseDnDer(certSubjectDer(cert)));
+      case 'keyid':
+        return true; // opaque: nothing in the certificate to compare with
+    }
+  } catch {
+    return false;
+  }
+}
+
 const PQ_METHODS = new Set([35, 36, 37]);
 
 /** Whether every SA negotiated from this proposal has a post-quantum key exchange. */
@@ -918,6 +940,10 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
       }
       local.certChainPem = chain;
       local.privateKeyPem = key.pem;
+      const leaf = new X509Certificate(chain[0]!);
+      if (!certificateNamesIdentity(leaf, local.id)) {
+        r.warn([...base, 'local', 'id'], `the certificate in local.cert does not contain the identity "${local.id.value}" (subject or subjectAltName); peers that check it will refuse authentication`);
+      }
     }
   } else if (raw.local.cert || raw.local.key) {
     r.warn([...base, 'local', raw.local.cert ? 'cert' : 'key'], `ignored: local.auth is psk`);

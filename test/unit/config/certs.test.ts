@@ -92,6 +92,19 @@ describe.skipIf(!available)('certificate authentication', () => {
     expect(mismatch?.message).not.toContain('PRIVATE KEY');
   });
 
+  it('warns when the certificate does not name the local identity', () => {
+    const f = join(dir, 'ikev2d.yaml');
+    const withId = (id: string) =>
+      parseConfig(yaml('cert: gw.pem, key: gw.key', 'ca: ca.pem').replace('id: gw-a.example', `id: "${id}"`), f).warnings;
+    expect(withId('gw-a.example')).toEqual([]);
+    expect(withId('CN=gw-a.example')).toEqual([]);
+    expect(withId('gw-x.example')).toEqual([
+      `${f}:3: connections.c.local.id: the certificate in local.cert does not contain the identity "gw-x.example" (subject or subjectAltName); peers that check it will refuse authentication`,
+    ]);
+    expect(withId('CN=other')).toHaveLength(1);
+    expect(withId('192.0.2.1')).toHaveLength(1);
+  });
+
   it('a key file without a key, and a group-readable key file', () => {
     let err: Error | undefined;
     try {
