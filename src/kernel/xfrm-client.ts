@@ -208,6 +208,8 @@ export interface PolicyInfo {
   current: SaCounters;
   mark?: Required<Mark>;
   ifId?: number;
+  /** A per-socket policy (IP_XFRM_POLICY, e.g. an IKE socket's bypass); not deletable by netlink. */
+  socket?: true;
 }
 
 export type XfrmEvent =
@@ -588,6 +590,11 @@ function decodePolicy(n: NativePolicyInfo): PolicyInfo {
   };
   if (n.mark) out.mark = n.mark;
   if (n.ifId !== undefined) out.ifId = n.ifId;
+  // socket policies are listed with dir + XFRM_POLICY_MAX
+  if (n.dir >= 3) {
+    out.dir = DIR_NAME[n.dir - 3] ?? 'out';
+    out.socket = true;
+  }
   return out;
 }
 
@@ -807,8 +814,10 @@ export class XfrmClient extends EventEmitter<XfrmClientEvents> {
     return this.s.request('delpolicy', encodePolicyId(id));
   }
 
-  async dumpPolicies(): Promise<PolicyInfo[]> {
-    return (await this.s.request('dumppolicy')).map(decodePolicy);
+  /** The SPD; per-socket policies (IP_XFRM_POLICY) only with includeSocket. */
+  async dumpPolicies(opts: { includeSocket?: boolean } = {}): Promise<PolicyInfo[]> {
+    const all = (await this.s.request('dumppolicy')).map(decodePolicy);
+    return opts.includeSocket ? all : all.filter((p) => !p.socket);
   }
 
   async flushPolicies(): Promise<void> {
