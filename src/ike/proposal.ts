@@ -5,22 +5,24 @@
 // Grammar (docs/config.md has the operator's version): a proposal is a '-'-separated list of
 // tokens, case-insensitive. Several tokens of the same transform type are alternatives, in the
 // order of preference written. `default` alone stands for the built-in proposal of its kind.
+import { ProtocolId, TransformType } from './codec/constants.js';
+import type { Proposal as CodecProposal, Transform as CodecTransform } from './codec/types.js';
 import type { ProposalConfig } from './config.js';
 import { ENCR, INTEG, KE, PRF } from './crypto/constants.js';
 
-/** Transform types (RFC 7296 §3.3.2, RFC 9370 §3.2). Local until the codec's constants are shared. */
+/** Transform types used here (RFC 7296 §3.3.2, RFC 9370 §3.2), from the codec's registry. */
 export const TRANSFORM_TYPE = {
-  ENCR: 1,
-  PRF: 2,
-  INTEG: 3,
-  KE: 4,
-  ESN: 5,
-  ADDKE1: 6,
-  ADDKE7: 12,
+  ENCR: TransformType.ENCR,
+  PRF: TransformType.PRF,
+  INTEG: TransformType.INTEG,
+  KE: TransformType.KE,
+  ESN: TransformType.ESN,
+  ADDKE1: TransformType.ADDKE1,
+  ADDKE7: TransformType.ADDKE7,
 } as const;
 
-/** SA payload Protocol IDs (RFC 7296 §3.3.1). */
-export const PROTOCOL_ID = { IKE: 1, AH: 2, ESP: 3 } as const;
+/** SA payload Protocol IDs (RFC 7296 §3.3.1), from the codec's registry. */
+export const PROTOCOL_ID = { IKE: ProtocolId.IKE, AH: ProtocolId.AH, ESP: ProtocolId.ESP } as const;
 
 /** Number of additional key exchanges RFC 9370 allows (ADDKE1..ADDKE7). */
 export const MAX_ADDKE = 7;
@@ -67,6 +69,13 @@ export interface OfferedProposal {
   protocol?: number;
   transforms: readonly TransformSpec[];
 }
+
+/**
+ * Compile-time check that the codec's Proposal can be passed in and that what we build is a codec
+ * Transform: if either stops fitting, this line fails to type-check.
+ */
+type CodecShapesFit = CodecProposal extends OfferedProposal ? (BuiltTransform extends CodecTransform ? true : false) : false;
+export const CODEC_SHAPES_FIT = true satisfies CodecShapesFit;
 
 /** The negotiated algorithms of one SA. */
 export interface ChosenAlgorithms {
