@@ -286,7 +286,9 @@ export type DecodeErrorKind =
   /** The SK/SKF integrity check failed: drop silently (RFC 7296 §2.21.2). */
   | 'integrity'
   /** decodeProtected on a message without an SK payload. */
-  | 'unprotected';
+  | 'unprotected'
+  /** decodeProtected on an SKF fragment: hand it to a Reassembler instead. */
+  | 'fragment';
 
 export interface DecodeError {
   kind: DecodeErrorKind;
