@@ -19,6 +19,16 @@ import { join } from 'node:path';
 export const CHARON = process.env.IKEV2D_CHARON ?? '/usr/sbin/charon-systemd';
 export const SWANCTL = process.env.IKEV2D_SWANCTL ?? '/usr/sbin/swanctl';
 
+/**
+ * Plugins charon loads: crypto from OpenSSL (AES-GCM/CBC, ChaCha20-Poly1305, ECP, X25519/X448,
+ * MODP, SHA-1/2), strongSwan's own as fallbacks, and the kernel/socket/vici plumbing.
+ */
+export const DEFAULT_PLUGINS = [
+  'random', 'nonce', 'openssl', 'aes', 'sha1', 'sha2', 'hmac', 'kdf', 'gcm', 'chapoly', 'curve25519',
+  'x509', 'revocation', 'constraints', 'pubkey', 'pkcs1', 'pkcs7', 'pkcs8', 'pkcs12', 'pem',
+  'drbg', 'kernel-netlink', 'socket-default', 'vici', 'updown', 'counters',
+];
+
 /** A Child SA (swanctl.conf `children.<name>`). Times in seconds. */
 export interface StrongswanChildConfig {
   name: string;
@@ -73,6 +83,8 @@ export interface StrongswanConfig {
   extra?: string[];
   /** Raw lines added to the charon-systemd section of strongswan.conf. */
   charonExtra?: string[];
+  /** charon plugins to load, default DEFAULT_PLUGINS. */
+  plugins?: string[];
 }
 
 /** Parsed `swanctl --list-sas` tree: sections are objects, lists arrays, values strings. */
@@ -169,14 +181,11 @@ const secs = (n: number) => `${n}s`;
 /** strongswan.conf for one instance (vici socket and log in `dir`). */
 export function strongswanConf(dir: string, cfg: StrongswanConfig): string {
   const levels = { default: 1, ike: 2, knl: 2, cfg: 2, ...(cfg.logLevels ?? {}) };
-  return `charon {
-  load_modular = yes
-  plugins {
-    include /etc/strongswan.d/charon/*.conf
-  }
-}
-include /etc/strongswan.d/*.conf
-charon-systemd {
+  return `charon-systemd {
+  # explicit plugin list, nothing from /etc/strongswan.d: af-alg alone probes dozens of
+  # kernel crypto algorithms at start-up, each a module load (~40 s under TCG)
+  load_modular = no
+  load = ${(cfg.plugins ?? DEFAULT_PLUGINS).join(' ')}
   port = ${cfg.port ?? 500}
   port_nat_t = ${cfg.portNatT ?? 4500}
   plugins {
