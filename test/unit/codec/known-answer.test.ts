@@ -1,6 +1,4 @@
-// Known-answer decoding of real captured IKEv2 messages. The hex comes from the unit tests of
-// Android's IKEv2 library (platform/packages/modules/IPsec, IkeMessageTest.java): an IKE_SA_INIT
-// request, an IKE_AUTH request and the decrypted, padded plaintext of that IKE_AUTH's SK payload.
+// Known-answer decoding of real captured IKEv2 messages (vectors.ts says where they come from).
 import { describe, expect, it } from 'vitest';
 import {
   AuthMethod,
@@ -23,36 +21,7 @@ import {
   getSa,
   type Payload,
 } from '../../../src/ike/codec/index.js';
-
-export const ANDROID_IKE_SA_INIT = Buffer.from(
-  '8f54bf6d8b48e6e10000000000000000212022080000000000000150' +
-    '220000300000002c010100040300000c0100000c800e00800300000803000002030000080400000200000008' +
-    '020000022800008800020000b4a2faf4bb54878ae21d638512ece55d9236fc5046ab6cef82220f421f3ce6361faf3656' +
-    '4ecb6d28798a94aad7b2b4b603ddeaaa5630adb9ece8ac37534036040610ebdd92f46bef84f0be7db860351843858f8a' +
-    'cf87056e272377f70c9f2d81e29c7b0ce4f291a3a72476bb0b278fd4b7b0a4c26bbeb08214c707137607958729000024' +
-    'c39b7f368f4681b89fa9b7be6465abd7c5f68b6ed5d3b4c72cb4240eb5c464122900001c00004004e54f73b7d83f6beb' +
-    '881eab2051d8663f421d10b02b00001c00004005d915368ca036004cb578ae3e3fb268509aeab19000000020699369228' +
-    '741c6d4ca094c93e242c9de19e7b7c60000000500000500',
-  'hex',
-);
-
-export const ANDROID_IKE_AUTH = Buffer.from(
-  '5f54bf6d8b48e6e1909232b3d1edcb5c2e20230800000001000000ec' +
-    '230000d0b9132b7bb9f658dfdc648e5017a6322a030c316ce55f365760d46426ce5cfc78bd1ed9abff63eb9594c1bd58' +
-    '46de333ecd3ea2b705d18293b130395300ba92a3510413450a10525cea51b2753b4e92b081fd78d995659a98f742278f' +
-    'f9b8fd3e21554865c15c79a5134d66b2744966089e416c60a274e44a9a3f084eb02f3bdce1e7de9de8d9a62773ab563b' +
-    '9a69ba1db03c752acb6136452b8a86c41addb4210d68c423efed80e26edca5fa3fe5d0a5ca9375ce332c474b93fb1fa3' +
-    '59eb4e81ae6e0f22abdad69ba8007d50',
-  'hex',
-);
-
-const ANDROID_IKE_AUTH_PADDED_PLAINTEXT = Buffer.from(
-  '2400000c010000000a50500d2700000c010000000a5050502100001c02000000df7c038aefaaa32d3f44b228b52a3327' +
-    '44dfb2c12c00002c00000028010304032ad4c0a20300000c0100000c800e008003000008030000020000000805000000' +
-    '2d00001801000000070000100000ffff00000000ffffffff2900001801000000070000100000ffff00000000ffffffff' +
-    '29000008000040000000000c000040010000000100000000000000000000000b',
-  'hex',
-);
+import { ANDROID_IKE_AUTH, ANDROID_IKE_AUTH_PADDED_PLAINTEXT, ANDROID_IKE_SA_INIT } from './vectors.js';
 
 describe('known-answer: captured IKE_SA_INIT request', () => {
   const r = decodeMessage(ANDROID_IKE_SA_INIT);
