@@ -33,7 +33,7 @@ import {
 const X25519 = 31;
 const MLKEM512 = 35;
 const MLKEM768 = 36;
-const prf = createPrf(7); // PRF_HMAC_SHA2_384
+const prf = createPrf(7); // PRF_HMAC_SHA2_512: 64-octet outputs
 const ni = randomBytes(32);
 const nr = randomBytes(32);
 const spiI = randomBytes(8);
@@ -104,8 +104,8 @@ describe('IKE_INTERMEDIATE additional key exchanges', () => {
     expect(ikeAuthMid).toBe(2);
     const ia = chainI.value(ikeAuthMid)!;
     expect(ia).toEqual(chainR.value(ikeAuthMid));
-    expect(ia.length).toBe(48 + 48 + 4);
-    expect(ia.readUInt32BE(96)).toBe(2);
+    expect(ia.length).toBe(64 + 64 + 4);
+    expect(ia.readUInt32BE(128)).toBe(2);
   });
 
   it('two rounds chain the updates (SK_d(n) feeds round n+1)', () => {
