@@ -1,0 +1,231 @@
+// The daemon's side of the kernel: carries out KernelActions through src/kernel,
+// installs trap policies, keeps the Child SAs it installed (for counters and for
+// teardown) and records what it owns in a state file, so that a later start can
+// find and remove what a crashed run left behind.
+import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isIPv6 } from 'node:net';
+import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec } from '../ike/engine/actions.js';
+import type { ChildConfig, ConnectionConfig, TrafficSelectorConfig } from '../ike/config.js';
+import { addressToBigInt, bigIntToAddress, parsePrefix } from '../kernel/address.js';
+
+/** What the daemon needs of the kernel layer (src/kernel), so tests can use a fake. */
+export interface KernelOps {
+  apply(action: KernelAction): Promise<KernelEventInput | undefined>;
+  installPolicies(spec: ChildSaKernelSpec): Promise<void>;
+  deletePolicies(spec: ChildSaKernelSpec): Promise<void>;
+  counters(spec: ChildSaKernelSpec): Promise<Extract<KernelEventInput, { type: 'counters' }>>;
+  /** Remove every SA and policy carrying one of these reqids; returns the counts. */
+  flushReqids(reqids: number[]): Promise<{ sas: number; policies: number }>;
+  close(): void;
+}
+
+export interface StateFile {
+  pid: number;
+  startedAt: string;
+  /** Every reqid this run may have used (configured children, traps). */
+  reqids: number[];
+  /** Child SAs installed (childId -> connection/child, SPIs), for operators reading it. */
+  children: { childId: number; connection: string; child: string; reqid: number; spiIn: string; spiOut: string }[];
+}
+
+export function readStateFile(path: string): StateFile | undefined {
+  try {
+    const v = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
+    if (!Array.isArray(v.reqids) || !v.reqids.every((r) => Number.isInteger(r) && r > 0)) return undefined;
+    return v;
+  } catch {
+    return undefined;
+  }
+}
+
+const hex8 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');
+
+/** A CIDR / single address / "a-b" range of the configuration as a kernel traffic selector. */
+export function tsConfigToSpec(ts: TrafficSelectorConfig): TrafficSelectorSpec {
+  let startAddress: string;
+  let endAddress: string;
+  const dash = ts.cidr.indexOf('-');
+  if (dash > 0) {
+    startAddress = ts.cidr.slice(0, dash).trim();
+    endAddress = ts.cidr.slice(dash + 1).trim();
+  } else {
+    const p = parsePrefix(ts.cidr, 'traffic selector');
+    const bits = p.version === 4 ? 32 : 128;
+    const base = addressToBigInt(p.address);
+    const hostBits = BigInt(bits - p.prefix);
+    const start = (base >> hostBits) << hostBits;
+    const end = start | ((1n << hostBits) - 1n);
+    startAddress = bigIntToAddress(start, p.version);
+    endAddress = bigIntToAddress(end, p.version);
+  }
+  return { protocol: ts.protocol, startPort: ts.startPort, endPort: ts.endPort, startAddress, endAddress };
+}
+
+/**
+ * The kernel spec of a trap for a child: policies whose out template names the
+ * reqid but no SPI, so matching traffic raises an ACQUIRE.
+ */
+export function trapSpecFor(conn: ConnectionConfig, child: ChildConfig): ChildSaKernelSpec | undefined {
+  const local = conn.local.addrs.find((a) => a !== '%any');
+  const remote = conn.remote.addrs.find((a) => a !== '%any' && isIPv6(a) === (local ? isIPv6(local) : false));
+  if (!local || !remote) return undefined;
+  return {
+    childId: 0,
+    connection: conn.name,
+    child: child.name,
+    reqid: child.reqid,
+    mode: child.mode,
+    protocol: 'esp',
+    local,
+    remote,
+    localTs: child.localTs.map(tsConfigToSpec),
+    remoteTs: child.remoteTs.map(tsConfigToSpec),
+    encr: { id: 20, keyBits: 256 },
+    esn: false,
+    replayWindow: child.replayWindow,
+    softBytes: 0,
+    hardBytes: 0,
+    softPackets: 0,
+    hardPackets: 0,
+    hardSeconds: 0,
+    ifId: child.ifId,
+    mark: child.mark,
+    spiIn: 0,
+    spiOut: 0,
+  };
+}
+
+/** Tracks the Child SAs installed through it and keeps the state file current. */
+export class KernelState {
+  readonly children = new Map<number, ChildSaKernelSpec>();
+  private readonly reqids = new Set<number>();
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly ops: KernelOps,
+    private readonly stateFile: string | undefined,
+  ) {}
+
+  /** Removes what a crashed earlier run recorded in the state file. */
+  async cleanStale(): Promise<{ sas: number; policies: number; reqids: number[] } | undefined> {
+    if (!this.stateFile) return undefined;
+    const old = readStateFile(this.stateFile);
+    if (!old || old.reqids.length === 0) return undefined;
+    const r = await this.ops.flushReqids(old.reqids);
+    return { ...r, reqids: old.reqids };
+  }
+
+  /** Reqids this run owns (configured ones); written before anything is installed. */
+  own(reqids: Iterable<number>): void {
+    for (const r of reqids) this.reqids.add(r);
+    this.save();
+  }
+
+  async apply(action: KernelAction): Promise<KernelEventInput | undefined> {
+    const result = await this.ops.apply(action);
+    const failed = result?.type === 'action-failed';
+    const s = action.spec;
+    if (!failed) {
+      if (action.op === 'installInboundSa' || action.op === 'installOutboundSa' || action.op === 'installPolicies') {
+        this.children.set(s.childId, s);
+        if (!this.reqids.has(s.reqid)) this.reqids.add(s.reqid);
+        this.save();
+      } else if (action.op === 'deleteInboundSa') {
+        // the inbound SA goes last (after the grace time of a rekey)
+        this.children.delete(s.childId);
+        this.save();
+      } else if (action.op === 'updateOutboundPolicy') {
+        this.children.set(s.childId, s);
+        this.save();
+      }
+    }
+    return result;
+  }
+
+  async installTrap(spec: ChildSaKernelSpec): Promise<void> {
+    this.reqids.add(spec.reqid);
+    this.save();
+    await this.ops.installPolicies(spec);
+  }
+
+  async removeTrap(spec: ChildSaKernelSpec): Promise<void> {
+    await this.ops.deletePolicies(spec);
+  }
+
+  counters(spec: ChildSaKernelSpec) {
+    return this.ops.counters(spec);
+  }
+
+  /** Removes everything this run owns in the kernel and the state file. */
+  async teardown(): Promise<{ sas: number; policies: number }> {
+    const r = this.reqids.size ? await this.ops.flushReqids([...this.reqids]) : { sas: 0, policies: 0 };
+    this.children.clear();
+    if (this.stateFile) {
+      try {
+        unlinkSync(this.stateFile);
+      } catch {
+        /* never written */
+      }
+    }
+    return r;
+  }
+
+  private save(): void {
+    if (!this.stateFile) return;
+    const state: StateFile = {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      reqids: [...this.reqids].sort((a, b) => a - b),
+      children: [...this.children.values()].map((c) => ({
+        childId: c.childId, connection: c.connection, child: c.child, reqid: c.reqid, spiIn: hex8(c.spiIn), spiOut: hex8(c.spiOut),
+      })),
+    };
+    mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.stateFile);
+  }
+}
+
+/** KernelOps over the real XFRM client (loaded lazily: the addon is only needed when running). */
+export async function openKernel(): Promise<{ ops: KernelOps; onEvent(cb: (ev: KernelEventInput | { type: 'overflow' }) => void): void }> {
+  const k = await import('../kernel/index.js');
+  const client = k.XfrmClient.open();
+  const ops: KernelOps = {
+    apply: (a) => k.applyKernelAction(client, a),
+    installPolicies: (s) => k.installPolicies(client, s),
+    deletePolicies: (s) => k.deletePolicies(client, s),
+    counters: (s) => k.queryCounters(client, s),
+    async flushReqids(reqids) {
+      let sas = 0, policies = 0;
+      for (const r of new Set(reqids)) {
+        const n = await k.flushOwned(client, { reqidMin: r, reqidMax: r });
+        sas += n.sas;
+        policies += n.policies;
+      }
+      return { sas, policies };
+    },
+    close: () => client.close(),
+  };
+  return {
+    ops,
+    onEvent(cb) {
+      client.subscribe(['acquire', 'expire']);
+      client.on('event', (ev) => {
+        if (ev.type === 'acquire') {
+          const src = ev.selector.src.split('/')[0]!;
+          const dst = ev.selector.dst.split('/')[0]!;
+          const one = (a: string, port: number | undefined): TrafficSelectorSpec => ({
+            protocol: ev.selector.proto ?? 0, startPort: port ?? 0, endPort: port ? port : 65535, startAddress: a, endAddress: a,
+          });
+          cb({ type: 'acquire', reqid: ev.reqid, local: ev.src, remote: ev.dst, selector: { src: one(src, ev.selector.sport), dst: one(dst, ev.selector.dport) } });
+        } else if (ev.type === 'expire') {
+          cb({ type: 'expire', spi: ev.sa.spi, destination: ev.sa.dst, hard: ev.hard });
+        } else if (ev.type === 'overflow') {
+          cb({ type: 'overflow' });
+        }
+      });
+    },
+  };
+}
