@@ -92,10 +92,14 @@ export class UdpTransport {
         resolve();
       });
     });
-    const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
     try {
-      this.opts.sockets?.bypass?.(fd, v6 ? 6 : 4);
-      if (port === this.opts.nattPort) this.opts.sockets?.espInUdp?.(fd);
+      const so = this.opts.sockets;
+      if (so?.bypass || so?.espInUdp) {
+        // node has no public accessor for a dgram socket's descriptor
+        const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+        so.bypass?.(fd, v6 ? 6 : 4);
+        if (port === this.opts.nattPort) so.espInUdp?.(fd);
+      }
     } catch (e) {
       sock.close();
       throw e;
