@@ -19,7 +19,7 @@ import {
 } from '../../../src/ike/codec/index.js';
 import { createProtection, ENCR } from '../../../src/ike/crypto/index.js';
 import { createChildVariants, header, ikeAuthInner, ikeAuthResponseInner, ikeSaInitRequest, ikeSaInitResponse, informationalVariants } from './fixtures.js';
-import { ANDROID_IKE_AUTH, ANDROID_IKE_SA_INIT } from './vectors.js';
+import { ANDROID_IKE_AUTH, ANDROID_IKE_SA_INIT, STRONGSWAN_IKE_SA_INIT_WITH_COOKIE } from './vectors.js';
 
 const SEED = Number(process.env.CODEC_FUZZ_SEED ?? 0x1ce2);
 const MUTATED = 110_000;
@@ -47,7 +47,7 @@ function prng(seed: number) {
 const protection = createProtection({ encrId: ENCR.AES_GCM_16, keyBits: 256, encKey: Buffer.alloc(36, 0x5e) });
 
 function corpus(): Buffer[] {
-  const out: Buffer[] = [ANDROID_IKE_SA_INIT, ANDROID_IKE_AUTH, encodeMessage(ikeSaInitRequest()), encodeMessage(ikeSaInitResponse())];
+  const out: Buffer[] = [ANDROID_IKE_SA_INIT, ANDROID_IKE_AUTH, STRONGSWAN_IKE_SA_INIT_WITH_COOKIE, encodeMessage(ikeSaInitRequest()), encodeMessage(ikeSaInitResponse())];
   const inner = { a: ikeAuthInner(), b: ikeAuthResponseInner(), ...createChildVariants(), ...informationalVariants() };
   for (const payloads of Object.values(inner)) {
     out.push(encodeMessage({ header: header(ExchangeType.CREATE_CHILD_SA, { messageId: 3 }), payloads }));

@@ -14,6 +14,7 @@ import {
   TransformType,
   TsType,
   decodeMessage,
+  notifies,
   decodePayloadChain,
   encodeMessage,
   encodePayloadChain,
@@ -21,7 +22,14 @@ import {
   getSa,
   type Payload,
 } from '../../../src/ike/codec/index.js';
-import { ANDROID_IKE_AUTH, ANDROID_IKE_AUTH_PADDED_PLAINTEXT, ANDROID_IKE_SA_INIT } from './vectors.js';
+import {
+  ANDROID_IKE_AUTH,
+  ANDROID_IKE_AUTH_PADDED_PLAINTEXT,
+  ANDROID_IKE_SA_INIT,
+  STRONGSWAN_COOKIE,
+  STRONGSWAN_IKE_SA_INIT,
+  STRONGSWAN_IKE_SA_INIT_WITH_COOKIE,
+} from './vectors.js';
 
 describe('known-answer: captured IKE_SA_INIT request', () => {
   const r = decodeMessage(ANDROID_IKE_SA_INIT);
@@ -121,5 +129,44 @@ describe('known-answer: captured IKE_AUTH request', () => {
     const again = encodePayloadChain(p);
     expect(again.first).toBe(PayloadType.IDi);
     expect(again.bytes.equals(inner)).toBe(true);
+  });
+});
+
+describe('known-answer: strongSwan 5.9.8 IKE_SA_INIT request and its COOKIE retry', () => {
+  it('decodes proposals, KE, nonce and notifies', () => {
+    const r = decodeMessage(STRONGSWAN_IKE_SA_INIT);
+    if (!r.ok) throw new Error(r.error.reason);
+    const { header: h, payloads: p } = r.message;
+    expect(h.spiI.toString('hex')).toBe('32af01eeb3b77500');
+    expect(h.flags).toEqual({ initiator: true, response: false, version: false });
+    expect(h.length).toBe(284);
+    const sa = getSa(p)!;
+    expect(sa.proposals.map((x) => [x.num, x.protocol, x.spi.length, x.transforms.map((t) => [t.type, t.id, t.keyLength])])).toEqual([
+      [1, ProtocolId.IKE, 0, [[1, EncrId.AES_GCM_16, 256], [2, PrfId.HMAC_SHA2_384, undefined], [4, KeMethod.CURVE25519, undefined], [4, KeMethod.ECP_256, undefined]]],
+      [2, ProtocolId.IKE, 0, [[1, EncrId.AES_CBC, 128], [3, IntegId.HMAC_SHA2_256_128, undefined], [2, PrfId.HMAC_SHA2_256, undefined], [4, KeMethod.MODP_2048, undefined]]],
+    ]);
+    const ke = p[1]!;
+    expect(ke.type === PayloadType.KE && [ke.group, ke.data.length]).toEqual([KeMethod.CURVE25519, 32]);
+    expect(p[2]!.type === PayloadType.NONCE && p[2]!.data.length).toBe(32);
+    expect(notifies(p).map((n) => n.notifyType)).toEqual([
+      NotifyType.NAT_DETECTION_SOURCE_IP,
+      NotifyType.NAT_DETECTION_DESTINATION_IP,
+      NotifyType.IKEV2_FRAGMENTATION_SUPPORTED,
+      NotifyType.SIGNATURE_HASH_ALGORITHMS,
+      NotifyType.REDIRECT_SUPPORTED,
+    ]);
+    expect(findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS)!.data.toString('hex')).toBe('0002000300040005');
+    expect(encodeMessage(r.message).equals(STRONGSWAN_IKE_SA_INIT)).toBe(true);
+  });
+
+  it('the retry carries our COOKIE first and otherwise the same payloads', () => {
+    const first = decodeMessage(STRONGSWAN_IKE_SA_INIT);
+    const retry = decodeMessage(STRONGSWAN_IKE_SA_INIT_WITH_COOKIE);
+    if (!first.ok || !retry.ok) throw new Error('decode failed');
+    const [cookie, ...rest] = retry.message.payloads;
+    expect(cookie).toEqual({ type: PayloadType.NOTIFY, critical: false, protocol: 0, spi: Buffer.alloc(0), notifyType: NotifyType.COOKIE, data: STRONGSWAN_COOKIE });
+    expect(rest).toEqual(first.message.payloads);
+    expect(retry.message.header.messageId).toBe(0);
+    expect(encodeMessage(retry.message).equals(STRONGSWAN_IKE_SA_INIT_WITH_COOKIE)).toBe(true);
   });
 });
