@@ -53,6 +53,17 @@ async function ping(ns: Netns, from: string, to: string, count = 3): Promise<voi
   expect(r.received, `ping ${from} -> ${to} in ${ns.name}:\n${r.output}`).toBe(count);
 }
 
+/** Poll `probe` until it returns a value (not undefined), or fail after timeoutMs. */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 const why =
   (await kernelHasEsp()) ? strongswanUnavailable() : `root and a kernel that carries ESP needed (kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}; run inside scripts/vm-run)`;
 if (why) console.warn(`SKIPPED: interop baseline (strongSwan/Libreswan tunnels): ${why}`);
@@ -166,5 +177,77 @@ describe.skipIf(why !== null)('interop baseline: reference peers pass ESP', () =
     await ping(net.a, A.inner, B.inner, 3);
     expect(saPackets(net.b.name, A.outer, B.outer, child2.spiOut)).toBeGreaterThanOrEqual(3);
     expect(saPackets(net.a.name, B.outer, A.outer, child2.spiIn)).toBeGreaterThanOrEqual(3);
+  });
+  it('Child SA rekey strongSwan <-> strongSwan: configured lifetimes apply, traffic moves to the new SAs', async () => {
+    const net = await twoNamespaces('sr');
+    cleanups.push(() => net.remove());
+    const child = (local: string, remote: string) => ({
+      name: 'net', localTs: [local], remoteTs: [remote], espProposals: ['aes128gcm16-ecp256'], rekeyTime: 3000, lifeTime: 3300,
+    });
+    const a = await startStrongswan(net.a.name, {
+      psk: PSK, localAddrs: [A.outer], remoteAddrs: [B.outer], localId: A.id, remoteId: B.id,
+      rekeyTime: 7200, children: [child(A.subnet, B.subnet)],
+    });
+    cleanups.push(() => a.stop());
+    const b = await startStrongswan(net.b.name, {
+      psk: PSK, localAddrs: [B.outer], remoteAddrs: [A.outer], localId: B.id, remoteId: A.id,
+      children: [child(B.subnet, A.subnet)],
+    });
+    cleanups.push(() => b.stop());
+    await a.initiate();
+    const [ike] = await a.listSas();
+    const old = ike!.children[0]!;
+    // seconds left until the rekey / the IKE rekey, as charon scheduled them from our config
+    expect(Number(old.raw['rekey-time'])).toBeGreaterThan(2900);
+    expect(Number(old.raw['rekey-time'])).toBeLessThanOrEqual(3000);
+    expect(Number(old.raw['life-time'])).toBeLessThanOrEqual(3300);
+    expect(Number(ike!.raw['rekey-time'])).toBeGreaterThan(7000);
+    await ping(net.a, A.inner, B.inner, 2);
+
+    const t0 = Date.now();
+    await a.rekey({ child: 'net' });
+    const fresh = await waitFor('the rekeyed Child SA', async () => {
+      const children = (await a.listSas())[0]?.children ?? [];
+      return children.length === 1 && children[0]!.state === 'INSTALLED' && children[0]!.spiIn !== old.spiIn ? children[0] : undefined;
+    });
+    console.log(`strongSwan Child SA rekey (PFS ECP_256) done in ${Date.now() - t0} ms`);
+    expect(fresh.spiOut).not.toBe(old.spiOut);
+    expect(fresh.dhGroup).toBe('ECP_256');
+    expect(b.log()).toMatch(/CHILD_SA net\{\d+\} established/);
+    await ping(net.a, A.inner, B.inner, 3);
+    expect(saPackets(net.b.name, A.outer, B.outer, fresh.spiOut)).toBeGreaterThanOrEqual(3);
+    expect(saPackets(net.a.name, B.outer, A.outer, fresh.spiIn)).toBeGreaterThanOrEqual(3);
+    // the old pair is gone from both kernels
+    await waitFor('the old SAs to be deleted', async () => (espSas(net.a.name).length === 2 && espSas(net.b.name).length === 2 ? true : undefined), 30_000);
+    expect(saPackets(net.a.name, A.outer, B.outer, old.spiOut)).toBeNull();
+  });
+
+  it.skipIf(whyNoLibreswan !== null)('Child SA rekey requested by Libreswan against strongSwan: traffic moves to the new SAs', async () => {
+    const net = await twoNamespaces('lr');
+    cleanups.push(() => net.remove());
+    ip(['-n', net.b.name, 'route', 'add', A.subnet, 'via', A.outer, 'src', B.inner]);
+    const sw = await startStrongswan(net.a.name, {
+      psk: PSK, localAddrs: [A.outer], remoteAddrs: [B.outer], localId: A.id, remoteId: B.id,
+      children: [{ name: 'net', localTs: [A.subnet], remoteTs: [B.subnet], espProposals: ['aes128gcm16'] }],
+    });
+    cleanups.push(() => sw.stop());
+    const ls = await startLibreswan(net.b.name, {
+      left: B.outer, right: A.outer, leftId: B.id, rightId: A.id, psk: PSK, leftSubnet: B.subnet, rightSubnet: A.subnet,
+    });
+    cleanups.push(() => ls.stop());
+    await ls.initiate();
+    const old = (await sw.listSas())[0]!.children[0]!;
+    const t0 = Date.now();
+    await ls.rekey('child');
+    const fresh = await waitFor('the rekeyed Child SA', async () => {
+      const children = (await sw.listSas())[0]?.children ?? [];
+      return children.length === 1 && children[0]!.state === 'INSTALLED' && children[0]!.spiIn !== old.spiIn ? children[0] : undefined;
+    });
+    console.log(`Libreswan-initiated Child SA rekey done in ${Date.now() - t0} ms`);
+    const states = await ls.listSas();
+    expect(states.filter((s) => s.kind === 'child' && s.espSpis.includes(fresh.spiIn))).toHaveLength(1);
+    await ping(net.a, A.inner, B.inner, 3);
+    expect(saPackets(net.b.name, A.outer, B.outer, fresh.spiOut)).toBeGreaterThanOrEqual(3);
+    expect(saPackets(net.a.name, B.outer, A.outer, fresh.spiIn)).toBeGreaterThanOrEqual(3);
   });
 });
