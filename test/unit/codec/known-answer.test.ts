@@ -15,6 +15,8 @@ import {
   TsType,
   decodeMessage,
   notifies,
+  Reassembler,
+  decodeProtected,
   decodePayloadChain,
   encodeMessage,
   encodePayloadChain,
@@ -29,7 +31,9 @@ import {
   STRONGSWAN_COOKIE,
   STRONGSWAN_IKE_SA_INIT,
   STRONGSWAN_IKE_SA_INIT_WITH_COOKIE,
+  STRONGSWAN_LIVE,
 } from './vectors.js';
+import { createProtection, ENCR } from '../../../src/ike/crypto/index.js';
 
 describe('known-answer: captured IKE_SA_INIT request', () => {
   const r = decodeMessage(ANDROID_IKE_SA_INIT);
@@ -168,5 +172,58 @@ describe('known-answer: strongSwan 5.9.8 IKE_SA_INIT request and its COOKIE retr
     expect(rest).toEqual(first.message.payloads);
     expect(retry.message.header.messageId).toBe(0);
     expect(encodeMessage(retry.message).equals(STRONGSWAN_IKE_SA_INIT_WITH_COOKIE)).toBe(true);
+  });
+});
+
+describe('known-answer: fragments exchanged with strongSwan 5.9.8 (vectors.ts)', () => {
+  const fromInitiator = () => createProtection({ encrId: ENCR.AES_GCM_16, keyBits: 256, encKey: STRONGSWAN_LIVE.skEi });
+  const fromResponder = () => createProtection({ encrId: ENCR.AES_GCM_16, keyBits: 256, encKey: STRONGSWAN_LIVE.skEr });
+
+  it('the IKE_SA_INIT pair decodes and re-encodes exactly', () => {
+    for (const m of [STRONGSWAN_LIVE.ikeSaInitRequest, STRONGSWAN_LIVE.ikeSaInitResponse]) {
+      const r = decodeMessage(m);
+      if (!r.ok) throw new Error(r.error.reason);
+      expect(encodeMessage(r.message).equals(m)).toBe(true);
+    }
+  });
+
+  it("reassembles strongSwan's six SKF fragments of IKE_AUTH, in any order", () => {
+    const frags = STRONGSWAN_LIVE.authRequestFragments;
+    expect(frags).toHaveLength(6);
+    for (const order of [frags, [...frags].reverse(), [frags[3]!, frags[0]!, frags[5]!, frags[1]!, frags[4]!, frags[2]!]]) {
+      const r = new Reassembler();
+      const results = order.map((f) => r.add(0, f, fromInitiator()));
+      const last = results[results.length - 1]!;
+      if (last.status !== 'complete') throw new Error(JSON.stringify(last));
+      const p = last.message.payloads;
+      expect(p.map((x) => x.type)).toEqual([PayloadType.IDi, PayloadType.AUTH, PayloadType.SA, PayloadType.TSi, PayloadType.TSr, PayloadType.NOTIFY, PayloadType.NOTIFY]);
+      const idi = p[0]!;
+      expect(idi.type === PayloadType.IDi && [idi.idType, idi.data.toString()]).toEqual([IdType.RFC822_ADDR, 'a@example.org']);
+      expect(p[1]!.type === PayloadType.AUTH && p[1]!.method).toBe(AuthMethod.SHARED_KEY_MIC);
+      const tsi = p[3]!;
+      expect(tsi.type === PayloadType.TSi && tsi.selectors).toEqual([
+        { tsType: TsType.IPV4_ADDR_RANGE, ipProtocol: 0, startPort: 0, endPort: 65535, startAddr: Buffer.from([10, 1, 0, 0]), endAddr: Buffer.from([10, 1, 0, 255]) },
+      ]);
+      expect(notifies(p).map((n) => n.notifyType)).toEqual([NotifyType.EAP_ONLY_AUTHENTICATION, NotifyType.IKEV2_MESSAGE_ID_SYNC_SUPPORTED]);
+      expect(last.message.header.exchangeType).toBe(ExchangeType.IKE_AUTH);
+      expect(last.message.header.messageId).toBe(1);
+    }
+  });
+
+  it('the SKF fragments do not open with the other direction\'s key', () => {
+    const r = new Reassembler();
+    const res = r.add(0, STRONGSWAN_LIVE.authRequestFragments[0]!, fromResponder());
+    expect(res.status === 'dropped' && res.integrity).toBe(true);
+    expect(decodeProtected(STRONGSWAN_LIVE.authRequestFragments[0]!, fromInitiator()).ok).toBe(false);
+  });
+
+  it('our response fragments that strongSwan accepted reassemble to N(AUTHENTICATION_FAILED), V', () => {
+    const r = new Reassembler();
+    const results = STRONGSWAN_LIVE.authResponseFragments.map((f) => r.add(0, f, fromResponder()));
+    const last = results[results.length - 1]!;
+    if (last.status !== 'complete') throw new Error(JSON.stringify(last));
+    expect(last.message.payloads.map((x) => x.type)).toEqual([PayloadType.NOTIFY, PayloadType.VENDOR]);
+    expect(findNotify(last.message.payloads, NotifyType.AUTHENTICATION_FAILED)).toBeDefined();
+    expect(STRONGSWAN_LIVE.authResponseFragments.every((f) => f.length <= 300)).toBe(true);
   });
 });
