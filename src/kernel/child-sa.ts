@@ -308,20 +308,36 @@ export async function prepareRekey(client: XfrmClient, newSpec: ChildSaKernelSpe
   await installInboundSa(client, newSpec, keys.inbound);
 }
 
+export interface RekeyTiming {
+  /** How long the old inbound SA keeps accepting packets after the switch (ms, default 5000). */
+  graceMs?: number;
+  /**
+   * Pause between UPDPOLICY and deleting the old outbound SA (ms, default 100):
+   * a packet that resolved its bundle just before the UPDPOLICY may still be
+   * in xfrm_output on another CPU, and deleting its SA under it drops it
+   * (XfrmOutStateInvalid).
+   */
+  drainMs?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /**
  * Make-before-break steps 2-5: new outbound SA (idle while the policy names the
- * old SPI), UPDPOLICY to the new SPI, delete the old outbound SA, and after
- * `graceMs` the old inbound SA (packets in flight under the old SPI are still
- * accepted meanwhile). Resolves after step 4; `retired` settles after step 5.
+ * old SPI), UPDPOLICY to the new SPI, delete the old outbound SA (after
+ * `drainMs`), and after `graceMs` the old inbound SA (packets in flight under
+ * the old SPI are still accepted meanwhile). Resolves after step 4; `retired`
+ * settles after step 5.
  */
 export async function completeRekey(
   client: XfrmClient,
   oldSpec: ChildSaKernelSpec,
   newSpec: ChildSaKernelSpec,
   keys: RekeyKeys,
-  opts: { graceMs?: number } = {},
+  opts: RekeyTiming = {},
 ): Promise<{ retired: Promise<void> }> {
   const graceMs = opts.graceMs ?? 5000;
+  const drainMs = opts.drainMs ?? 100;
   if (oldSpec.reqid !== newSpec.reqid) throw new TypeError('newSpec.reqid: must equal the old reqid (inbound policies match by reqid)');
   await installOutboundSa(client, newSpec, keys.outbound);
   try {
@@ -330,6 +346,7 @@ export async function completeRekey(
     await deleteOutboundSa(client, newSpec);
     throw e;
   }
+  if (drainMs > 0) await sleep(drainMs);
   await deleteOutboundSa(client, oldSpec);
   const retired = new Promise<void>((resolve, reject) => {
     setTimeout(() => {
@@ -347,7 +364,7 @@ export async function makeBeforeBreakSwap(
   oldSpec: ChildSaKernelSpec,
   newSpec: ChildSaKernelSpec,
   keys: RekeyKeys,
-  opts: { graceMs?: number } = {},
+  opts: RekeyTiming = {},
 ): Promise<{ retired: Promise<void> }> {
   await prepareRekey(client, newSpec, keys);
   try {
