@@ -250,3 +250,17 @@ export function checkOptimizedResponse(payloads: readonly Payload[], cp: CodePoi
   if (spiSize === 8 && n.data.equals(Buffer.alloc(8))) return { ok: false, reason: 'zero IKE SPI' };
   return { ok: true, newSpi: Buffer.from(n.data), nonce: nonce.data, ...(kp ? { ke: { method: kp.group, data: kp.data } } : {}) };
 }
+
+/**
+ * Responder, IKE_AUTH (§3): answer N(OPTIMIZED_REKEY_SUPPORTED) in the (last) response only when the
+ * (first) request carried it and this connection enables the extension. The result is also whether
+ * the extension is negotiated on this IKE SA.
+ */
+export function answerOptimizedRekeySupported(requestPayloads: readonly Payload[], cp: CodePointConfig, enabled: boolean): boolean {
+  return enabled && announcesOptimizedRekey(requestPayloads, cp);
+}
+
+/** Initiator, IKE_AUTH: negotiated when we sent the notify and the response carries it too. */
+export function optimizedRekeyNegotiated(sentByUs: boolean, responsePayloads: readonly Payload[], cp: CodePointConfig): boolean {
+  return sentByUs && announcesOptimizedRekey(responsePayloads, cp);
+}

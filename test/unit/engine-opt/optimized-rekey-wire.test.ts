@@ -210,3 +210,16 @@ describe('initiator decisions', () => {
     expect(checkOptimizedResponse(ike, cp, 8, X25519)).toMatchObject({ ok: true, newSpi: spi8 });
   });
 });
+
+describe('negotiation in IKE_AUTH (§3)', () => {
+  it('negotiated only when both messages carry OPTIMIZED_REKEY_SUPPORTED', async () => {
+    const { answerOptimizedRekeySupported, optimizedRekeyNegotiated } = await import('../../../src/ike/engine/optimized-rekey.js');
+    const withN = [optimizedRekeySupportedNotify(cp)];
+    expect(answerOptimizedRekeySupported(withN, cp, true)).toBe(true);
+    expect(answerOptimizedRekeySupported(withN, cp, false)).toBe(false);
+    expect(answerOptimizedRekeySupported([], cp, true)).toBe(false);
+    expect(optimizedRekeyNegotiated(true, withN, cp)).toBe(true);
+    expect(optimizedRekeyNegotiated(false, withN, cp)).toBe(false); // unsolicited answer ignored
+    expect(optimizedRekeyNegotiated(true, [], cp)).toBe(false);
+  });
+});
