@@ -29,6 +29,15 @@ function maxPiece(protection: SkProtection, bodyLimit: number): number {
 }
 
 /**
+ * The IKE message size that fits an IP datagram of `ipDatagramSize` octets (e.g. the configured
+ * fragment size): minus the IPv4 (20) or IPv6 (40) header, the UDP header (8) and, on port 4500,
+ * the non-ESP marker (4).
+ */
+export function ikeMessageBudget(ipDatagramSize: number, opts: { ipv6: boolean; nonEspMarker: boolean }): number {
+  return ipDatagramSize - (opts.ipv6 ? 40 : 20) - 8 - (opts.nonEspMarker ? 4 : 0);
+}
+
+/**
  * Encode HDR, SKF{...} fragments of the inner payloads, each at most `maxMessage` octets (the IKE
  * message: the caller subtracts IP and UDP headers and the non-ESP marker). `header.nextPayload` and
  * `header.length` are computed per fragment.

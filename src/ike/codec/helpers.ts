@@ -1,5 +1,5 @@
 // Lookups and builders over typed payloads, so exchange code reads like the RFC's flow diagrams.
-import { PayloadType, ProtocolId, TsType } from './constants.js';
+import { IKE_MAJOR_VERSION, IKE_MINOR_VERSION, PayloadType, ProtocolId, TsType } from './constants.js';
 import type {
   AddressRangeSelector,
   AuthPayload,
@@ -9,6 +9,7 @@ import type {
   DeletePayload,
   EapPayload,
   IdPayload,
+  IkeHeader,
   KePayload,
   NoncePayload,
   NotifyPayload,
@@ -87,6 +88,44 @@ export function isAddressRange(ts: TrafficSelector): ts is AddressRangeSelector 
 }
 
 // ---- Builders ---------------------------------------------------------------------------------
+
+/**
+ * An IKE header for a message we send. `originalInitiator`: whether we are the original initiator of
+ * the IKE SA (the I flag, RFC 7296 §3.1); `response`: whether it answers a request (the R flag).
+ * nextPayload and length are filled in by the encoder.
+ */
+export function ikeHeader(opts: {
+  spiI: Buffer;
+  spiR: Buffer;
+  exchangeType: number;
+  messageId: number;
+  originalInitiator: boolean;
+  response: boolean;
+}): IkeHeader {
+  return {
+    spiI: opts.spiI,
+    spiR: opts.spiR,
+    nextPayload: PayloadType.NONE,
+    majorVersion: IKE_MAJOR_VERSION,
+    minorVersion: IKE_MINOR_VERSION,
+    exchangeType: opts.exchangeType,
+    flags: { initiator: opts.originalInitiator, response: opts.response, version: false },
+    messageId: opts.messageId,
+    length: 0,
+  };
+}
+
+/** The header of the response to `request`: same SPIs, exchange and Message ID, R set, our I flag. */
+export function responseHeader(request: IkeHeader, originalInitiator: boolean): IkeHeader {
+  return ikeHeader({
+    spiI: request.spiI,
+    spiR: request.spiR,
+    exchangeType: request.exchangeType,
+    messageId: request.messageId,
+    originalInitiator,
+    response: true,
+  });
+}
 
 /** N payload. `protocol` defaults to 0 (none) or, when an SPI is given, must name its protocol. */
 export function notify(notifyType: number, data: Buffer = EMPTY, protocol: number = ProtocolId.NONE, spi: Buffer = EMPTY): NotifyPayload {

@@ -9,6 +9,7 @@ export { encodeProtected, decodeProtected, datagramOf, type SkProtection, type P
 export {
   encodeFragments,
   encodeProtectedForSending,
+  ikeMessageBudget,
   Reassembler,
   reassemblyKey,
   DEFAULT_REASSEMBLER_LIMITS,
