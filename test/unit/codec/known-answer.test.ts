@@ -32,6 +32,7 @@ import {
   STRONGSWAN_IKE_SA_INIT,
   STRONGSWAN_IKE_SA_INIT_WITH_COOKIE,
   STRONGSWAN_LIVE,
+  STRONGSWAN_RESPONDER,
 } from './vectors.js';
 import { createProtection, ENCR } from '../../../src/ike/crypto/index.js';
 
@@ -225,5 +226,42 @@ describe('known-answer: fragments exchanged with strongSwan 5.9.8 (vectors.ts)',
     expect(last.message.payloads.map((x) => x.type)).toEqual([PayloadType.NOTIFY, PayloadType.VENDOR]);
     expect(findNotify(last.message.payloads, NotifyType.AUTHENTICATION_FAILED)).toBeDefined();
     expect(STRONGSWAN_LIVE.authResponseFragments.every((f) => f.length <= 300)).toBe(true);
+  });
+});
+
+describe('known-answer: strongSwan 5.9.8 answering IKE_SA_INIT requests encoded here (vectors.ts)', () => {
+  it('INVALID_KE_PAYLOAD names the wanted method in 2 octets', () => {
+    const r = decodeMessage(STRONGSWAN_RESPONDER.invalidKeResponse);
+    if (!r.ok) throw new Error(r.error.reason);
+    const req = decodeMessage(STRONGSWAN_RESPONDER.requestWrongKe);
+    if (!req.ok) throw new Error(req.error.reason);
+    expect(r.message.header.spiI.equals(req.message.header.spiI)).toBe(true);
+    expect(r.message.header.flags).toEqual({ initiator: false, response: true, version: false });
+    expect(r.message.payloads).toEqual([{ type: PayloadType.NOTIFY, critical: false, protocol: 0, spi: Buffer.alloc(0), notifyType: NotifyType.INVALID_KE_PAYLOAD, data: Buffer.from([0, KeMethod.CURVE25519]) }]);
+    expect(encodeMessage(r.message).equals(STRONGSWAN_RESPONDER.invalidKeResponse)).toBe(true);
+  });
+
+  it('the response picks the plain proposal and decodes and re-encodes exactly', () => {
+    const req = decodeMessage(STRONGSWAN_RESPONDER.request);
+    const r = decodeMessage(STRONGSWAN_RESPONDER.response);
+    if (!r.ok || !req.ok) throw new Error('decode failed');
+    expect(getSa(req.message.payloads)!.proposals[0]!.transforms.map((t) => t.type)).toContain(TransformType.ADDKE1);
+    const h = r.message.header;
+    expect(h.spiI.equals(req.message.header.spiI)).toBe(true);
+    expect(h.spiR.equals(Buffer.alloc(8))).toBe(false);
+    expect(h.flags).toEqual({ initiator: false, response: true, version: false });
+    const sa = getSa(r.message.payloads)!;
+    expect(sa.proposals).toHaveLength(1);
+    expect(sa.proposals[0]!.num).toBe(2);
+    expect(sa.proposals[0]!.transforms.map((t) => [t.type, t.id, t.keyLength])).toEqual([
+      [TransformType.ENCR, EncrId.AES_GCM_16, 256], [TransformType.PRF, PrfId.HMAC_SHA2_384, undefined], [TransformType.KE, KeMethod.CURVE25519, undefined],
+    ]);
+    const ke = r.message.payloads.find((p) => p.type === PayloadType.KE)!;
+    expect(ke.type === PayloadType.KE && [ke.group, ke.data.length]).toEqual([KeMethod.CURVE25519, 32]);
+    expect(notifies(r.message.payloads).map((n) => n.notifyType)).toEqual([
+      NotifyType.IKEV2_FRAGMENTATION_SUPPORTED, NotifyType.SIGNATURE_HASH_ALGORITHMS, NotifyType.CHILDLESS_IKEV2_SUPPORTED, NotifyType.MULTIPLE_AUTH_SUPPORTED,
+    ]);
+    expect(encodeMessage(r.message).equals(STRONGSWAN_RESPONDER.response)).toBe(true);
+    expect(encodeMessage(req.message).equals(STRONGSWAN_RESPONDER.request)).toBe(true);
   });
 });
