@@ -74,8 +74,10 @@ link gw-a wan 192.0.2.1/24 gw-b wan 192.0.2.2/24
 link gw-b lan 10.2.0.1/24 host-b eth0 10.2.0.10/24
 ip -n host-a route add default via 10.1.0.1
 ip -n host-b route add default via 10.2.0.1
+# the remote LAN must be routable for the XFRM policy lookup to happen at all
+ip -n gw-a route add 10.2.0.0/24 via 192.0.2.2
+ip -n gw-b route add 10.1.0.0/24 via 192.0.2.1
 for g in gw-a gw-b; do ip netns exec "$g" sysctl -qw net.ipv4.ip_forward=1; done
-# no route between the LANs except through the tunnel: gateways only know their own LAN and the WAN
 echo "host-a 10.1.0.10 -- gw-a 192.0.2.1 == gw-b 192.0.2.2 -- host-b 10.2.0.10"
 
 config() { # name local remote local_lan remote_lan start_action id rid

@@ -254,6 +254,9 @@ export async function siteToSite(o: { v6?: boolean; nat?: boolean } = {}): Promi
     gwAOuter = a('192.0.2.1', 'fd00:2::1');
     gwBOuter = a('192.0.2.2', 'fd00:2::2');
     await connectVeth(end(gwA, 'wan', gwAOuter), end(gwB, 'wan', gwBOuter));
+    // the inner destination must be routable for the XFRM lookup to happen at all
+    await gwA.exec(['ip', ...ipf, 'route', 'add', lanB, 'via', gwBOuter]);
+    await gwB.exec(['ip', ...ipf, 'route', 'add', lanA, 'via', gwAOuter]);
   } else {
     if (v6) throw new Error('NAT topology is IPv4 only');
     mid = await createNetns('nat');
@@ -263,18 +266,24 @@ export async function siteToSite(o: { v6?: boolean; nat?: boolean } = {}): Promi
     await connectVeth({ ns: gwA, ifname: 'wan', v4: '172.16.0.2/24' }, { ns: mid, ifname: 'inside', v4: '172.16.0.1/24' });
     await connectVeth({ ns: mid, ifname: 'outside', v4: '198.51.100.1/24' }, { ns: gwB, ifname: 'wan', v4: '198.51.100.2/24' });
     await gwA.exec(['ip', 'route', 'add', 'default', 'via', '172.16.0.1']);
+    await gwB.exec(['ip', 'route', 'add', lanA, 'via', '198.51.100.1']);
     await forward(mid);
     await mid.sh('nft add table ip nat && nft add chain ip nat post "{ type nat hook postrouting priority 100; }" && nft add rule ip nat post oifname outside masquerade');
   }
   return { hostA, gwA, gwB, hostB, mid, all, gwAOuter, gwBOuter, hostAAddr, hostBAddr, lanA, lanB };
 }
 
-/** Counts of XFRM SAs and policies in a namespace (socket policies excluded). */
-export async function kernelCounts(ns: Netns): Promise<{ sas: number; policies: number; text: string }> {
+/**
+ * Counts of XFRM SAs and policies in a namespace (socket policies excluded). Larval SAs the
+ * kernel itself creates for an ACQUIRE (SPI 0, expiring after net.core.xfrm_acq_expires) are
+ * counted apart: no daemon installs them and none can delete them by SPI.
+ */
+export async function kernelCounts(ns: Netns): Promise<{ sas: number; larval: number; policies: number; text: string }> {
   const s = (await ns.exec(['ip', 'xfrm', 'state'])).stdout;
   const p = (await ns.exec(['ip', 'xfrm', 'policy'])).stdout;
   const policies = p.split('\n').filter((l) => /^src /.test(l)).length;
-  return { sas: s.split('\n').filter((l) => /^src /.test(l)).length, policies, text: `${s}\n${p}` };
+  const spis = [...s.matchAll(/proto esp spi (0x[0-9a-f]+)/g)].map((m) => Number(m[1]));
+  return { sas: spis.filter((x) => x !== 0).length, larval: spis.filter((x) => x === 0).length, policies, text: `${s}\n${p}` };
 }
 
 /** Total ESP packets through the kernel SAs of a namespace (proves traffic used ESP). */
