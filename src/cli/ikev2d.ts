@@ -63,15 +63,19 @@ async function runDaemon(cli: Extract<Cli, { mode: 'daemon' }>): Promise<number>
     return 1;
   }
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
       log.info({ signal: sig }, 'stop requested');
       daemon.shutdown().then(() => resolve(0), (e: Error) => {
         log.error({ err: e.message }, 'shutdown failed');
         resolve(1);
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    // repeated signals while stopping are ignored (the default action would skip the cleanup)
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       log.info({ signal: 'SIGHUP' }, 'reload requested');
       daemon.reload().catch(() => undefined); // logged by reload
