@@ -258,6 +258,9 @@ export class Daemon {
     const spec = this.traps.get(`${connection}/${child}`);
     if (!spec) return;
     void this.queue.submit(() => {
+      // a rekeyed successor still holds the policies: the trap would replace them
+      const live = [...this.kernel.children.values()].some((c) => c.connection === connection && c.child === child && c.spiOut !== 0);
+      if (live) return [];
       this.kernel.installTrap(spec).catch((err: Error) => this.log.warn({ connection, child, err: err.message }, 're-installing trap failed'));
       return [];
     });
