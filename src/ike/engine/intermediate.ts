@@ -4,7 +4,8 @@
 // rides on the last of these exchanges (or on a dedicated one) and lives in ppk.ts.
 import { NotifyType } from '../codec/constants.js';
 import { countPayloads, findNotify, getKe, kePayload, notify } from '../codec/helpers.js';
-import { PayloadType } from '../codec/constants.js';
+import { GENERIC_PAYLOAD_HEADER_LENGTH, IKE_HEADER_LENGTH, PayloadType } from '../codec/constants.js';
+import { encodePayloadChain } from '../codec/encode.js';
 import type { NotifyPayload, Payload } from '../codec/types.js';
 import { getKeMethod, intAuth, intAuthChunk, KeError, updateIkeSaKeys, type IkeSaKeys, type KeInitiation, type Prf, type Spi } from '../crypto/index.js';
 import type { ChosenAlgorithms } from '../proposal.js';
@@ -40,6 +41,20 @@ export class IntAuthChain {
   addResponse(prf: Prf, skPr: Buffer, aad: Buffer, inner: Buffer): void {
     this.r = intAuthChunk(prf, skPr, this.r, aad, inner);
     this.count++;
+  }
+
+  /**
+   * Add a whole (unfragmented) IKE_INTERMEDIATE message: `message` as sent or received (IKE header
+   * first, no non-ESP marker, SK as its only payload), `inner` its plaintext inner payloads. The sender
+   * passes what it sealed, the receiver what it opened; both get the same chunk.
+   */
+  addMessage(prf: Prf, skP: Buffer, message: Buffer, inner: readonly Payload[], isResponse: boolean): void {
+    if (message.length < IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH) throw new Error('IKE_INTERMEDIATE message too short');
+    if (message[16] !== PayloadType.SK) throw new Error('IKE_INTERMEDIATE message must carry SK as its first payload (unfragmented)');
+    const aad = message.subarray(0, IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH);
+    const plain = encodePayloadChain(inner).bytes;
+    if (isResponse) this.addResponse(prf, skP, aad, plain);
+    else this.addRequest(prf, skP, aad, plain);
   }
 
   /** Number of complete exchanges added. */
