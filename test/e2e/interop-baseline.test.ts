@@ -5,10 +5,12 @@
 // install carry traffic (ping counted on the kernel SA). These are the peers interop
 // tests run ikev2d against, and the baselines for the benchmarks.
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { libreswanUnavailable, startLibreswan, type Libreswan } from '../helpers/libreswan.js';
 import { connectVeth, createNetns, kernelHasEsp, ping as nsPing, type Netns } from '../helpers/netns.js';
-import { startStrongswan, strongswanUnavailable } from '../helpers/strongswan.js';
+import { startStrongswan, strongswanUnavailable, testRunDir } from '../helpers/strongswan.js';
 
 const PSK = 'interop baseline secret 0123456789';
 const A = { outer: '192.0.2.1', inner: '10.1.0.1', subnet: '10.1.0.0/24', id: 'a@example.org' };
@@ -249,5 +251,58 @@ describe.skipIf(why !== null)('interop baseline: reference peers pass ESP', () =
     await ping(net.a, A.inner, B.inner, 3);
     expect(saPackets(net.b.name, A.outer, B.outer, fresh.spiOut)).toBeGreaterThanOrEqual(3);
     expect(saPackets(net.a.name, B.outer, A.outer, fresh.spiIn)).toBeGreaterThanOrEqual(3);
+  });
+  it('strongSwan <-> strongSwan with certificates (ECDSA P-384, RSA) and a required PPK (RFC 8784)', async () => {
+    const pki = mkdtempSync(join(testRunDir(), 'ikev2d-pki-'));
+    cleanups.push(() => rmSync(pki, { recursive: true, force: true }));
+    execFileSync('bash', [join(import.meta.dirname, '../../scripts/gen-test-certs.sh'), pki], { stdio: 'ignore' });
+    const pem = (f: string) => readFileSync(join(pki, f), 'utf8');
+    const net = await twoNamespaces('sc');
+    cleanups.push(() => net.remove());
+    const ppk = { id: 'ppk-baseline-1', secret: `0x${'5a'.repeat(32)}`, required: true };
+    const a = await startStrongswan(net.a.name, {
+      auth: 'pubkey', cert: { certPem: pem('gw4-p384.crt'), keyPem: pem('gw4-p384.key') }, caPem: [pem('ca.crt')], ppk,
+      localAddrs: [A.outer], remoteAddrs: [B.outer], localId: 'gw4.example.org', remoteId: 'gw2.example.org',
+      children: [{ name: 'net', localTs: [A.subnet], remoteTs: [B.subnet] }],
+    });
+    cleanups.push(() => a.stop());
+    const b = await startStrongswan(net.b.name, {
+      auth: 'pubkey', cert: { certPem: pem('gw2-rsa.crt'), keyPem: pem('gw2-rsa.key') }, caPem: [pem('ca.crt')], ppk,
+      localAddrs: [B.outer], remoteAddrs: [A.outer], localId: 'gw2.example.org', remoteId: 'gw4.example.org',
+      children: [{ name: 'net', localTs: [B.subnet], remoteTs: [A.subnet] }],
+    });
+    cleanups.push(() => b.stop());
+    await a.initiate();
+    const [ike] = await a.listSas();
+    expect(ike?.state).toBe('ESTABLISHED');
+    expect(ike?.remoteId).toBe('gw2.example.org');
+    expect(ike?.raw.ppk).toBe('yes');
+    expect(a.log()).toMatch(/authentication of 'gw2\.example\.org' with RSA\S* successful/);
+    expect(b.log()).toMatch(/authentication of 'gw4\.example\.org' with ECDSA\S* successful/);
+    await ping(net.a, A.inner, B.inner, 3);
+    expect(saPackets(net.b.name, A.outer, B.outer, ike!.children[0]!.spiOut)).toBeGreaterThanOrEqual(3);
+  });
+
+  it.skipIf(whyNoLibreswan !== null)('strongSwan <-> Libreswan with a PPK (RFC 8784)', async () => {
+    const net = await twoNamespaces('lp');
+    cleanups.push(() => net.remove());
+    ip(['-n', net.b.name, 'route', 'add', A.subnet, 'via', A.outer, 'src', B.inner]);
+    const ppk = { id: 'ppk-baseline-2', secret: 'post-quantum preshared key for the baseline 0123456789' };
+    const sw = await startStrongswan(net.a.name, {
+      psk: PSK, ppk: { ...ppk, required: true }, localAddrs: [A.outer], remoteAddrs: [B.outer], localId: A.id, remoteId: B.id,
+      children: [{ name: 'net', localTs: [A.subnet], remoteTs: [B.subnet] }],
+    });
+    cleanups.push(() => sw.stop());
+    const ls = await startLibreswan(net.b.name, {
+      left: B.outer, right: A.outer, leftId: B.id, rightId: A.id, psk: PSK, ppk: { ...ppk, mode: 'insist' },
+      leftSubnet: B.subnet, rightSubnet: A.subnet,
+    });
+    cleanups.push(() => ls.stop());
+    await sw.initiate();
+    const [ike] = await sw.listSas();
+    expect(ike?.state).toBe('ESTABLISHED');
+    expect(ike?.raw.ppk).toBe('yes');
+    await ping(net.a, A.inner, B.inner, 3);
+    expect(saPackets(net.b.name, A.outer, B.outer, ike!.children[0]!.spiOut)).toBeGreaterThanOrEqual(3);
   });
 });

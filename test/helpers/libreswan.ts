@@ -63,6 +63,8 @@ export interface LibreswanConfig {
   dpdTimeout?: number;
   encapsulation?: 'yes' | 'no' | 'auto';
   fragmentation?: 'yes' | 'no' | 'force';
+  /** Post-quantum preshared key (ipsec.secrets `PPKS`); mode is conn `ppk=` (default 'propose'). */
+  ppk?: { id: string; secret: string; mode?: 'propose' | 'insist' | 'no' };
   /** plutodebug=, default 'none' ('all' is verbose). */
   plutoDebug?: string;
   /** Raw lines added to the conn section. */
@@ -121,6 +123,7 @@ export function ipsecConf(dir: string, c: LibreswanConfig): string {
     ['dpdtimeout', c.dpdTimeout !== undefined ? `${c.dpdTimeout}s` : undefined],
     ['encapsulation', c.encapsulation],
     ['fragmentation', c.fragmentation],
+    ['ppk', c.ppk ? c.ppk.mode ?? 'propose' : undefined],
     ['leftupdown', '%disabled'],
     ['auto', c.auto ?? 'add'],
   ];
@@ -307,7 +310,9 @@ export async function startLibreswan(netns: string, config: LibreswanConfig, opt
   if (nss.code !== 0) throw new LibreswanError(`certutil -N failed: ${nss.stdout}${nss.stderr}`);
   writeFileSync(join(dir, 'ipsec.conf'), ipsecConf(dir, config));
   const ids = [confValue(config.leftId), config.rightId !== undefined ? confValue(config.rightId) : '%any'].join(' ');
-  writeFileSync(join(dir, 'ipsec.secrets'), `${ids} : PSK "${config.psk.replace(/"/g, '')}"\n`, { mode: 0o600 });
+  const secrets = [`${ids} : PSK "${config.psk.replace(/"/g, '')}"`];
+  if (config.ppk) secrets.push(`${ids} : PPKS "${config.ppk.id.replace(/"/g, '')}" "${config.ppk.secret.replace(/"/g, '')}"`);
+  writeFileSync(join(dir, 'ipsec.secrets'), `${secrets.join('\n')}\n`, { mode: 0o600 });
   const pluto = join(root, 'usr/libexec/ipsec/pluto');
   const plutoArgs = [
     '--nofork',

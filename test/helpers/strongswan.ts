@@ -51,7 +51,24 @@ export interface StrongswanChildConfig {
   extra?: string[];
 }
 
-/** One IKE connection (swanctl.conf `connections.<name>`) authenticated with a PSK. Times in seconds. */
+/** This side's certificate for `auth: 'pubkey'` (PEM). */
+export interface StrongswanCert {
+  certPem: string;
+  /** Unencrypted private key, PKCS#8 or PKCS#1/SEC1 PEM. */
+  keyPem: string;
+}
+
+/** A post-quantum preshared key (RFC 8784). */
+export interface StrongswanPpk {
+  /** PPK_ID as text (strongSwan sends it as PPK_ID_FIXED). */
+  id: string;
+  /** The key: "0x..." hex, or text. */
+  secret: string;
+  /** Refuse SAs without a PPK (ppk_required). Default false. */
+  required?: boolean;
+}
+
+/** One IKE connection (swanctl.conf `connections.<name>`), PSK or certificate auth. Times in seconds. */
 export interface StrongswanConfig {
   /** Connection name, default 'net'. */
   name?: string;
@@ -60,7 +77,14 @@ export interface StrongswanConfig {
   localId: string;
   /** Default: any identity. */
   remoteId?: string;
-  psk: string;
+  /** Pre-shared key; required with auth 'psk' (the default). */
+  psk?: string;
+  /** Default 'psk' (both directions). 'pubkey': this side signs with `cert`, the peer's chain must end in `caPem`. */
+  auth?: 'psk' | 'pubkey';
+  cert?: StrongswanCert;
+  /** Trusted CA (and intermediate) certificates, PEM. */
+  caPem?: string[];
+  ppk?: StrongswanPpk;
   /** IKE proposals, default ['aes128gcm16-prfsha256-ecp256']. */
   proposals?: string[];
   children: StrongswanChildConfig[];
@@ -201,6 +225,8 @@ export function strongswanConf(dir: string, cfg: StrongswanConfig): string {
       path = ${dir}/charon.log
       time_format = %T
       time_precision = ms
+      # unbuffered: tests read the log while charon runs
+      flush_line = yes
       ike_name = yes
 ${Object.entries(levels)
   .map(([k, v]) => `      ${k} = ${v}`)
@@ -238,8 +264,15 @@ export function swanctlConf(cfg: StrongswanConfig): string {
   if (cfg.fragmentation !== undefined) kv(4, 'fragmentation', cfg.fragmentation);
   kv(4, 'mobike', cfg.mobike ? 'yes' : 'no');
   for (const l of cfg.extra ?? []) lines.push(`    ${l}`);
-  lines.push('    local {', '      auth = psk', `      id = ${quote(cfg.localId)}`, '    }');
-  lines.push('    remote {', '      auth = psk');
+  const auth = cfg.auth ?? 'psk';
+  if (cfg.ppk) {
+    kv(4, 'ppk_id', quote(cfg.ppk.id));
+    kv(4, 'ppk_required', cfg.ppk.required ? 'yes' : 'no');
+  }
+  lines.push('    local {', `      auth = ${auth}`, `      id = ${quote(cfg.localId)}`);
+  if (auth === 'pubkey') lines.push('      certs = local.pem');
+  lines.push('    }');
+  lines.push('    remote {', `      auth = ${auth}`);
   if (cfg.remoteId !== undefined) lines.push(`      id = ${quote(cfg.remoteId)}`);
   lines.push('    }', '    children {');
   for (const c of cfg.children) {
@@ -261,9 +294,17 @@ export function swanctlConf(cfg: StrongswanConfig): string {
     lines.push('      }');
   }
   lines.push('    }', '  }', '}');
-  lines.push('secrets {', '  ike-psk {', `    id-local = ${quote(cfg.localId)}`);
-  if (cfg.remoteId !== undefined) lines.push(`    id-remote = ${quote(cfg.remoteId)}`);
-  lines.push(`    secret = ${quote(cfg.psk)}`, '  }', '}', '');
+  lines.push('secrets {');
+  if (cfg.psk !== undefined) {
+    lines.push('  ike-psk {', `    id-local = ${quote(cfg.localId)}`);
+    if (cfg.remoteId !== undefined) lines.push(`    id-remote = ${quote(cfg.remoteId)}`);
+    lines.push(`    secret = ${quote(cfg.psk)}`, '  }');
+  }
+  if (cfg.ppk) {
+    const secret = /^0x[0-9a-fA-F]+$/.test(cfg.ppk.secret) ? cfg.ppk.secret : quote(cfg.ppk.secret);
+    lines.push('  ppk-1 {', `    id = ${quote(cfg.ppk.id)}`, `    secret = ${secret}`, '  }');
+  }
+  lines.push('}', '');
   return lines.join('\n');
 }
 
@@ -506,6 +547,13 @@ export async function startStrongswan(netns: string, config: StrongswanConfig, o
   // credential directories swanctl --load-all expects next to swanctl.conf
   for (const d of ['x509', 'x509ca', 'x509ocsp', 'x509aa', 'x509ac', 'x509crl', 'pubkey', 'private', 'rsa', 'ecdsa', 'bliss', 'pkcs8', 'pkcs12'])
     mkdirSync(join(dir, d), { recursive: true });
+  if ((config.auth ?? 'psk') === 'psk' && config.psk === undefined) throw new StrongswanError('strongswan: auth psk needs `psk`');
+  if (config.auth === 'pubkey') {
+    if (!config.cert) throw new StrongswanError('strongswan: auth pubkey needs `cert`');
+    writeFileSync(join(dir, 'x509', 'local.pem'), config.cert.certPem);
+    writeFileSync(join(dir, 'private', 'local.pem'), config.cert.keyPem, { mode: 0o600 });
+  }
+  (config.caPem ?? []).forEach((pem, i) => writeFileSync(join(dir, 'x509ca', `ca-${i}.pem`), pem));
   writeFileSync(join(dir, 'strongswan.conf'), strongswanConf(dir, config));
   writeFileSync(join(dir, 'swanctl.conf'), swanctlConf(config), { mode: 0o600 });
   const proc = spawn('ip', ['netns', 'exec', netns, CHARON], {
