@@ -15,11 +15,13 @@ import {
   deriveChildKeys,
   deriveRekeyedIkeSaKeys,
   getKeMethod,
+  ipv6FromBytes,
   KeError,
   type IkeSaKeys,
   type KeInitiation,
 } from '../crypto/index.js';
 import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, chosenToTransforms, type ChosenAlgorithms } from '../proposal.js';
+import type { ChildSaKernelSpec, KernelAction, SaKeys, TrafficSelectorSpec } from './actions.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
 import {
   checkOptimizedRequest,
@@ -659,4 +661,52 @@ export function openMessage(ike: RekeyIkeSa, data: Buffer): { header: IkeHeader;
   const r = decodeProtected(data, inbound);
   if (!r.ok) throw new Error(`cannot open message: ${r.error.reason}`);
   return { header: r.message.header, payloads: r.message.payloads };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel side: an optimized rekey installs exactly what a regular one does (make-before-break)
+
+function tsSpec(ts: TrafficSelector): TrafficSelectorSpec | undefined {
+  if ('opaque' in ts) return undefined; // e.g. SECLABEL: not an address range, nothing for XFRM selectors
+  const text = (b: Buffer) => (b.length === 4 ? [...b].join('.') : ipv6FromBytes(b));
+  return { protocol: ts.ipProtocol, startPort: ts.startPort, endPort: ts.endPort, startAddress: text(ts.startAddr), endAddress: text(ts.endAddr) };
+}
+
+/** The fields of a kernel spec that come from the connection and this host, not from the negotiation. */
+export type KernelSpecBase = Omit<ChildSaKernelSpec, 'childId' | 'mode' | 'localTs' | 'remoteTs' | 'encr' | 'integ' | 'esn' | 'spiIn' | 'spiOut'>;
+
+/** The XFRM-agnostic spec of a Child SA (architecture.md, actions.ts). */
+export function kernelSpecOf(base: KernelSpecBase, childId: number, child: RekeyChildSa): ChildSaKernelSpec {
+  return {
+    ...base,
+    childId,
+    mode: child.mode,
+    localTs: child.localTs.map(tsSpec).filter((t): t is TrafficSelectorSpec => t !== undefined),
+    remoteTs: child.remoteTs.map(tsSpec).filter((t): t is TrafficSelectorSpec => t !== undefined),
+    encr: { id: child.chosen.encr.id, keyBits: child.chosen.encr.keyBits ?? 0 },
+    ...(child.chosen.integ !== undefined && child.chosen.integ !== 0 ? { integ: { id: child.chosen.integ } } : {}),
+    esn: child.chosen.esn ?? false,
+    spiIn: child.spiIn,
+    spiOut: child.spiOut,
+  };
+}
+
+const saKeys = (k: EspKeys): SaKeys => (k.integKey.length > 0 ? { encKey: k.encKey, integKey: k.integKey } : { encKey: k.encKey });
+
+/**
+ * The make-before-break sequence for a finished rekey, the same whether it was regular or optimized:
+ * installInboundSa(new) -> installOutboundSa(new) -> updateOutboundPolicy(new SPI) -> deleteOutboundSa(old);
+ * `later` (deleteInboundSa(old)) runs when the grace timer fires, so packets still in flight on the
+ * old SA are accepted (zero loss across the rekey).
+ */
+export function rekeyKernelActions(oldSpec: ChildSaKernelSpec, newSpec: ChildSaKernelSpec, child: RekeyChildSa): { now: KernelAction[]; later: KernelAction[] } {
+  return {
+    now: [
+      { op: 'installInboundSa', spec: newSpec, keys: saKeys(child.keysIn) },
+      { op: 'installOutboundSa', spec: newSpec, keys: saKeys(child.keysOut) },
+      { op: 'updateOutboundPolicy', spec: newSpec, previousSpiOut: oldSpec.spiOut },
+      { op: 'deleteOutboundSa', spec: oldSpec },
+    ],
+    later: [{ op: 'deleteInboundSa', spec: oldSpec }],
+  };
 }
