@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import type { KernelAction } from '../../src/ike/engine/actions.js';
-import { applyKernelAction } from '../../src/kernel/child-sa.js';
+import { applyKernelAction, saSpecFor } from '../../src/kernel/child-sa.js';
 import { ENCR, INTEG } from '../../src/kernel/ike-mapping.js';
-import type { XfrmClient } from '../../src/kernel/xfrm-client.js';
+import type { XfrmClient, XfrmEvent } from '../../src/kernel/xfrm-client.js';
 import { ping } from '../helpers/netns.js';
 import { espOk } from './env.js';
 import { childPair, espInUdpListener, twoHosts, type ChildOptions } from './topology.js';
@@ -87,6 +87,37 @@ describe.skipIf(!espOk)('ESP traffic between two namespaces', () => {
       }
     });
   }
+
+  it('MAPPING event when the peer\'s NAT-T source port changes', async () => {
+    const p = await twoHosts(false);
+    const listeners: ChildProcess[] = [];
+    try {
+      listeners.push(await espInUdpListener(p.a.ns, 4500, false), await espInUdpListener(p.b.ns, 4500, false));
+      const c = childPair(p, { mode: 'tunnel', encr: { id: ENCR.AES_GCM_16, keyBits: 128 }, encap: true }, 0xc4000001, 0xc4000002);
+      for (const [host, spec, inKeys, outKeys] of [[p.a, c.specA, c.keysBA, c.keysAB], [p.b, c.specB, c.keysAB, c.keysBA]] as const) {
+        await apply(host.client, { op: 'installInboundSa', spec, keys: inKeys });
+        await apply(host.client, { op: 'installOutboundSa', spec, keys: outKeys });
+        await apply(host.client, { op: 'installPolicies', spec });
+      }
+      // A now sends from 4501, as if a NAT had re-mapped it
+      await p.a.client.updateSa({ ...saSpecFor(c.specA, 'out', c.keysAB), encap: { sport: 4501, dport: 4500 } });
+      p.b.client.subscribe(['mapping']);
+      const mapping = new Promise<XfrmEvent>((resolve) => p.b.client.on('mapping', resolve));
+      const r = await ping(p.a.ns, p.b.inner, { count: 2, src: p.a.inner });
+      expect(r.received).toBe(2);
+      const ev = await mapping;
+      expect(ev).toMatchObject({ type: 'mapping', dst: p.b.outer, spi: 0xc4000001, proto: 'esp', oldSrc: p.a.outer, newSrc: p.a.outer, oldSport: 4500, newSport: 4501 });
+      for (const [host, spec] of [[p.a, c.specA], [p.b, c.specB]] as const) {
+        await apply(host.client, { op: 'deletePolicies', spec });
+        await apply(host.client, { op: 'deleteOutboundSa', spec });
+        await apply(host.client, { op: 'deleteInboundSa', spec });
+        expect(await host.client.dumpSas()).toEqual([]);
+      }
+    } finally {
+      for (const l of listeners) l.kill();
+      await p.close();
+    }
+  });
 
   it('a kernel refusal becomes action-failed with the kernel message', async () => {
     const p = await twoHosts(false);

@@ -199,6 +199,14 @@ describe.skipIf(!espOk)('XFRM SAs (ESP)', () => {
       crypt: { name: 'cbc(aes)', key: Buffer.alloc(32, 1) }, auth: { name: 'hmac(sha512)', key: Buffer.alloc(64, 2), truncBits: 256 },
       replayWindow: 32, selector: { src: '2001:db8::1/128', dst: '2001:db8::2/128', proto: 17, dport: 53 },
     }],
+    ['AH transport IPv4 hmac(sha256) trunc 128', {
+      src: '192.0.2.1', dst: '192.0.2.2', spi: 0x6001, mode: 'transport', reqid: 14, proto: 'ah',
+      auth: { name: 'hmac(sha256)', key: Buffer.alloc(32, 4), truncBits: 128 }, replayWindow: 32,
+    }],
+    ['IPComp transport IPv6 deflate', {
+      src: '2001:db8::1', dst: '2001:db8::2', spi: 0x6002, mode: 'transport', reqid: 15, proto: 'comp',
+      comp: { name: 'deflate' },
+    }],
     ['tunnel IPv4 chacha20-poly1305, no replay', {
       src: '192.0.2.1', dst: '192.0.2.2', spi: 0x5678, mode: 'tunnel', reqid: 13,
       aead: { name: 'rfc7539esp(chacha20,poly1305)', key: Buffer.alloc(36, 3), icvBits: 128 },
@@ -207,11 +215,12 @@ describe.skipIf(!espOk)('XFRM SAs (ESP)', () => {
   for (const [name, sa] of variants) {
     it(`get after add returns what was added: ${name}`, async () => {
       await client.addSa(sa);
-      const got = await client.getSa({ dst: sa.dst, spi: sa.spi, ...(sa.mark ? { mark: sa.mark } : {}) });
+      const id = { dst: sa.dst, spi: sa.spi, proto: sa.proto ?? 'esp', ...(sa.mark ? { mark: sa.mark } : {}) };
+      const got = await client.getSa(id);
       expect(got.src).toBe(sa.src);
       expect(got.dst).toBe(sa.dst);
       expect(got.spi).toBe(sa.spi);
-      expect(got.proto).toBe('esp');
+      expect(got.proto).toBe(sa.proto ?? 'esp');
       expect(got.mode).toBe(sa.mode);
       expect(got.reqid).toBe(sa.reqid);
       expect(got.esn).toBe(sa.esn === true);
@@ -220,6 +229,7 @@ describe.skipIf(!espOk)('XFRM SAs (ESP)', () => {
       else expect(got.aead).toBeUndefined();
       if (sa.crypt) expect(got.crypt).toEqual(sa.crypt);
       if (sa.auth) expect(got.auth).toEqual(sa.auth);
+      if (sa.comp) expect(got.comp).toEqual(sa.comp);
       for (const [k, v] of Object.entries(sa.lifetime ?? {})) expect(got.lifetime[k as keyof typeof got.lifetime]).toBe(v);
       if (sa.encap) expect(got.encap).toMatchObject({ type: 2, sport: sa.encap.sport, dport: sa.encap.dport });
       else expect(got.encap).toBeUndefined();
@@ -233,8 +243,8 @@ describe.skipIf(!espOk)('XFRM SAs (ESP)', () => {
       expect(dump[0]!.spi).toBe(sa.spi);
       // update in place, then delete
       await client.updateSa({ ...sa, lifetime: { hardAddSeconds: 999 } });
-      expect((await client.getSa({ dst: sa.dst, spi: sa.spi, ...(sa.mark ? { mark: sa.mark } : {}) })).lifetime.hardAddSeconds).toBe(999);
-      await client.deleteSa({ dst: sa.dst, spi: sa.spi, ...(sa.mark ? { mark: sa.mark } : {}) });
+      expect((await client.getSa(id)).lifetime.hardAddSeconds).toBe(999);
+      await client.deleteSa(id);
       expect(await client.dumpSas()).toEqual([]);
     });
   }
