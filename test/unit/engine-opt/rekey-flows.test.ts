@@ -240,6 +240,23 @@ describe('errors and fallback (§3)', () => {
   });
 });
 
+describe('PPKs and optimized rekeys (§7.3)', () => {
+  it('no PPK notify is ever sent, and PPK identities offered by a peer are not confirmed (no silent reuse)', () => {
+    const { a, b } = makePair({ childKeMethods: [X25519] });
+    const offered = notify(NotifyType.PPK_IDENTITY_KEY, Buffer.concat([Buffer.from('\x02gw'), Buffer.alloc(8, 1)]));
+    const r = rekeyChild(a, b, a.children[0]!, true, { tamper: (req) => [...req, offered, notify(NotifyType.PPK_IDENTITY, Buffer.from('\x02gw'))] });
+    if (!r.ok) throw new Error(r.reason);
+    expect(r.fellBack).toBe(false);
+    for (const n of [NotifyType.PPK_IDENTITY, NotifyType.PPK_IDENTITY_KEY, NotifyType.USE_PPK, NotifyType.NO_PPK_AUTH]) {
+      expect(findNotify(r.log.responses[0]!, n)).toBeUndefined();
+    }
+    const clean = rekeyChild(a, b, a.children[0]!, true);
+    if (!clean.ok) throw new Error(clean.reason);
+    expect(clean.log.requests[0]!.some((p) => p.type === PayloadType.NOTIFY && p.notifyType >= NotifyType.USE_PPK && p.notifyType <= NotifyType.PPK_IDENTITY_KEY)).toBe(false);
+    expectPaired(clean.initiatorChild, clean.responderChild);
+  });
+});
+
 describe('collisions (RFC 7296 §2.8.1)', () => {
   function collide(aOptimized: boolean, bOptimized: boolean) {
     const { a, b } = makePair({ childKeMethods: [X25519] });
