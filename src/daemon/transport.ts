@@ -13,6 +13,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
 import { isIPv6 } from 'node:net';
 import type { Endpoint } from '../ike/engine/actions.js';
+import { addressToBigInt, bigIntToAddress } from '../kernel/address.js';
 
 export const NON_ESP_MARKER = Buffer.alloc(4);
 
@@ -28,7 +29,9 @@ export function unwrapNatT(msg: Buffer): Buffer | 'keepalive' | 'esp' | 'short' 
 export function normalizeAddress(a: string): string {
   const noZone = a.split('%')[0]!;
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(noZone);
-  return (m ? m[1]! : noZone).toLowerCase();
+  if (m) return m[1]!;
+  // one text per IPv6 address (RFC 5952), so endpoints compare equal however they were written
+  return isIPv6(noZone) ? bigIntToAddress(addressToBigInt(noZone), 6) : noZone;
 }
 
 /** Expands wildcard listen entries into the host's current addresses (link-local IPv6 excluded). */
@@ -70,7 +73,8 @@ export class UdpTransport {
   /** Binds port and NAT-T port on each address; an address that cannot be bound is reported and skipped. */
   async bind(addresses: string[]): Promise<string[]> {
     const bound: string[] = [];
-    for (const address of addresses) {
+    for (const raw of addresses) {
+      const address = normalizeAddress(raw);
       try {
         for (const port of this.ports) await this.bindOne(address, port);
         bound.push(address);

@@ -45,6 +45,7 @@ describe('transport helpers', () => {
   it('addresses are normalised; listen entries expand', () => {
     expect(normalizeAddress('::ffff:192.0.2.1')).toBe('192.0.2.1');
     expect(normalizeAddress('FE80::1%eth0')).toBe('fe80::1');
+    expect(normalizeAddress('2001:DB8:0:0::0:1')).toBe('2001:db8::1');
     expect(expandListen(['192.0.2.7', '2001:DB8::1'])).toEqual(['192.0.2.7', '2001:db8::1']);
     expect(expandListen(['0.0.0.0'])).toContain('127.0.0.1');
   });
