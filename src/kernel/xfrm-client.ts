@@ -758,7 +758,17 @@ export class XfrmClient extends EventEmitter<XfrmClientEvents> {
     const mark = encodeMark(a.mark, 'allocSpi.mark');
     if (mark) arg.mark = mark;
     if (a.ifId !== undefined) arg.ifId = uint(a.ifId, 'allocSpi.ifId', U32);
-    const r = await this.s.request('allocspi', arg);
+    let r: NativeSaInfo | undefined;
+    try {
+      r = await this.s.request('allocspi', arg);
+    } catch (e) {
+      // the kernel says ENOENT when no SPI of the range is free
+      if (isXfrmError(e, 'ENOENT')) {
+        const range = min === max ? `SPI 0x${min.toString(16)} is` : `every SPI in 0x${min.toString(16)}..0x${max.toString(16)} is`;
+        e.message = `allocspi: ${range} already in use (${e.message})`;
+      }
+      throw e;
+    }
     if (!r) throw new Error('allocSpi: the kernel answered without an SA');
     return r.spi;
   }
