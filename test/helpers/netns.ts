@@ -152,6 +152,18 @@ export async function ping(
   return { transmitted: m ? Number(m[1]) : 0, received: m ? Number(m[2]) : 0, output };
 }
 
+/**
+ * A fast ping stream (count packets, `intervalS` apart, default 10 ms; root may
+ * go below 200 ms) for loss checks; same result shape as ping().
+ */
+export function pingFlood(
+  ns: Netns,
+  dst: string,
+  opts: { count?: number; intervalS?: number; src?: string; size?: number } = {},
+): Promise<PingResult> {
+  return ping(ns, dst, { count: opts.count ?? 500, intervalS: opts.intervalS ?? 0.01, timeoutS: 2, ...(opts.src ? { src: opts.src } : {}), ...(opts.size !== undefined ? { size: opts.size } : {}) });
+}
+
 /** Deletes every namespace this process created and has not deleted yet. */
 export async function cleanupAllNetns(): Promise<void> {
   await Promise.all([...live].map((ns) => ns.delete()));

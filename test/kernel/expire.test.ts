@@ -90,6 +90,8 @@ describe.skipIf(!espOk)('SA expiry', () => {
       for (const [host, spec] of [[p.a, c.specA], [p.b, c.specB]] as const) {
         await deletePolicies(host.client, spec);
         await host.client.flushSas();
+        expect(await host.client.dumpSas()).toEqual([]);
+        expect(await host.client.dumpPolicies()).toEqual([]);
       }
     } finally {
       await p.close();
