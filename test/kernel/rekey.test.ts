@@ -138,8 +138,8 @@ describe.skipIf(!espOk)('make-before-break', () => {
         const keysB = { inbound: next.keysAB, outbound: next.keysBA };
         await Promise.all([prepareRekey(p.a.client, next.specA, keysA), prepareRekey(p.b.client, next.specB, keysB)]);
         const [rb, ra] = await Promise.all([
-          completeRekey(p.b.client, cur.specB, next.specB, keysB, { graceMs: 500, drainMs: 50 }),
-          completeRekey(p.a.client, cur.specA, next.specA, keysA, { graceMs: 500, drainMs: 50 }),
+          completeRekey(p.b.client, cur.specB, next.specB, keysB, { graceMs: 1000 }),
+          completeRekey(p.a.client, cur.specA, next.specA, keysA, { graceMs: 1000 }),
         ]);
         retired.push(rb.retired, ra.retired);
         cur = next;
