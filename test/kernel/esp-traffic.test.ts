@@ -90,6 +90,42 @@ describe.skipIf(!espOk)('ESP traffic between two namespaces', () => {
     });
   }
 
+  it('route-based: if_id on SAs and policies, traffic through an XFRM interface', async () => {
+    const p = await twoHosts(false);
+    try {
+      // an xfrm interface with if_id 42 on each host; the peer's inner prefix is routed into it
+      for (const [h, peerNet] of [[p.a, '203.0.113.0/24'], [p.b, '198.51.100.0/24']] as const) {
+        await h.ns.exec(['ip', 'link', 'add', 'ipsec42', 'type', 'xfrm', 'dev', 'veth0', 'if_id', '42']);
+        await h.ns.exec(['ip', 'link', 'set', 'ipsec42', 'up']);
+        await h.ns.exec(['ip', 'route', 'replace', peerNet, 'dev', 'ipsec42', 'src', h.inner]);
+      }
+      const c = childPair(p, { mode: 'tunnel', encr: { id: ENCR.AES_GCM_16, keyBits: 128 }, ifId: 42 }, 0xc5000001, 0xc5000002);
+      for (const [host, spec, inKeys, outKeys] of [[p.a, c.specA, c.keysBA, c.keysAB], [p.b, c.specB, c.keysAB, c.keysBA]] as const) {
+        await apply(host.client, { op: 'installInboundSa', spec, keys: inKeys });
+        await apply(host.client, { op: 'installOutboundSa', spec, keys: outKeys });
+        await apply(host.client, { op: 'installPolicies', spec });
+      }
+      expect((await p.a.client.getSa({ dst: p.b.outer, spi: 0xc5000001 })).ifId).toBe(42);
+      expect((await p.a.client.dumpPolicies()).every((x) => x.ifId === 42)).toBe(true);
+      const r = await ping(p.a.ns, p.b.inner, { count: 5, src: p.a.inner });
+      expect(r.received, r.output).toBe(5);
+      const ca = await apply(p.a.client, { op: 'queryCounters', spec: c.specA });
+      expect(ca).toMatchObject({ packetsOut: 5, packetsIn: 5 });
+      // the packets really crossed the interface
+      const stats = (await p.a.ns.exec(['cat', '/sys/class/net/ipsec42/statistics/tx_packets'])).stdout.trim();
+      expect(Number(stats)).toBeGreaterThanOrEqual(5);
+      for (const [host, spec] of [[p.a, c.specA], [p.b, c.specB]] as const) {
+        await apply(host.client, { op: 'deletePolicies', spec });
+        await apply(host.client, { op: 'deleteOutboundSa', spec });
+        await apply(host.client, { op: 'deleteInboundSa', spec });
+        expect(await host.client.dumpSas()).toEqual([]);
+        expect(await host.client.dumpPolicies()).toEqual([]);
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
   it('MAPPING event when the peer\'s NAT-T source port changes', async () => {
     const p = await twoHosts(false);
     const listeners: ChildProcess[] = [];

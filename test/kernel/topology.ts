@@ -68,6 +68,9 @@ export interface ChildOptions {
   softPackets?: number;
   hardPackets?: number;
   hardSeconds?: number;
+  /** XFRM interface id (route-based VPN); 0 = none. */
+  ifId?: number;
+  mark?: number;
 }
 
 export interface ChildPair {
@@ -99,7 +102,7 @@ export function childPair(p: Pair, o: ChildOptions, spiAB: number, spiBA: number
     encr: o.encr, ...(o.integ ? { integ: o.integ } : {}),
     esn: o.esn ?? false, replayWindow: o.replayWindow ?? 64,
     softBytes: 0, hardBytes: 0, softPackets: o.softPackets ?? 0, hardPackets: o.hardPackets ?? 0, hardSeconds: o.hardSeconds ?? 0,
-    ifId: 0, mark: 0,
+    ifId: o.ifId ?? 0, mark: o.mark ?? 0,
   };
   const id = ++childIds;
   const specA: ChildSaKernelSpec = {
