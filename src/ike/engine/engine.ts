@@ -1,0 +1,1462 @@
+// The sans-IO IKEv2 engine (RFC 7296): IKE SAs and their Child SAs as explicit state, driven by
+// datagrams, timers, kernel events and operator commands, each with the caller's `now` (ms). Every
+// input returns the ordered actions (datagrams, timers, kernel actions, events) to carry out.
+//
+// Exchanges: IKE_SA_INIT (NAT detection, INVALID_KE_PAYLOAD retry, child-pfs-info support notify),
+// IKE_AUTH with PSK and the initial Child SA (proposal selection, TS narrowing, transport mode,
+// optimized-rekey support notify), INFORMATIONAL (Delete, liveness), CREATE_CHILD_SA rekeys of Child
+// and IKE SAs, regular and optimized (the message contents come from rekey-exchange.ts).
+// Each IKE SA has a window of one request in each direction (RFC 7296 §2.3), retransmits with
+// exponential back-off, and answers a retransmitted request from its cached response.
+import { randomBytes } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+import type { ChildConfig, ConnectionConfig, EngineConfig, TrafficSelectorConfig } from '../config.js';
+import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
+import { decodeMessage } from '../codec/decode.js';
+import { encodeMessage } from '../codec/encode.js';
+import {
+  addressRange,
+  authPayload,
+  deletePayload,
+  findErrorNotify,
+  findNotify,
+  getAuth,
+  getIdi,
+  getIdr,
+  getKe,
+  getNonce,
+  getSa,
+  getTsi,
+  getTsr,
+  ikeHeader,
+  idPayload,
+  kePayload,
+  noncePayload,
+  notify,
+  proposal,
+  saPayload,
+  spi32,
+  tsPayload,
+} from '../codec/helpers.js';
+import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
+import {
+  createPrf,
+  deriveChildKeys,
+  deriveIkeSaKeys,
+  encodeIdentity,
+  getKeMethod,
+  idPayloadBody,
+  identityMatches,
+  ipv4ToBytes,
+  ipv6ToBytes,
+  KeError,
+  natDetectionHash,
+  pskAuth,
+  signedOctets,
+  verifyPskAuth,
+  type KeInitiation,
+} from '../crypto/index.js';
+import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName, type ChosenAlgorithms } from '../proposal.js';
+import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
+import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
+import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
+import { FollowupKeResponder } from './followup-ke.js';
+import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
+import {
+  completeChildRekey,
+  completeIkeRekey,
+  kernelSpecOf,
+  openMessage,
+  rekeyKernelActions,
+  respondChildRekey,
+  respondIkeRekey,
+  sealMessage,
+  startChildRekey,
+  startIkeRekey,
+  type ChildFollowupContext,
+  type IkeFollowupContext,
+  type PendingChildRekey,
+  type PendingIkeRekey,
+  type RekeyChildSa,
+  type RekeyIkeSa,
+  type RekeyPolicy,
+} from './rekey-exchange.js';
+
+const NONCE_LENGTH = 32;
+const IKE_PORT = 500;
+const NATT_PORT = 4500;
+/** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
+const HALF_OPEN_TIMEOUT_MS = 30_000;
+
+type IkeState = 'init-sent' | 'init-received' | 'auth-sent' | 'established' | 'rekeyed' | 'deleting';
+
+interface ChildSaState {
+  childId: number;
+  cfg: ChildConfig;
+  sa: RekeyChildSa;
+  spec: ChildSaKernelSpec;
+  state: 'installed' | 'rekeying' | 'rekeyed' | 'deleting';
+  rekeyAt: number;
+  expiresAt: number;
+  /** The peer refused an optimized rekey of this SA: the next one is regular (no loop). */
+  refusedOptimized: boolean;
+  /** Responder of a rekey: the new outbound SA waits for the initiator's Delete of the old SA. */
+  pendingSwitch?: { replaced: ChildSaState };
+}
+
+interface Outstanding {
+  messageId: number;
+  datagram: Buffer;
+  tries: number;
+  exchange: ExchangeType;
+  onResponse: (now: number, header: IkeHeader, payloads: Payload[]) => Action[];
+}
+
+interface IkeSaState {
+  id: string;
+  conn: ConnectionConfig;
+  /** Original initiator of this IKE SA (I flag, key direction). */
+  initiator: boolean;
+  state: IkeState;
+  spiI: Buffer;
+  spiR: Buffer;
+  local: Endpoint;
+  remote: Endpoint;
+  natLocal: boolean;
+  natRemote: boolean;
+  ni: Buffer;
+  nr: Buffer;
+  initRequest?: Buffer;
+  initResponse?: Buffer;
+  /** Initiator: the pending key exchange of IKE_SA_INIT. */
+  keInit?: { method: number; init: KeInitiation };
+  /** The proposals we offered in IKE_SA_INIT (initiator) for checking the answer. */
+  sentIkeProposals?: ReturnType<typeof proposalsToSa>;
+  sa?: RekeyIkeSa;
+  childPfsInfo: boolean;
+  /** Initiator: the Child SA proposed in IKE_AUTH. */
+  authChild?: { cfg: ChildConfig; spiIn: number; sent: ReturnType<typeof ikeAuthChildProposals> };
+  nextRequestId: number;
+  expectedRequestId: number;
+  outstanding?: Outstanding;
+  queue: Array<(now: number) => Action[]>;
+  lastResponse?: { messageId: number; datagram: Buffer };
+  children: Map<number, ChildSaState>;
+  lastActivity: number;
+  establishedAt: number;
+  rekeyAt: number;
+  expiresAt: number;
+  refusedOptimizedIke: boolean;
+  followupsChild: FollowupKeResponder<ChildFollowupContext>;
+  followupsIke: FollowupKeResponder<IkeFollowupContext>;
+}
+
+const hex = (b: Buffer) => b.toString('hex');
+const ZERO_SPI = Buffer.alloc(8);
+
+// ---------------------------------------------------------------------------------------------
+// Traffic selectors
+
+function addrBytes(text: string): Buffer {
+  return isIPv4(text) ? ipv4ToBytes(text) : ipv6ToBytes(text);
+}
+
+/** "10.1.0.0/16", "192.0.2.1", "10.0.0.1-10.0.0.9" -> an address range selector. */
+export function selectorOf(ts: TrafficSelectorConfig): AddressRangeSelector {
+  const text = ts.cidr.trim();
+  let start: Buffer;
+  let end: Buffer;
+  if (text.includes('-')) {
+    const [a, b] = text.split('-') as [string, string];
+    start = addrBytes(a.trim());
+    end = addrBytes(b.trim());
+  } else {
+    const [addr, prefixText] = text.split('/') as [string, string | undefined];
+    start = Buffer.from(addrBytes(addr));
+    const bits = start.length * 8;
+    const prefix = prefixText === undefined ? bits : Number(prefixText);
+    end = Buffer.from(start);
+    for (let i = 0; i < start.length; i++) {
+      const keep = Math.max(0, Math.min(8, prefix - i * 8));
+      const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
+      start[i] = start[i]! & mask;
+      end[i] = start[i]! | (~mask & 0xff);
+    }
+  }
+  return addressRange(start, end, ts.protocol, ts.startPort, ts.endPort);
+}
+
+function intersect(a: AddressRangeSelector, b: AddressRangeSelector): AddressRangeSelector | undefined {
+  if (a.tsType !== b.tsType) return undefined;
+  if (a.ipProtocol !== 0 && b.ipProtocol !== 0 && a.ipProtocol !== b.ipProtocol) return undefined;
+  const start = Buffer.compare(a.startAddr, b.startAddr) >= 0 ? a.startAddr : b.startAddr;
+  const end = Buffer.compare(a.endAddr, b.endAddr) <= 0 ? a.endAddr : b.endAddr;
+  if (Buffer.compare(start, end) > 0) return undefined;
+  const sp = Math.max(a.startPort, b.startPort);
+  const ep = Math.min(a.endPort, b.endPort);
+  if (sp > ep) return undefined;
+  return { tsType: a.tsType, ipProtocol: a.ipProtocol || b.ipProtocol, startPort: sp, endPort: ep, startAddr: Buffer.from(start), endAddr: Buffer.from(end) };
+}
+
+/** RFC 7296 §2.9 narrowing: the part of the peer's selectors our configuration allows. */
+function narrow(offered: readonly TrafficSelector[], configured: readonly AddressRangeSelector[]): AddressRangeSelector[] {
+  const out: AddressRangeSelector[] = [];
+  for (const o of offered) {
+    if (o.tsType !== TsType.IPV4_ADDR_RANGE && o.tsType !== TsType.IPV6_ADDR_RANGE) continue;
+    for (const c of configured) {
+      const i = intersect(o as AddressRangeSelector, c);
+      if (i) out.push(i);
+    }
+  }
+  return out;
+}
+
+function tsText(ts: TrafficSelector): string {
+  if (!('startAddr' in ts)) return 'opaque';
+  const t = (b: Buffer) => (b.length === 4 ? [...b].join('.') : b.toString('hex').replace(/(.{4})(?!$)/g, '$1:'));
+  const range = `${t(ts.startAddr)}-${t(ts.endAddr)}`;
+  return ts.ipProtocol === 0 ? range : `${range}[${ts.ipProtocol}/${ts.startPort}-${ts.endPort}]`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export class Engine implements IkeEngine {
+  private config: EngineConfig;
+  private readonly rng: (n: number) => Buffer;
+  private readonly log: NonNullable<EngineOptions['log']>;
+  /** IKE SAs by our own SPI (hex). */
+  private readonly sas = new Map<string, IkeSaState>();
+  /** Responder: half-open SAs by peer address + initiator SPI, to answer retransmitted IKE_SA_INIT. */
+  private readonly halfOpen = new Map<string, IkeSaState>();
+  private readonly timers = new Map<string, (now: number) => Action[]>();
+  private nextChildId = 1;
+  private readonly usedSpis = new Set<number>();
+  private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
+
+  constructor(config: EngineConfig, options: EngineOptions = {}) {
+    this.config = config;
+    this.rng = options.rng ?? ((n) => randomBytes(n));
+    this.log = options.log ?? (() => undefined);
+  }
+
+  // ------------------------------------------------------------------------------ inputs
+
+  receive(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
+    this.counters.datagramsIn++;
+    try {
+      return this.dispatch(now, data, local, remote);
+    } catch (e) {
+      this.counters.dropped++;
+      this.log('warn', { error: (e as Error).message, remote: `${remote.address}:${remote.port}` }, 'dropped a datagram that could not be processed');
+      return [];
+    }
+  }
+
+  timerFired(now: number, id: string): Action[] {
+    const handler = this.timers.get(id);
+    if (!handler) return [];
+    this.timers.delete(id);
+    try {
+      return handler(now);
+    } catch (e) {
+      this.log('error', { timer: id, error: (e as Error).message }, 'timer handler failed');
+      return [];
+    }
+  }
+
+  kernelEvent(now: number, ev: KernelEventInput): Action[] {
+    try {
+      switch (ev.type) {
+        case 'acquire': {
+          for (const conn of this.config.connections) {
+            const child = conn.children.find((c) => c.reqid === ev.reqid);
+            if (!child) continue;
+            const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state !== 'deleting' && s.state !== 'rekeyed');
+            if (existing) return [];
+            return this.initiate(now, conn.name, child.name);
+          }
+          return [];
+        }
+        case 'expire': {
+          const found = this.findChildBySpi(ev.spi);
+          if (!found) return [];
+          const [ike, child] = found;
+          if (ev.hard) return this.deleteChild(now, ike, child, 'hard lifetime expired in the kernel', true);
+          return this.rekeyChildSa(now, ike, child);
+        }
+        case 'action-failed': {
+          this.log('error', { op: ev.action.op, error: ev.message }, 'kernel action failed');
+          const spec = 'spec' in ev.action ? ev.action.spec : undefined;
+          const out: Action[] = [{ kind: 'event', event: { type: 'error', ...(spec ? { connection: spec.connection } : {}), message: `kernel ${ev.action.op} failed: ${ev.message}` } }];
+          if (spec && (ev.action.op === 'installInboundSa' || ev.action.op === 'installOutboundSa' || ev.action.op === 'installPolicies')) {
+            const found = this.findChildBySpi(spec.spiIn);
+            if (found) out.push(...this.deleteChild(now, found[0], found[1], `kernel refused ${ev.action.op}`, true));
+          }
+          return out;
+        }
+        default:
+          return [];
+      }
+    } catch (e) {
+      this.log('error', { error: (e as Error).message }, 'kernel event handling failed');
+      return [];
+    }
+  }
+
+  initiate(now: number, connection: string, childName?: string): Action[] {
+    const conn = this.config.connections.find((c) => c.name === connection);
+    if (!conn) throw new Error(`unknown connection '${connection}'`);
+    const remoteAddr = conn.remote.addrs.find((a) => a !== '%any');
+    const localAddr = conn.local.addrs[0];
+    if (!remoteAddr || !localAddr) throw new Error(`connection '${connection}' has no remote or local address to initiate to`);
+    const child = (childName ? conn.children.find((c) => c.name === childName) : undefined) ?? conn.children.find((c) => c.startAction === 'start') ?? conn.children[0];
+    if (childName && child?.name !== childName) throw new Error(`connection '${connection}' has no child '${childName}'`);
+    const spiI = this.newIkeSpi();
+    const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
+    if (child) ike.authChild = { cfg: child, spiIn: 0, sent: [] };
+    this.sas.set(hex(spiI), ike);
+    return this.sendInitRequest(now, ike, undefined, undefined);
+  }
+
+  rekeyIke(now: number, ikeSaId: string): Action[] {
+    const ike = this.sas.get(ikeSaId);
+    if (!ike || ike.state !== 'established') throw new Error(`no established IKE SA '${ikeSaId}'`);
+    return this.rekeyIkeSa(now, ike);
+  }
+
+  rekeyChild(now: number, childId: number): Action[] {
+    for (const ike of this.sas.values()) {
+      const child = ike.children.get(childId);
+      if (child && ike.state === 'established') return this.rekeyChildSa(now, ike, child);
+    }
+    throw new Error(`no installed Child SA with id ${childId}`);
+  }
+
+  terminate(now: number, target: { ikeSaId?: string; connection?: string }): Action[] {
+    const victims = [...this.sas.values()].filter((s) => (target.ikeSaId ? s.id === target.ikeSaId : s.conn.name === target.connection) && s.state !== 'deleting');
+    if (victims.length === 0) throw new Error(target.ikeSaId ? `no IKE SA '${target.ikeSaId}'` : `no IKE SA of connection '${target.connection}'`);
+    const out: Action[] = [];
+    for (const ike of victims) out.push(...this.deleteIkeSa(now, ike, 'terminated by the operator', true));
+    return out;
+  }
+
+  reload(now: number, config: EngineConfig): Action[] {
+    const old = new Map(this.config.connections.map((c) => [c.name, JSON.stringify(c, bufferReplacer)]));
+    this.config = config;
+    const out: Action[] = [];
+    for (const ike of [...this.sas.values()]) {
+      const fresh = config.connections.find((c) => c.name === ike.conn.name);
+      if (!fresh || JSON.stringify(fresh, bufferReplacer) !== old.get(ike.conn.name)) {
+        out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
+      }
+    }
+    for (const c of config.connections) {
+      const before = old.get(c.name);
+      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
+        out.push(...this.initiate(now, c.name));
+      }
+    }
+    return out;
+  }
+
+  shutdown(now: number): Action[] {
+    const out: Action[] = [];
+    for (const ike of [...this.sas.values()]) {
+      if (ike.sa && (ike.state === 'established' || ike.state === 'rekeyed')) {
+        // One Delete without waiting for the answer: we are going away (RFC 7296 §1.4.1).
+        const mid = ike.nextRequestId++;
+        out.push(this.send(ike, sealMessage(ike.sa, ExchangeType.INFORMATIONAL, mid, false, [deletePayload(ProtocolId.IKE)], this.rng)));
+      }
+      out.push(...this.dropIkeSa(now, ike, 'daemon shutdown'));
+    }
+    return out;
+  }
+
+  listSas(_now: number): IkeSaSnapshot[] {
+    return [...this.sas.values()].map((ike) => ({
+      ikeSaId: ike.id,
+      connection: ike.conn.name,
+      state: ike.state === 'established' ? 'established' : ike.state === 'rekeyed' ? 'rekeyed' : ike.state === 'deleting' ? 'deleting' : 'connecting',
+      initiator: ike.initiator,
+      spiI: hex(ike.spiI),
+      spiR: hex(ike.spiR),
+      local: ike.local,
+      remote: ike.remote,
+      localId: ike.conn.local.id.value,
+      remoteId: ike.conn.remote.id.value,
+      suite: ike.sa ? suiteName(ike.sa.chosen) : '',
+      natDetected: { local: ike.natLocal, remote: ike.natRemote },
+      optimizedRekeyNegotiated: ike.sa?.optimizedNegotiated ?? false,
+      childPfsInfoNegotiated: ike.childPfsInfo,
+      rekeyAt: ike.rekeyAt,
+      establishedAt: ike.establishedAt,
+      children: [...ike.children.values()].map((c) => ({
+        childId: c.childId,
+        name: c.cfg.name,
+        state: c.state,
+        mode: c.sa.mode,
+        spiIn: c.sa.spiIn,
+        spiOut: c.sa.spiOut,
+        suite: suiteName(c.sa.chosen),
+        localTs: c.sa.localTs.map(tsText),
+        remoteTs: c.sa.remoteTs.map(tsText),
+        rekeyAt: c.rekeyAt,
+        expiresAt: c.expiresAt,
+        optimizedRekeyReady: shouldOptimizeChildRekey({ negotiated: ike.sa?.optimizedNegotiated ?? false, enabled: ike.conn.optimizedRekey, keMethods: c.sa.keMethods, configChanged: false, refusedOnce: c.refusedOptimized }),
+        ...(c.sa.keMethods !== undefined ? { keMethods: c.sa.keMethods } : {}),
+      })),
+    }));
+  }
+
+  stats(): EngineStats {
+    let childSas = 0;
+    let halfOpen = 0;
+    for (const s of this.sas.values()) {
+      childSas += s.children.size;
+      if (s.state === 'init-received') halfOpen++;
+    }
+    return {
+      ikeSas: this.sas.size,
+      halfOpen,
+      childSas,
+      datagramsIn: this.counters.datagramsIn,
+      datagramsOut: this.counters.datagramsOut,
+      dropped: this.counters.dropped,
+      retransmits: this.counters.retransmits,
+      rekeys: { ike: this.counters.ike, child: this.counters.child, optimized: this.counters.optimized },
+    };
+  }
+
+  // ------------------------------------------------------------------------------ helpers
+
+  private newIkeSpi(): Buffer {
+    for (;;) {
+      const b = Buffer.from(this.rng(8));
+      if (!b.equals(ZERO_SPI) && !this.sas.has(hex(b))) return b;
+    }
+  }
+
+  private newEspSpi(): number {
+    for (;;) {
+      const v = this.rng(4).readUInt32BE(0);
+      if (v >= 0x100 && !this.usedSpis.has(v)) {
+        this.usedSpis.add(v);
+        return v;
+      }
+    }
+  }
+
+  private newIkeSa(conn: ConnectionConfig, initiator: boolean, spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint, now: number): IkeSaState {
+    return {
+      id: hex(initiator ? spiI : spiR),
+      conn,
+      initiator,
+      state: initiator ? 'init-sent' : 'init-received',
+      spiI,
+      spiR,
+      local: { ...local },
+      remote: { ...remote },
+      natLocal: false,
+      natRemote: false,
+      ni: Buffer.alloc(0),
+      nr: Buffer.alloc(0),
+      childPfsInfo: false,
+      nextRequestId: 0,
+      expectedRequestId: 0,
+      queue: [],
+      children: new Map(),
+      lastActivity: now,
+      establishedAt: 0,
+      rekeyAt: 0,
+      expiresAt: 0,
+      refusedOptimizedIke: false,
+      followupsChild: new FollowupKeResponder(this.rng),
+      followupsIke: new FollowupKeResponder(this.rng),
+    };
+  }
+
+  private send(ike: IkeSaState, data: Buffer): Action {
+    this.counters.datagramsOut++;
+    return { kind: 'send', local: { ...ike.local }, remote: { ...ike.remote }, data };
+  }
+
+  private arm(id: string, at: number, handler: (now: number) => Action[]): Action {
+    this.timers.set(id, handler);
+    return { kind: 'timer', id, at };
+  }
+
+  private cancel(id: string): Action[] {
+    if (!this.timers.delete(id)) return [];
+    return [{ kind: 'cancelTimer', id }];
+  }
+
+  private event(event: EngineEvent): Action {
+    return { kind: 'event', event };
+  }
+
+  private policyFor(ike: IkeSaState, cfg?: ChildConfig): RekeyPolicy {
+    return {
+      codePoints: this.config.codePoints,
+      espProposals: cfg?.espProposals ?? ike.conn.children[0]?.espProposals ?? [],
+      ikeProposals: ike.conn.ike.proposals,
+      optimizedEnabled: ike.conn.optimizedRekey,
+      configChanged: false,
+      rng: this.rng,
+    };
+  }
+
+  private jittered(now: number, rekeyTime: number, randTime: number): number {
+    const jitter = randTime > 0 ? (this.rng(4).readUInt32BE(0) / 0xffffffff) * randTime : 0;
+    return now + Math.max(1, rekeyTime - jitter) * 1000;
+  }
+
+  private findChildBySpi(spi: number): [IkeSaState, ChildSaState] | undefined {
+    for (const ike of this.sas.values()) for (const c of ike.children.values()) if (c.sa.spiIn === spi || c.sa.spiOut === spi) return [ike, c];
+    return undefined;
+  }
+
+  /** Queue a request; it is sent when the window (size 1) is free. */
+  private request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse']): Action[] {
+    ike.queue.push((t) => {
+      if (!ike.sa) return [];
+      const payloads = build();
+      const messageId = ike.nextRequestId++;
+      const datagram = sealMessage(ike.sa, exchange, messageId, false, payloads, this.rng);
+      ike.outstanding = { messageId, datagram, tries: 0, exchange, onResponse };
+      return [this.send(ike, datagram), this.armRetransmit(t, ike)];
+    });
+    return this.pump(now, ike);
+  }
+
+  private pump(now: number, ike: IkeSaState): Action[] {
+    if (ike.outstanding || ike.queue.length === 0) return [];
+    const next = ike.queue.shift()!;
+    return next(now);
+  }
+
+  private armRetransmit(now: number, ike: IkeSaState): Action {
+    const r = ike.conn.ike.retransmit;
+    const tries = ike.outstanding?.tries ?? 0;
+    const delay = r.timeout * Math.pow(r.base, tries) * 1000;
+    return this.arm(`ike:${ike.id}:retransmit`, now + delay, (t) => this.retransmit(t, ike));
+  }
+
+  private retransmit(now: number, ike: IkeSaState): Action[] {
+    const o = ike.outstanding;
+    if (!o || !this.sas.has(ike.id)) return [];
+    o.tries++;
+    if (o.tries > ike.conn.ike.retransmit.tries) {
+      return this.dropIkeSa(now, ike, `peer did not answer after ${o.tries} transmissions`);
+    }
+    this.counters.retransmits++;
+    return [this.send(ike, o.datagram), this.armRetransmit(now, ike)];
+  }
+
+  // ------------------------------------------------------------------------------ dispatch
+
+  private dispatch(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
+    const decoded = decodeMessage(data);
+    if (!decoded.ok) {
+      this.counters.dropped++;
+      return [];
+    }
+    const { header } = decoded.message;
+    if (header.exchangeType === ExchangeType.IKE_SA_INIT && !header.flags.response) {
+      return this.onInitRequest(now, data, decoded.message.payloads, header, local, remote);
+    }
+    // Our SPI is the one of the side we are: the sender's I flag says which side that is.
+    const ours = header.flags.initiator ? header.spiR : header.spiI;
+    const ike = this.sas.get(hex(ours));
+    if (!ike || (!header.flags.initiator) !== ike.initiator) {
+      this.counters.dropped++;
+      return [];
+    }
+    if (header.exchangeType === ExchangeType.IKE_SA_INIT) {
+      return ike.state === 'init-sent' ? this.onInitResponse(now, ike, data, decoded.message.payloads, header) : [];
+    }
+    if (!ike.sa) {
+      this.counters.dropped++;
+      return [];
+    }
+    if (header.flags.response) {
+      const o = ike.outstanding;
+      if (!o || o.messageId !== header.messageId) {
+        this.counters.dropped++;
+        return [];
+      }
+      let opened;
+      try {
+        opened = openMessage(ike.sa, data);
+      } catch {
+        this.counters.dropped++;
+        return [];
+      }
+      ike.outstanding = undefined;
+      ike.lastActivity = now;
+      const out = [...this.cancel(`ike:${ike.id}:retransmit`), ...o.onResponse(now, opened.header, opened.payloads)];
+      if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
+      return out;
+    }
+    // A request from the peer.
+    if (ike.lastResponse && header.messageId === ike.lastResponse.messageId) {
+      // RFC 7296 §2.1: a retransmitted request is answered with the same response, not processed again.
+      return [this.send(ike, ike.lastResponse.datagram)];
+    }
+    if (header.messageId !== ike.expectedRequestId) {
+      this.counters.dropped++;
+      return [];
+    }
+    let opened;
+    try {
+      opened = openMessage(ike.sa, data);
+    } catch {
+      this.counters.dropped++;
+      return [];
+    }
+    // Follow the peer to port 4500 (RFC 3948, RFC 7296 §2.23).
+    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
+      ike.local = { ...local };
+      ike.remote = { ...remote };
+    }
+    ike.lastActivity = now;
+    const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads);
+    const out: Action[] = [];
+    const reply = (payloads: Payload[]) => {
+      const datagram = sealMessage(ike.sa!, header.exchangeType, header.messageId, true, payloads, this.rng);
+      ike.expectedRequestId = header.messageId + 1;
+      ike.lastResponse = { messageId: header.messageId, datagram };
+      return this.send(ike, datagram);
+    };
+    out.push(...(after.before ?? []), reply(response), ...(after.after ?? []));
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ IKE_SA_INIT
+
+  private natNotifies(spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint, conn: ConnectionConfig): Payload[] {
+    // RFC 7296 §2.23; forcing encapsulation is done by a source hash that cannot match (as others do).
+    const src = conn.ike.forceEncap ? Buffer.from(this.rng(20)) : natDetectionHash(spiI, spiR, local.address, local.port);
+    return [notify(NotifyType.NAT_DETECTION_SOURCE_IP, src), notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, spiR, remote.address, remote.port))];
+  }
+
+  private detectNat(ike: IkeSaState, payloads: Payload[], spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint): void {
+    const src = findNotify(payloads, NotifyType.NAT_DETECTION_SOURCE_IP);
+    const dst = findNotify(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP);
+    if (!src || !dst) return;
+    ike.natRemote = !src.data.equals(natDetectionHash(spiI, spiR, remote.address, remote.port));
+    ike.natLocal = !dst.data.equals(natDetectionHash(spiI, spiR, local.address, local.port)) || ike.conn.ike.forceEncap;
+  }
+
+  private sendInitRequest(now: number, ike: IkeSaState, keMethod: number | undefined, cookie: Buffer | undefined): Action[] {
+    const conn = ike.conn;
+    ike.sentIkeProposals = proposalsToSa(conn.ike.proposals, 'ike');
+    const method = keMethod ?? conn.ike.proposals[0]?.ke[0];
+    const m = method !== undefined ? getKeMethod(method) : undefined;
+    if (!m || method === undefined) throw new Error(`connection '${conn.name}' has no usable KE method`);
+    ike.keInit = { method, init: m.initiate(this.rng) };
+    if (ike.ni.length === 0) ike.ni = Buffer.from(this.rng(NONCE_LENGTH));
+    const payloads: Payload[] = [];
+    if (cookie) payloads.push(notify(NotifyType.COOKIE, cookie));
+    payloads.push(
+      saPayload(ike.sentIkeProposals.map((p) => proposal(p.num, p.protocol, Buffer.alloc(0), p.transforms))),
+      kePayload(method, ike.keInit.init.publicData),
+      noncePayload(ike.ni),
+      ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
+    );
+    if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
+    const datagram = encodeMessage({ header, payloads });
+    ike.initRequest = datagram;
+    ike.nextRequestId = 1;
+    ike.outstanding = {
+      messageId: 0,
+      datagram,
+      tries: 0,
+      exchange: ExchangeType.IKE_SA_INIT,
+      onResponse: () => [],
+    };
+    return [this.send(ike, datagram), this.armRetransmit(now, ike)];
+  }
+
+  private findResponderConnection(local: Endpoint, remote: Endpoint): ConnectionConfig | undefined {
+    const matches = (addrs: string[], a: string) => addrs.includes('%any') || addrs.includes(a);
+    return this.config.connections.find((c) => matches(c.remote.addrs, remote.address) && matches(c.local.addrs, local.address)) ?? this.config.connections.find((c) => matches(c.remote.addrs, remote.address));
+  }
+
+  private onInitRequest(now: number, data: Buffer, payloads: Payload[], header: IkeHeader, local: Endpoint, remote: Endpoint): Action[] {
+    const key = `${remote.address}:${remote.port}:${hex(header.spiI)}`;
+    const known = this.halfOpen.get(key);
+    if (known) {
+      // A retransmitted IKE_SA_INIT: the same answer again.
+      return known.initResponse && known.initRequest?.equals(data) ? [this.send(known, known.initResponse)] : [];
+    }
+    if (!header.spiR.equals(ZERO_SPI) || header.messageId !== 0) {
+      this.counters.dropped++;
+      return [];
+    }
+    const plain = (p: Payload[]) => {
+      this.counters.datagramsOut++;
+      const h = ikeHeader({ spiI: header.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: false, response: true });
+      return [{ kind: 'send', local: { ...local }, remote: { ...remote }, data: encodeMessage({ header: h, payloads: p }) } as Action];
+    };
+    const conn = this.findResponderConnection(local, remote);
+    if (!conn) {
+      this.log('info', { remote: remote.address }, 'IKE_SA_INIT from a peer no connection is configured for');
+      return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    }
+    const sa = getSa(payloads);
+    const ke = getKe(payloads);
+    const nonce = getNonce(payloads);
+    if (!sa || !ke || !nonce) return plain([notify(NotifyType.INVALID_SYNTAX)]);
+    const selected = selectProposal(sa.proposals, conn.ike.proposals, 'ike', { requireKe: true, preferKe: ke.group });
+    if (!selected) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    if (selected.chosen.ke !== ke.group) {
+      // RFC 7296 §1.2: tell the initiator which method to use; stateless.
+      const d = Buffer.alloc(2);
+      d.writeUInt16BE(selected.chosen.ke!);
+      return plain([notify(NotifyType.INVALID_KE_PAYLOAD, d)]);
+    }
+    const m = getKeMethod(ke.group)!;
+    let answer;
+    try {
+      answer = m.respond(ke.data, this.rng);
+    } catch (e) {
+      if (e instanceof KeError) return plain([notify(NotifyType.INVALID_SYNTAX)]);
+      throw e;
+    }
+    const spiR = this.newIkeSpi();
+    const ike = this.newIkeSa(conn, false, Buffer.from(header.spiI), spiR, local, remote, now);
+    ike.ni = Buffer.from(nonce.data);
+    ike.nr = Buffer.from(this.rng(NONCE_LENGTH));
+    ike.childPfsInfo = conn.childPfsInfo && announcesChildPfsInfo(payloads, this.config.codePoints);
+    this.detectNat(ike, payloads, ike.spiI, ZERO_SPI, local, remote);
+    const chosen = selected.chosen;
+    const keys = deriveIkeSaKeys({
+      prf: createPrf(chosen.prf!),
+      ni: ike.ni,
+      nr: ike.nr,
+      sharedSecret: answer.sharedSecret,
+      spiI: ike.spiI,
+      spiR,
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    ike.sa = { spiI: ike.spiI, spiR, originalInitiator: false, keys, chosen, keMethods: keMethodsOf(chosen), optimizedNegotiated: false, childPfsInfoNegotiated: ike.childPfsInfo };
+    const response: Payload[] = [
+      saPayload([proposal(selected.proposalNumber, ProtocolId.IKE, Buffer.alloc(0), selected.transforms)]),
+      kePayload(ke.group, answer.publicData),
+      noncePayload(ike.nr),
+      ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
+    ];
+    if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    const h = ikeHeader({ spiI: ike.spiI, spiR, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: false, response: true });
+    ike.initRequest = Buffer.from(data);
+    ike.initResponse = encodeMessage({ header: h, payloads: response });
+    ike.expectedRequestId = 1;
+    this.sas.set(ike.id, ike);
+    this.halfOpen.set(key, ike);
+    return [
+      this.send(ike, ike.initResponse),
+      this.arm(`ike:${ike.id}:half-open`, now + HALF_OPEN_TIMEOUT_MS, (t) => (ike.state === 'init-received' ? this.dropIkeSa(t, ike, 'IKE_AUTH never arrived') : [])),
+    ];
+  }
+
+  private onInitResponse(now: number, ike: IkeSaState, data: Buffer, payloads: Payload[], header: IkeHeader): Action[] {
+    const out: Action[] = [...this.cancel(`ike:${ike.id}:retransmit`)];
+    ike.outstanding = undefined;
+    const err = findErrorNotify(payloads);
+    const cookie = findNotify(payloads, NotifyType.COOKIE);
+    if (cookie) return [...out, ...this.sendInitRequest(now, ike, ike.keInit?.method, Buffer.from(cookie.data))];
+    if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2) {
+      const method = err.data.readUInt16BE(0);
+      const offered = ike.conn.ike.proposals.some((p) => p.ke.includes(method));
+      if (offered && method !== ike.keInit?.method) return [...out, ...this.sendInitRequest(now, ike, method, undefined)];
+    }
+    if (err) return [...out, ...this.dropIkeSa(now, ike, `peer refused IKE_SA_INIT with notify ${err.notifyType}`, 'auth')];
+    const sa = getSa(payloads);
+    const ke = getKe(payloads);
+    const nonce = getNonce(payloads);
+    if (!sa || !ke || !nonce || !ike.keInit || header.spiR.equals(ZERO_SPI)) return [...out, ...this.dropIkeSa(now, ike, 'malformed IKE_SA_INIT response')];
+    let chosen: ChosenAlgorithms;
+    try {
+      chosen = checkAccepted(ike.sentIkeProposals ?? [], sa.proposals, 'ike');
+    } catch (e) {
+      if (e instanceof ProposalMismatchError) return [...out, ...this.dropIkeSa(now, ike, e.message)];
+      throw e;
+    }
+    if (chosen.ke !== ike.keInit.method || ke.group !== ike.keInit.method) return [...out, ...this.dropIkeSa(now, ike, 'responder chose another KE method')];
+    let shared: Buffer;
+    try {
+      shared = ike.keInit.init.finish(ke.data);
+    } catch (e) {
+      return [...out, ...this.dropIkeSa(now, ike, `invalid KE payload: ${(e as Error).message}`)];
+    }
+    ike.spiR = Buffer.from(header.spiR);
+    ike.nr = Buffer.from(nonce.data);
+    ike.initResponse = Buffer.from(data);
+    ike.childPfsInfo = ike.conn.childPfsInfo && announcesChildPfsInfo(payloads, this.config.codePoints);
+    this.detectNat(ike, payloads, ike.spiI, ike.spiR, ike.local, ike.remote);
+    const keys = deriveIkeSaKeys({
+      prf: createPrf(chosen.prf!),
+      ni: ike.ni,
+      nr: ike.nr,
+      sharedSecret: shared,
+      spiI: ike.spiI,
+      spiR: ike.spiR,
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    ike.sa = { spiI: ike.spiI, spiR: ike.spiR, originalInitiator: true, keys, chosen, keMethods: keMethodsOf(chosen), optimizedNegotiated: false, childPfsInfoNegotiated: ike.childPfsInfo };
+    if (ike.natLocal || ike.natRemote) {
+      ike.local = { ...ike.local, port: NATT_PORT };
+      ike.remote = { ...ike.remote, port: NATT_PORT };
+    }
+    ike.state = 'auth-sent';
+    return [...out, ...this.sendAuthRequest(now, ike)];
+  }
+
+  // ------------------------------------------------------------------------------ IKE_AUTH
+
+  private idOf(conn: ConnectionConfig, which: 'local' | 'remote') {
+    return encodeIdentity(conn[which].id);
+  }
+
+  private sendAuthRequest(now: number, ike: IkeSaState): Action[] {
+    const conn = ike.conn;
+    const sa = ike.sa!;
+    const idI = this.idOf(conn, 'local');
+    if (!conn.psk) return this.dropIkeSa(now, ike, 'only PSK authentication is implemented in this engine');
+    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI));
+    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk, octets))];
+    payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    const child = ike.authChild?.cfg;
+    if (child) {
+      const spiIn = this.newEspSpi();
+      const sent = ikeAuthChildProposals(child, ike.childPfsInfo);
+      ike.authChild = { cfg: child, spiIn, sent };
+      payloads.push(
+        saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))),
+        tsPayload(PayloadType.TSi, child.localTs.map(selectorOf)),
+        tsPayload(PayloadType.TSr, child.remoteTs.map(selectorOf)),
+      );
+      if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    }
+    if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
+    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => this.onAuthResponse(t, ike, resp));
+  }
+
+  private onAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
+    const conn = ike.conn;
+    const sa = ike.sa!;
+    const err = findErrorNotify(payloads);
+    const auth = getAuth(payloads);
+    const idr = getIdr(payloads);
+    if (!auth || !idr) {
+      const why = err ? `peer answered IKE_AUTH with notify ${err.notifyType}` : 'IKE_AUTH response lacks IDr or AUTH';
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: why }), ...this.dropIkeSa(now, ike, why, 'auth')];
+    }
+    const idData = { type: idr.idType, data: idr.data };
+    if (!identityMatches(conn.remote.id, idData)) {
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...this.dropIkeSa(now, ike, 'peer identity mismatch', 'auth')];
+    }
+    const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData));
+    if (auth.method !== 2 || !conn.psk || !verifyPskAuth(sa.keys.prf, conn.psk, octets, auth.data)) {
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer AUTH payload does not verify (wrong PSK?)' }), ...this.dropIkeSa(now, ike, 'AUTHENTICATION_FAILED', 'auth')];
+    }
+    sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
+    const out = this.established(now, ike);
+    const pending = ike.authChild;
+    if (pending && pending.spiIn !== 0) {
+      const sar = getSa(payloads);
+      const tsi = getTsi(payloads);
+      const tsr = getTsr(payloads);
+      if (!sar || !tsi || !tsr) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA '${pending.cfg.name}' not created: ${err ? `peer answered notify ${err.notifyType}` : 'no SA/TS in the response'}` }));
+        return out;
+      }
+      const answer = checkIkeAuthChildAnswer(pending.sent, sar.proposals, ike.childPfsInfo);
+      const p = sar.proposals[0];
+      if (!answer.ok || !p || p.spi.length !== 4) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
+        return out;
+      }
+      const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
+      out.push(...this.installChild(now, ike, child));
+    }
+    return out;
+  }
+
+  private onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+    const idi = getIdi(payloads);
+    const auth = getAuth(payloads);
+    if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH without IDi or AUTH') } };
+    const idData = { type: idi.idType, data: idi.data };
+    // Pick the connection by the peer's identity among those for this address.
+    const candidates = [ike.conn, ...this.config.connections.filter((c) => c !== ike.conn)].filter(
+      (c) => (c.remote.addrs.includes('%any') || c.remote.addrs.includes(ike.remote.address)) && identityMatches(c.remote.id, idData),
+    );
+    const sa = ike.sa!;
+    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idData));
+    const conn = candidates.find((c) => auth.method === 2 && c.psk && verifyPskAuth(sa.keys.prf, c.psk, octets, auth.data));
+    if (!conn) {
+      const reason = candidates.length === 0 ? 'no connection for the peer identity' : 'AUTH does not verify (wrong PSK?)';
+      return {
+        response: [notify(NotifyType.AUTHENTICATION_FAILED)],
+        after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] },
+      };
+    }
+    ike.conn = conn;
+    const idR = this.idOf(conn, 'local');
+    const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR));
+    const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk!, myOctets))];
+    if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
+      response.push(optimizedRekeySupportedNotify(this.config.codePoints));
+      sa.optimizedNegotiated = true;
+    }
+    const before: Action[] = [];
+    const after: Action[] = this.established(now, ike);
+    const sai = getSa(payloads);
+    const tsi = getTsi(payloads);
+    const tsr = getTsr(payloads);
+    if (sai && tsi && tsr) {
+      // TSi are the initiator's (our remote) selectors, TSr ours.
+      let picked: { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | undefined;
+      for (const cfg of conn.children) {
+        const remote = narrow(tsi.selectors, cfg.remoteTs.map(selectorOf));
+        const local = narrow(tsr.selectors, cfg.localTs.map(selectorOf));
+        if (remote.length && local.length) {
+          picked = { cfg, remote, local };
+          break;
+        }
+      }
+      if (!picked) {
+        response.push(notify(NotifyType.TS_UNACCEPTABLE));
+        after.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: traffic selectors unacceptable' }));
+      } else {
+        const sel = selectIkeAuthChildProposal(sai.proposals, picked.cfg, ike.childPfsInfo);
+        const offered = sel.ok ? sai.proposals.find((p) => p.num === sel.selected.proposalNumber) : undefined;
+        if (!sel.ok || !offered || offered.spi.length !== 4) {
+          response.push(notify(NotifyType.NO_PROPOSAL_CHOSEN));
+          after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${sel.ok ? 'bad SPI' : sel.reason}` }));
+        } else {
+          const spiIn = this.newEspSpi();
+          const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+          const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+          const child = this.makeChild(ike, picked.cfg, sel.selected.chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, sel.recorded?.keMethods, false, tfc);
+          response.push(
+            saPayload([proposal(sel.selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), sel.selected.transforms)]),
+            tsPayload(PayloadType.TSi, picked.remote),
+            tsPayload(PayloadType.TSr, picked.local),
+          );
+          if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+          // The inbound SA (and policies) exist before the response that makes them usable leaves.
+          before.push(...this.installChild(now, ike, child));
+        }
+      }
+    }
+    return { response, after: { before, after } };
+  }
+
+  private established(now: number, ike: IkeSaState): Action[] {
+    ike.state = 'established';
+    ike.establishedAt = now;
+    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
+    const sa = ike.sa!;
+    const out: Action[] = [
+      ...this.cancel(`ike:${ike.id}:half-open`),
+      this.event({ type: 'ike-up', ikeSaId: ike.id, connection: ike.conn.name, spiI: hex(ike.spiI), spiR: hex(ike.spiR), suite: suiteName(sa.chosen) }),
+      this.event({
+        type: 'keylog-ike',
+        spiI: hex(ike.spiI),
+        spiR: hex(ike.spiR),
+        skEi: hex(sa.keys.skEi),
+        skEr: hex(sa.keys.skEr),
+        encr: suiteName({ encr: sa.chosen.encr, addKe: [] }),
+        skAi: hex(sa.keys.skAi),
+        skAr: hex(sa.keys.skAr),
+        integ: sa.chosen.integ !== undefined ? String(sa.chosen.integ) : 'NONE',
+      }),
+    ];
+    out.push(...this.armIkeTimers(now, ike));
+    return out;
+  }
+
+  private armIkeTimers(now: number, ike: IkeSaState): Action[] {
+    const lt = ike.conn.ike.lifetime;
+    const out: Action[] = [];
+    if (lt.rekeyTime > 0) {
+      ike.rekeyAt = this.jittered(now, lt.rekeyTime, lt.randTime);
+      out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' ? this.rekeyIkeSa(t, ike) : [])));
+    }
+    if (ike.conn.ike.dpdDelay > 0) out.push(this.armDpd(now, ike));
+    return out;
+  }
+
+  private armDpd(now: number, ike: IkeSaState): Action {
+    const delay = ike.conn.ike.dpdDelay * 1000;
+    return this.arm(`ike:${ike.id}:dpd`, now + delay, (t) => {
+      if (!this.sas.has(ike.id) || ike.state !== 'established') return [];
+      const out: Action[] = [];
+      if (t - ike.lastActivity >= delay && !ike.outstanding) {
+        // Liveness check: an empty INFORMATIONAL request (RFC 7296 §1.4); no answer -> retransmission gives up.
+        out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
+      }
+      out.push(this.armDpd(t, ike));
+      return out;
+    });
+  }
+
+  // ------------------------------------------------------------------------------ Child SAs
+
+  private makeChild(
+    ike: IkeSaState,
+    cfg: ChildConfig,
+    chosen: ChosenAlgorithms,
+    spiIn: number,
+    spiOut: number,
+    localTs: TrafficSelector[],
+    remoteTs: TrafficSelector[],
+    mode: 'tunnel' | 'transport',
+    keMethods: number[] | undefined,
+    weInitiated: boolean,
+    tfc: boolean,
+  ): RekeyChildSa {
+    const sa = ike.sa!;
+    const km = deriveChildKeys({
+      prf: sa.keys.prf,
+      skD: sa.keys.skD,
+      ni: ike.ni,
+      nr: ike.nr,
+      sharedSecrets: [],
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    this.usedSpis.add(spiIn);
+    void cfg;
+    return {
+      spiIn,
+      spiOut,
+      chosen,
+      keMethods,
+      localTs,
+      remoteTs,
+      mode,
+      tfcPaddingNotSupported: tfc,
+      ipcomp: false,
+      keysIn: weInitiated ? km.r2i : km.i2r,
+      keysOut: weInitiated ? km.i2r : km.r2i,
+      createdBy: 'ike-auth',
+    };
+  }
+
+  private specBase(ike: IkeSaState, cfg: ChildConfig) {
+    const encap = ike.natLocal || ike.natRemote ? { localPort: ike.local.port, remotePort: ike.remote.port } : undefined;
+    return {
+      connection: ike.conn.name,
+      child: cfg.name,
+      reqid: cfg.reqid,
+      protocol: 'esp' as const,
+      local: ike.local.address,
+      remote: ike.remote.address,
+      ...(encap ? { encap } : {}),
+      replayWindow: cfg.replayWindow,
+      softBytes: cfg.lifetime.rekeyBytes,
+      hardBytes: cfg.lifetime.lifeBytes,
+      softPackets: cfg.lifetime.rekeyPackets,
+      hardPackets: cfg.lifetime.lifePackets,
+      hardSeconds: cfg.lifetime.lifeTime,
+      ifId: cfg.ifId,
+      mark: cfg.mark,
+    };
+  }
+
+  private keysOf(k: { encKey: Buffer; integKey: Buffer }): SaKeys {
+    return k.integKey.length > 0 ? { encKey: k.encKey, integKey: k.integKey } : { encKey: k.encKey };
+  }
+
+  private addChild(now: number, ike: IkeSaState, cfg: ChildConfig, sa: RekeyChildSa): ChildSaState {
+    const childId = this.nextChildId++;
+    const lt = cfg.lifetime;
+    const child: ChildSaState = {
+      childId,
+      cfg,
+      sa,
+      spec: kernelSpecOf(this.specBase(ike, cfg), childId, sa),
+      state: 'installed',
+      rekeyAt: lt.rekeyTime > 0 ? this.jittered(now, lt.rekeyTime, lt.randTime) : 0,
+      expiresAt: lt.lifeTime > 0 ? now + lt.lifeTime * 1000 : 0,
+      refusedOptimized: false,
+    };
+    ike.children.set(childId, child);
+    return child;
+  }
+
+  private childTimers(ike: IkeSaState, child: ChildSaState): Action[] {
+    const out: Action[] = [];
+    if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => (ike.children.get(child.childId) === child ? this.rekeyChildSa(t, this.ownerOf(child) ?? ike, child) : [])));
+    if (child.expiresAt) out.push(this.arm(`child:${child.childId}:expire`, child.expiresAt, (t) => {
+      const owner = this.ownerOf(child);
+      return owner ? this.deleteChild(t, owner, child, 'hard lifetime reached', true) : [];
+    }));
+    return out;
+  }
+
+  private ownerOf(child: ChildSaState): IkeSaState | undefined {
+    for (const ike of this.sas.values()) if (ike.children.get(child.childId) === child) return ike;
+    return undefined;
+  }
+
+  private espKeylog(child: ChildSaState): Action[] {
+    const s = child.spec;
+    const encr = String(s.encr.id);
+    const integ = s.integ ? String(s.integ.id) : 'NONE';
+    return [
+      this.event({ type: 'keylog-esp', src: s.remote, dst: s.local, spi: child.sa.spiIn.toString(16).padStart(8, '0'), encr, encKey: hex(child.sa.keysIn.encKey), integ, integKey: hex(child.sa.keysIn.integKey) }),
+      this.event({ type: 'keylog-esp', src: s.local, dst: s.remote, spi: child.sa.spiOut.toString(16).padStart(8, '0'), encr, encKey: hex(child.sa.keysOut.encKey), integ, integKey: hex(child.sa.keysOut.integKey) }),
+    ];
+  }
+
+  private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa): Action[] {
+    const cfg = ike.authChild?.cfg && ike.initiator ? ike.authChild.cfg : this.childCfgFor(ike, sa);
+    const child = this.addChild(now, ike, cfg, sa);
+    return [
+      { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } },
+      { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } },
+      { kind: 'kernel', action: { op: 'installPolicies', spec: child.spec } },
+      this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
+      ...this.espKeylog(child),
+      ...this.childTimers(ike, child),
+    ];
+  }
+
+  private childCfgFor(ike: IkeSaState, sa: RekeyChildSa): ChildConfig {
+    // Responder: the child whose configured selectors contain the negotiated ones.
+    for (const cfg of ike.conn.children) {
+      if (narrow(sa.localTs, cfg.localTs.map(selectorOf)).length && narrow(sa.remoteTs, cfg.remoteTs.map(selectorOf)).length) return cfg;
+    }
+    return ike.conn.children[0]!;
+  }
+
+  private removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
+    this.usedSpis.delete(child.sa.spiIn);
+    const out: Action[] = [
+      ...this.cancel(`child:${child.childId}:rekey`),
+      ...this.cancel(`child:${child.childId}:expire`),
+      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
+      { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
+    ];
+    if (policies) out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+    return out;
+  }
+
+  private deleteChild(now: number, ike: IkeSaState, child: ChildSaState, reason: string, tellPeer: boolean): Action[] {
+    if (!ike.children.has(child.childId)) return [];
+    ike.children.delete(child.childId);
+    const out = [
+      ...this.removeChildKernel(child, true),
+      this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason }),
+    ];
+    if (tellPeer && ike.state === 'established') {
+      out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(child.sa.spiIn)])], () => []));
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ rekeys
+
+  private rekeyChildSa(now: number, ike: IkeSaState, child: ChildSaState): Action[] {
+    if (child.state !== 'installed' || ike.state !== 'established') return [];
+    child.state = 'rekeying';
+    const policy = this.policyFor(ike, child.cfg);
+    const optimized = shouldOptimizeChildRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, keMethods: child.sa.keMethods, configChanged: false, refusedOnce: child.refusedOptimized });
+    return this.sendChildRekey(now, ike, child, policy, optimized, undefined);
+  }
+
+  private sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
+    let pending: PendingChildRekey | undefined;
+    return this.request(
+      now,
+      ike,
+      ExchangeType.CREATE_CHILD_SA,
+      () => {
+        const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
+        pending = started.pending;
+        return started.request;
+      },
+      (t, _h, resp) => {
+        const outcome = completeChildRekey(ike.sa!, pending!, resp, policy);
+        switch (outcome.kind) {
+          case 'done':
+            return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized);
+          case 'fallback':
+            // §3: the peer could not honour the optimized request; a regular rekey of the same SA, now.
+            child.refusedOptimized = true;
+            return [this.event({ type: 'error', connection: ike.conn.name, message: `optimized Child SA rekey refused (${outcome.reason}); falling back to a regular rekey` }), ...this.sendChildRekey(t, ike, child, policy, false, undefined)];
+          case 'retry-ke':
+            return this.sendChildRekey(t, ike, child, policy, false, outcome.method);
+          case 'followup':
+            child.state = 'installed';
+            return [this.event({ type: 'error', connection: ike.conn.name, message: 'additional key exchanges in CREATE_CHILD_SA are not driven by this engine yet' })];
+          case 'failed': {
+            child.state = 'installed';
+            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
+            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
+            if (outcome.deleteIkeSa) out.push(...this.deleteIkeSa(t, ike, outcome.reason, true));
+            else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
+              out.push(this.arm(`child:${child.childId}:rekey`, t + 10_000, (t2) => this.rekeyChildSa(t2, ike, child)));
+            }
+            return out;
+          }
+        }
+      },
+    );
+  }
+
+  private finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean): Action[] {
+    const fresh = this.addChild(now, ike, old.cfg, sa);
+    this.usedSpis.add(sa.spiIn);
+    const actions = rekeyKernelActions(old.spec, fresh.spec, sa);
+    ike.children.delete(old.childId);
+    old.state = 'rekeyed';
+    this.counters.child++;
+    if (optimized) this.counters.optimized++;
+    const out: Action[] = [
+      ...this.cancel(`child:${old.childId}:rekey`),
+      ...this.cancel(`child:${old.childId}:expire`),
+      ...actions.now.map((a): Action => ({ kind: 'kernel', action: a })),
+      this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
+      ...this.espKeylog(fresh),
+      ...this.childTimers(ike, fresh),
+      // The old inbound SA stays for the grace period so packets in flight still decrypt.
+      this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(old.sa.spiIn);
+        return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
+      }),
+    ];
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], () => []));
+    return out;
+  }
+
+  private rekeyIkeSa(now: number, ike: IkeSaState): Action[] {
+    if (ike.state !== 'established') return [];
+    const policy = this.policyFor(ike);
+    const optimized = shouldOptimizeIkeRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, configChanged: false, refusedOnce: ike.refusedOptimizedIke });
+    return this.sendIkeRekey(now, ike, policy, optimized);
+  }
+
+  private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean): Action[] {
+    let pending: PendingIkeRekey | undefined;
+    return this.request(
+      now,
+      ike,
+      ExchangeType.CREATE_CHILD_SA,
+      () => {
+        const started = startIkeRekey(ike.sa!, policy, optimized);
+        pending = started.pending;
+        return started.request;
+      },
+      (t, _h, resp) => {
+        const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
+        switch (outcome.kind) {
+          case 'done': {
+            const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
+            // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
+            ike.state = 'deleting';
+            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true)));
+            return out;
+          }
+          case 'fallback':
+            ike.refusedOptimizedIke = true;
+            return this.sendIkeRekey(t, ike, policy, false);
+          case 'retry-ke':
+          case 'followup':
+          case 'failed':
+            return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
+        }
+      },
+    );
+  }
+
+  /** Move the Child SAs to the new IKE SA created by a rekey; message IDs restart at 0 (§2.18). */
+  private adoptRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+    const fresh = this.newIkeSa(old.conn, sa.originalInitiator, sa.spiI, sa.spiR, old.local, old.remote, now);
+    fresh.sa = sa;
+    fresh.ni = ni;
+    fresh.nr = nr;
+    fresh.state = 'established';
+    fresh.establishedAt = now;
+    fresh.natLocal = old.natLocal;
+    fresh.natRemote = old.natRemote;
+    fresh.childPfsInfo = old.childPfsInfo;
+    fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
+    for (const [id, c] of old.children) fresh.children.set(id, c);
+    old.children.clear();
+    old.state = 'rekeyed';
+    this.sas.set(fresh.id, fresh);
+    this.counters.ike++;
+    if (optimized) this.counters.optimized++;
+    return [
+      ...this.cancel(`ike:${old.id}:rekey`),
+      ...this.cancel(`ike:${old.id}:dpd`),
+      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
+      ...this.armIkeTimers(now, fresh),
+    ];
+  }
+
+  // ------------------------------------------------------------------------------ requests
+
+  private onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+    switch (header.exchangeType) {
+      case ExchangeType.IKE_AUTH:
+        if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+        return this.onAuthRequest(now, ike, payloads);
+      case ExchangeType.INFORMATIONAL:
+        return this.onInformational(now, ike, payloads);
+      case ExchangeType.CREATE_CHILD_SA:
+        if (ike.state !== 'established') return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
+        return this.onCreateChildSa(now, ike, payloads);
+      default:
+        return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+    }
+  }
+
+  private onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+    const deletes = payloads.filter((p) => p.type === PayloadType.DELETE);
+    if (deletes.some((d) => d.type === PayloadType.DELETE && d.protocol === ProtocolId.IKE)) {
+      // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
+      return { response: [], after: { after: this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true) } };
+    }
+    const response: Payload[] = [];
+    const after: Action[] = [];
+    for (const d of deletes) {
+      if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
+      const ours: Buffer[] = [];
+      for (const spi of d.spis) {
+        const spiOut = spi.readUInt32BE(0);
+        const child = [...ike.children.values()].find((c) => c.sa.spiOut === spiOut);
+        const pendingSwitch = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced.sa.spiOut === spiOut);
+        if (pendingSwitch) {
+          // Responder of a rekey: the initiator deleted the old SA, so it already sends on the new one.
+          // Switch our outbound now and keep the old inbound for the grace period (make-before-break).
+          const old = pendingSwitch.pendingSwitch!.replaced;
+          pendingSwitch.pendingSwitch = undefined;
+          ours.push(spi32(old.sa.spiIn));
+          after.push(
+            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: pendingSwitch.spec, previousSpiOut: old.sa.spiOut } },
+            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
+            this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+              this.usedSpis.delete(old.sa.spiIn);
+              return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: old.spec } }];
+            }),
+          );
+          continue;
+        }
+        if (child) {
+          ours.push(spi32(child.sa.spiIn));
+          ike.children.delete(child.childId);
+          after.push(...this.removeChildKernel(child, true), this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
+        }
+      }
+      if (ours.length) response.push(deletePayload(ProtocolId.ESP, ours));
+    }
+    return { response, after: { after } };
+  }
+
+  private onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+    const rekeySa = findNotify(payloads, NotifyType.REKEY_SA);
+    const sa = getSa(payloads);
+    const optimizedIke = !rekeySa && findNotify(payloads, this.config.codePoints.optimizedRekey) !== undefined;
+    if (rekeySa) {
+      const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
+      const policy = this.policyFor(ike, target?.cfg);
+      const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+      if (answer.kind !== 'done' || !target) {
+        const msg = answer.kind === 'refused' ? answer.reason : 'additional key exchanges in CREATE_CHILD_SA are not driven by this engine yet';
+        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.NO_PROPOSAL_CHOSEN)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
+      }
+      const fresh = this.addChild(now, ike, target.cfg, answer.child);
+      fresh.pendingSwitch = { replaced: target };
+      ike.children.delete(target.childId);
+      target.state = 'rekeyed';
+      this.counters.child++;
+      const optimized = answer.child.createdBy === 'optimized-rekey';
+      if (optimized) this.counters.optimized++;
+      const before: Action[] = [
+        ...this.cancel(`child:${target.childId}:rekey`),
+        ...this.cancel(`child:${target.childId}:expire`),
+        // New inbound before the response; new outbound installed but unused until the old SA's Delete.
+        { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: this.keysOf(answer.child.keysIn) } },
+        { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: this.keysOf(answer.child.keysOut) } },
+      ];
+      return {
+        response: answer.response,
+        after: {
+          before,
+          after: [
+            this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: answer.child.spiIn, optimized }),
+            ...this.espKeylog(fresh),
+            ...this.childTimers(ike, fresh),
+          ],
+        },
+      };
+    }
+    if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
+      const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
+      if (answer.kind !== 'done') {
+        const msg = answer.kind === 'refused' ? answer.reason : 'additional key exchanges are not driven by this engine yet';
+        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.NO_PROPOSAL_CHOSEN)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${msg}` })] } };
+      }
+      return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
+    }
+    // Additional Child SAs are not negotiated by this engine yet (RFC 7296 §1.3.1 allows refusing).
+    return { response: [notify(NotifyType.NO_ADDITIONAL_SAS)], after: {} };
+  }
+
+  // ------------------------------------------------------------------------------ teardown
+
+  private deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
+    if (!tellPeer || !ike.sa || ike.state !== 'established') return this.dropIkeSa(now, ike, reason);
+    ike.state = 'deleting';
+    const out: Action[] = [];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    }
+    ike.queue = [];
+    if (ike.outstanding) {
+      out.push(...this.cancel(`ike:${ike.id}:retransmit`));
+      ike.outstanding = undefined;
+    }
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, reason)));
+    return out;
+  }
+
+  /** Forget an IKE SA and everything under it, without telling the peer. */
+  private dropIkeSa(_now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
+    const out: Action[] = [];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    }
+    for (const suffix of ['retransmit', 'rekey', 'dpd', 'half-open']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
+    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
+    ike.outstanding = undefined;
+    ike.queue = [];
+    void kind;
+    if (!quiet || ike.state !== 'rekeyed') out.push(this.event({ type: 'ike-down', ikeSaId: ike.id, connection: ike.conn.name, reason }));
+    ike.state = 'deleting';
+    return out;
+  }
+}
+
+function bufferReplacer(_k: string, v: unknown): unknown {
+  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return `buf:${(v as { data: number[] }).data.length}:${Buffer.from((v as { data: number[] }).data).toString('base64')}`;
+  return v;
+}

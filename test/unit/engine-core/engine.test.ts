@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { decodeMessage } from '../../../src/ike/codec/decode.js';
+import { ExchangeType, PayloadType } from '../../../src/ike/codec/constants.js';
+import { configFor, EnginePair, kernelsMirror } from './pair.js';
+
+function establish(p: EnginePair): void {
+  p.apply('a', p.a.initiate(p.now, 'site'));
+  p.run(2_000);
+}
+
+describe('IKE_SA_INIT + IKE_AUTH with the initial Child SA', () => {
+  for (const [ike, esp] of [
+    ['aes256gcm16-prfsha384-x25519', 'aes256gcm16-x25519'],
+    ['aes128-sha256-ecp256', 'aes128-sha256'],
+    ['chacha20poly1305-prfsha256-x25519', 'chacha20poly1305'],
+    ['aes256-sha512-ecp384', 'aes256gcm16-ecp384'],
+  ] as const) {
+    it(`establishes ${ike} / ${esp} and both kernels get matching keys`, () => {
+      const p = new EnginePair(configFor('a', { ike, esp }), configFor('b', { ike, esp }));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(2);
+      expect(p.eventsOf('child-up')).toHaveLength(2);
+      expect(p.kernelA.sas.size).toBe(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+      expect(p.kernelA.outboundOk() && p.kernelB.outboundOk()).toBe(true);
+      expect(p.kernelA.violations).toEqual([]);
+      expect(p.kernelB.violations).toEqual([]);
+      const [sa] = p.a.listSas(p.now);
+      expect(sa?.state).toBe('established');
+      expect(sa?.optimizedRekeyNegotiated).toBe(true);
+      expect(sa?.childPfsInfoNegotiated).toBe(true);
+    });
+  }
+
+  it('responder installs the inbound SA before its IKE_AUTH response is sent', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    p.apply('a', p.a.initiate(p.now, 'site'));
+    p.run(6); // IKE_SA_INIT request delivered
+    p.run(6); // response delivered, IKE_AUTH sent
+    const authRequest = p.wire.at(-1)!.data;
+    const actions = p.b.receive(p.now, authRequest, { address: '192.0.2.2', port: 500 }, { address: '192.0.2.1', port: 500 });
+    const firstInstall = actions.findIndex((x) => x.kind === 'kernel' && x.action.op === 'installInboundSa');
+    const send = actions.findIndex((x) => x.kind === 'send');
+    expect(firstInstall).toBeGreaterThanOrEqual(0);
+    expect(send).toBeGreaterThan(firstInstall);
+  });
+
+  it('wrong PSK: AUTHENTICATION_FAILED, no SA on either side, nothing in the kernels', () => {
+    const p = new EnginePair(configFor('a', { psk: 'one secret one secret one secret' }), configFor('b', { psk: 'another secret another secret!!' }));
+    establish(p);
+    expect(p.eventsOf('auth-failed').length).toBeGreaterThan(0);
+    expect(p.a.listSas(p.now)).toHaveLength(0);
+    expect(p.b.listSas(p.now)).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+  });
+
+  it('peer identity mismatch fails authentication', () => {
+    const p = new EnginePair(configFor('a', { remoteId: 'someone-else.example' }), configFor('b'));
+    establish(p);
+    expect(p.eventsOf('auth-failed', 'a')).toHaveLength(1);
+    expect(p.a.listSas(p.now)).toHaveLength(0);
+  });
+
+  it('INVALID_KE_PAYLOAD: the initiator retries with the responder group', () => {
+    const p = new EnginePair(configFor('a', { ike: 'aes256gcm16-prfsha384-x25519-ecp256' }), configFor('b', { ike: 'aes256gcm16-prfsha384-ecp256' }));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(p.a.listSas(p.now)[0]?.suite).toContain('ECP_256');
+  });
+
+  it('converges when every 3rd datagram is lost (retransmission, cached responses)', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    p.dropEvery = 3;
+    establish(p);
+    p.run(30_000);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(p.eventsOf('child-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(p.a.stats().retransmits + p.b.stats().retransmits).toBeGreaterThan(0);
+  });
+
+  it('duplicated datagrams are answered from the cache and create nothing twice', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    p.duplicate = true;
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(p.eventsOf('child-up')).toHaveLength(2);
+    expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('transport mode is negotiated with USE_TRANSPORT_MODE', () => {
+    const p = new EnginePair(configFor('a', { mode: 'transport' }), configFor('b', { mode: 'transport' }));
+    establish(p);
+    expect(p.a.listSas(p.now)[0]?.children[0]?.mode).toBe('transport');
+    expect(p.b.listSas(p.now)[0]?.children[0]?.mode).toBe('transport');
+  });
+});
+
+describe('Child SA and IKE SA rekeys', () => {
+  it('first rekey of the initial Child SA is optimized when child-pfs-info was negotiated (§5.1), with zero-gap kernel order', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    const before = p.a.listSas(p.now)[0]!.children[0]!;
+    expect(before.optimizedRekeyReady).toBe(true);
+    const wireBefore = p.wire.length;
+    p.apply('a', p.a.rekeyChild(p.now, before.childId));
+    p.run(1_000);
+    const rekeyed = p.eventsOf('child-rekeyed');
+    expect(rekeyed).toHaveLength(2);
+    expect(rekeyed.every((e) => e.type === 'child-rekeyed' && e.optimized)).toBe(true);
+    // The request carried no SA and no TS payload.
+    const request = p.wire[wireBefore]!;
+    expect(request.from).toBe('a');
+    // Old inbound SAs stay during the grace period, then go.
+    expect(p.kernelA.sas.size).toBe(3);
+    p.run(15_000);
+    expect(p.kernelA.sas.size).toBe(2);
+    expect(p.kernelB.sas.size).toBe(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(p.kernelA.outboundOk() && p.kernelB.outboundOk()).toBe(true);
+    expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
+    const after = p.a.listSas(p.now)[0]!.children[0]!;
+    expect(after.spiIn).not.toBe(before.spiIn);
+    expect(after.keMethods).toEqual([31]);
+  });
+
+  it('without child-pfs-info the first rekey is regular, the second optimized', () => {
+    const p = new EnginePair(configFor('a', { childPfsInfo: false }), configFor('b', { childPfsInfo: false }));
+    establish(p);
+    let child = p.a.listSas(p.now)[0]!.children[0]!;
+    expect(child.optimizedRekeyReady).toBe(false);
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed', 'a').map((e) => e.type === 'child-rekeyed' && e.optimized)).toEqual([false]);
+    child = p.a.listSas(p.now)[0]!.children[0]!;
+    expect(child.optimizedRekeyReady).toBe(true);
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed', 'a').map((e) => e.type === 'child-rekeyed' && e.optimized)).toEqual([false, true]);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('peers without optimized rekeys rekey regularly', () => {
+    const p = new EnginePair(configFor('a', { optimized: false }), configFor('b'));
+    establish(p);
+    const child = p.a.listSas(p.now)[0]!.children[0]!;
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed').every((e) => e.type === 'child-rekeyed' && !e.optimized)).toBe(true);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('the responder can rekey too, and 20 alternating rekeys leave exactly one SA pair', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    for (let i = 0; i < 20; i++) {
+      const side = i % 2 === 0 ? 'a' : 'b';
+      const child = p.engine(side).listSas(p.now)[0]!.children[0]!;
+      p.apply(side, p.engine(side).rekeyChild(p.now, child.childId));
+      p.run(500);
+    }
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(40);
+    expect(p.kernelA.sas.size).toBe(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
+  });
+
+  for (const optimized of [true, false]) {
+    it(`IKE SA rekey (${optimized ? 'optimized' : 'regular'}) moves the Child SA and restarts message IDs`, () => {
+      const p = new EnginePair(configFor('a', { optimized }), configFor('b', { optimized }));
+      establish(p);
+      const old = p.a.listSas(p.now)[0]!;
+      p.apply('a', p.a.rekeyIke(p.now, old.ikeSaId));
+      p.run(5_000);
+      const sasA = p.a.listSas(p.now);
+      const sasB = p.b.listSas(p.now);
+      expect(sasA).toHaveLength(1);
+      expect(sasB).toHaveLength(1);
+      expect(sasA[0]!.ikeSaId).not.toBe(old.ikeSaId);
+      expect(sasA[0]!.children).toHaveLength(1);
+      expect(p.eventsOf('ike-rekeyed').every((e) => e.type === 'ike-rekeyed' && e.optimized === optimized)).toBe(true);
+      // The new IKE SA works: a Child SA rekey over it succeeds.
+      p.apply('b', p.b.rekeyChild(p.now, sasB[0]!.children[0]!.childId));
+      p.run(20_000);
+      expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    });
+  }
+});
+
+describe('INFORMATIONAL and failure handling', () => {
+  it('terminate deletes everything on both sides', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    p.apply('a', p.a.terminate(p.now, { connection: 'site' }));
+    p.run(2_000);
+    expect(p.a.listSas(p.now)).toHaveLength(0);
+    expect(p.b.listSas(p.now)).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size + p.kernelA.policies.size + p.kernelB.policies.size).toBe(0);
+  });
+
+  it('DPD: a silent peer is given up on and its SAs are deleted', () => {
+    const p = new EnginePair(configFor('a', { dpd: '10s' }), configFor('b'));
+    establish(p);
+    p.cut = true;
+    p.run(600_000);
+    expect(p.a.listSas(p.now)).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelA.policies.size).toBe(0);
+    expect(p.eventsOf('ike-down', 'a')).toHaveLength(1);
+  });
+
+  it('tampered ciphertext and replayed requests change nothing', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    const auth = p.wire.find((w) => w.from === 'a' && decodeMessage(w.data).ok && (decodeMessage(w.data) as { ok: true; message: { header: { exchangeType: number } } }).message.header.exchangeType === ExchangeType.IKE_AUTH)!;
+    const tampered = Buffer.from(auth.data);
+    tampered[tampered.length - 5]! ^= 0x40;
+    const before = JSON.stringify(p.b.listSas(p.now));
+    p.inject('b', tampered);
+    p.inject('b', auth.data); // replay of an answered request: the cached answer, no new processing
+    expect(JSON.stringify(p.b.listSas(p.now))).toBe(before);
+    expect(p.kernelB.sas.size).toBe(2);
+  });
+
+  it('shutdown sends a Delete and removes every kernel object', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    p.apply('a', p.a.shutdown(p.now));
+    p.run(1_000);
+    expect(p.kernelA.sas.size + p.kernelA.policies.size).toBe(0);
+    expect(p.b.listSas(p.now)).toHaveLength(0);
+    expect(p.kernelB.sas.size).toBe(0);
+  });
+});
+
+describe('hostile input', () => {
+  it('100,000 mutated and random datagrams neither throw nor change state', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    const corpus = p.wire.map((w) => w.data);
+    const before = JSON.stringify(p.b.listSas(p.now));
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let i = 0; i < 100_000; i++) {
+      let d: Buffer;
+      if (i % 10 === 0) {
+        d = Buffer.alloc(rnd(200));
+        for (let j = 0; j < d.length; j++) d[j] = rnd(256);
+      } else {
+        d = Buffer.from(corpus[rnd(corpus.length)]!);
+        const flips = 1 + rnd(4);
+        for (let j = 0; j < flips && d.length; j++) d[rnd(d.length)]! ^= 1 << rnd(8);
+        if (rnd(4) === 0) d = d.subarray(0, rnd(d.length + 1));
+      }
+      // Keep the datagrams away from IKE_SA_INIT requests that are valid, which legitimately create half-open state.
+      const decoded = decodeMessage(d);
+      if (decoded.ok && decoded.message.header.exchangeType === ExchangeType.IKE_SA_INIT && !decoded.message.header.flags.response && decoded.message.payloads.some((x) => x.type === PayloadType.KE)) continue;
+      expect(() => p.inject('b', d)).not.toThrow();
+    }
+    expect(JSON.stringify(p.b.listSas(p.now))).toBe(before);
+    expect(p.kernelB.sas.size).toBe(2);
+  });
+});
