@@ -510,6 +510,11 @@ export class Engine implements IkeEngine {
     return now + Math.max(1, rekeyTime - jitter) * 1000;
   }
 
+  /** When to try again after TEMPORARY_FAILURE: not at once, 2 to 6 s later (randomized against lockstep). */
+  private retryAt(now: number): number {
+    return now + 2000 + (this.rng(2).readUInt16BE(0) / 0xffff) * 4000;
+  }
+
   private findChildBySpi(spi: number): [IkeSaState, ChildSaState] | undefined {
     for (const ike of this.sas.values()) for (const c of ike.children.values()) if (c.sa.spiIn === spi || c.sa.spiOut === spi) return [ike, c];
     return undefined;
@@ -1209,7 +1214,7 @@ export class Engine implements IkeEngine {
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
             if (outcome.deleteIkeSa) out.push(...this.deleteIkeSa(t, ike, outcome.reason, true));
             else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
-              out.push(this.arm(`child:${child.childId}:rekey`, t + 10_000, (t2) => this.rekeyChildSa(t2, ike, child)));
+              out.push(this.arm(`child:${child.childId}:rekey`, this.retryAt(t), (t2) => this.rekeyChildSa(t2, ike, child)));
             }
             return out;
           }
@@ -1276,8 +1281,15 @@ export class Engine implements IkeEngine {
             return this.sendIkeRekey(t, ike, policy, false);
           case 'retry-ke':
           case 'followup':
-          case 'failed':
-            return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
+          case 'failed': {
+            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
+            // RFC 7296 §2.25: TEMPORARY_FAILURE (e.g. the peer is busy with a Child SA) -> retry a little later.
+            if (outcome.kind === 'failed' && outcome.notify === NotifyType.TEMPORARY_FAILURE && ike.state === 'established') {
+              ike.rekeyAt = this.retryAt(t);
+              out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t2) => this.rekeyIkeSa(t2, ike)));
+            }
+            return out;
+          }
         }
       },
     );
