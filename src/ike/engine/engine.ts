@@ -108,6 +108,8 @@ interface Outstanding {
   messageId: number;
   datagram: Buffer;
   tries: number;
+  /** When the request was first sent: dpdTimeout bounds the whole retransmission sequence. */
+  sentAt: number;
   exchange: ExchangeType;
   onResponse: (now: number, header: IkeHeader, payloads: Payload[]) => Action[];
 }
@@ -527,7 +529,7 @@ export class Engine implements IkeEngine {
       const payloads = build();
       const messageId = ike.nextRequestId++;
       const datagram = sealMessage(ike.sa, exchange, messageId, false, payloads, this.rng);
-      ike.outstanding = { messageId, datagram, tries: 0, exchange, onResponse };
+      ike.outstanding = { messageId, datagram, tries: 0, sentAt: t, exchange, onResponse };
       return [this.send(ike, datagram), this.armRetransmit(t, ike)];
     });
     return this.pump(now, ike);
@@ -542,7 +544,9 @@ export class Engine implements IkeEngine {
   private armRetransmit(now: number, ike: IkeSaState): Action {
     const r = ike.conn.ike.retransmit;
     const tries = ike.outstanding?.tries ?? 0;
-    const delay = r.timeout * Math.pow(r.base, tries) * 1000;
+    let delay = r.timeout * Math.pow(r.base, tries) * 1000;
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    if (limit > 0 && ike.outstanding) delay = Math.max(1, Math.min(delay, ike.outstanding.sentAt + limit - now));
     return this.arm(`ike:${ike.id}:retransmit`, now + delay, (t) => this.retransmit(t, ike));
   }
 
@@ -550,7 +554,8 @@ export class Engine implements IkeEngine {
     const o = ike.outstanding;
     if (!o || !this.sas.has(ike.id)) return [];
     o.tries++;
-    if (o.tries > ike.conn.ike.retransmit.tries) {
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    if (o.tries > ike.conn.ike.retransmit.tries || (limit > 0 && now - o.sentAt >= limit)) {
       return this.dropIkeSa(now, ike, `peer did not answer after ${o.tries} transmissions`);
     }
     this.counters.retransmits++;
@@ -677,6 +682,7 @@ export class Engine implements IkeEngine {
       messageId: 0,
       datagram,
       tries: 0,
+      sentAt: now,
       exchange: ExchangeType.IKE_SA_INIT,
       onResponse: () => [],
     };

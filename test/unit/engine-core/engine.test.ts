@@ -212,6 +212,19 @@ describe('INFORMATIONAL and failure handling', () => {
     expect(p.eventsOf('ike-down', 'a')).toHaveLength(1);
   });
 
+  it('dpd_timeout bounds the whole retransmission sequence', () => {
+    const cfg = configFor('a', { dpd: '5s' });
+    cfg.connections[0]!.ike.dpdTimeout = 20;
+    const p = new EnginePair(cfg, configFor('b'));
+    establish(p);
+    p.cut = true;
+    const cutAt = p.now;
+    while (p.a.listSas(p.now).length > 0 && p.now - cutAt < 600_000) p.run(1_000);
+    // dpd_delay (5 s) to notice the silence, then at most dpd_timeout (20 s) of retransmissions.
+    expect(p.now - cutAt).toBeLessThanOrEqual(27_000);
+    expect(p.kernelA.sas.size).toBe(0);
+  });
+
   it('tampered ciphertext and replayed requests change nothing', () => {
     const p = new EnginePair(configFor('a'), configFor('b'));
     establish(p);
