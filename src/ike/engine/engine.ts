@@ -232,6 +232,8 @@ export class Engine implements IkeEngine {
   private readonly halfOpen = new Map<string, IkeSaState>();
   private readonly timers = new Map<string, (now: number) => Action[]>();
   private nextChildId = 1;
+  /** The `now` of the input being processed, for continuations that run inside it. */
+  private lastNow = 0;
   private readonly usedSpis = new Set<number>();
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
 
@@ -523,8 +525,28 @@ export class Engine implements IkeEngine {
   }
 
   /** Queue a request; it is sent when the window (size 1) is free. */
-  private request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse']): Action[] {
-    ike.queue.push((t) => {
+  /**
+   * Drive IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4) until every additional key exchange is done.
+   * They go ahead of anything else queued: the SA they finish is half-built until then.
+   */
+  private runFollowups(
+    now: number,
+    ike: IkeSaState,
+    followup: import('./followup-ke.js').FollowupKeInitiator,
+    onDone: () => Action[],
+    onFail: (reason: string, deleteIkeSa: boolean) => Action[],
+  ): Action[] {
+    return this.request(now, ike, ExchangeType.IKE_FOLLOWUP_KE, () => followup.nextRequest(), (t, _h, resp) => {
+      this.lastNow = t;
+      const r = followup.handleResponse(resp);
+      if (!r.ok) return onFail(r.reason, 'deleteIkeSa' in r && r.deleteIkeSa === true);
+      return r.done ? onDone() : this.runFollowups(t, ike, followup, onDone, onFail);
+    }, true);
+  }
+
+  private request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse'], front = false): Action[] {
+    this.lastNow = now;
+    ike.queue[front ? 'unshift' : 'push']((t) => {
       if (!ike.sa) return [];
       const payloads = build();
       const messageId = ike.nextRequestId++;
@@ -1212,8 +1234,19 @@ export class Engine implements IkeEngine {
           case 'retry-ke':
             return this.sendChildRekey(t, ike, child, policy, false, outcome.method);
           case 'followup':
-            child.state = 'installed';
-            return [this.event({ type: 'error', connection: ike.conn.name, message: 'additional key exchanges in CREATE_CHILD_SA are not driven by this engine yet' })];
+            return this.runFollowups(t, ike, outcome.followup, () => {
+              const done = outcome.finish(outcome.followup.secrets);
+              if (done.kind !== 'done') {
+                child.state = 'installed';
+                return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
+              }
+              return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized);
+            }, (reason, deleteIkeSa) => {
+              child.state = 'installed';
+              const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` })];
+              if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+              return out;
+            });
           case 'failed': {
             child.state = 'installed';
             if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
@@ -1285,8 +1318,19 @@ export class Engine implements IkeEngine {
           case 'fallback':
             ike.refusedOptimizedIke = true;
             return this.sendIkeRekey(t, ike, policy, false);
-          case 'retry-ke':
           case 'followup':
+            return this.runFollowups(t, ike, outcome.followup, () => {
+              const done = outcome.finish(outcome.followup.secrets);
+              if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
+              const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
+              ike.state = 'deleting';
+              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true)));
+              return out;
+            }, (reason, deleteIkeSa) => [
+              this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
+              ...(deleteIkeSa ? this.deleteIkeSa(this.lastNow, ike, reason, true) : []),
+            ]);
+          case 'retry-ke':
           case 'failed': {
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
             // RFC 7296 §2.25: TEMPORARY_FAILURE (e.g. the peer is busy with a Child SA) -> retry a little later.
@@ -1339,6 +1383,9 @@ export class Engine implements IkeEngine {
       case ExchangeType.CREATE_CHILD_SA:
         if (ike.state !== 'established') return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
         return this.onCreateChildSa(now, ike, payloads);
+      case ExchangeType.IKE_FOLLOWUP_KE:
+        if (ike.state !== 'established') return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
+        return this.onFollowupKe(now, ike, payloads);
       default:
         return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
     }
@@ -1386,6 +1433,51 @@ export class Engine implements IkeEngine {
     return { response, after: { after } };
   }
 
+  /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
+  private acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa): { before: Action[]; after: Action[] } {
+    const fresh = this.addChild(now, ike, target.cfg, sa);
+    fresh.pendingSwitch = { replaced: target };
+    ike.children.delete(target.childId);
+    target.state = 'rekeyed';
+    this.counters.child++;
+    const optimized = sa.createdBy === 'optimized-rekey';
+    if (optimized) this.counters.optimized++;
+    return {
+      before: [
+        ...this.cancel(`child:${target.childId}:rekey`),
+        ...this.cancel(`child:${target.childId}:expire`),
+        // New inbound before the response; new outbound installed but unused until the old SA's Delete.
+        { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysIn) } },
+        { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysOut) } },
+      ],
+      after: [
+        this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
+        ...this.espKeylog(fresh),
+        ...this.childTimers(ike, fresh),
+      ],
+    };
+  }
+
+  /** IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4): one more key exchange of a pending Child or IKE SA. */
+  private onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+    const child = ike.followupsChild.handleRequest(now, payloads);
+    if (child.ok || child.context !== undefined || child.notify !== NotifyType.STATE_NOT_FOUND) {
+      if (!child.ok) {
+        if (child.context) for (const c of ike.children.values()) if (c.sa === child.context.old) c.state = 'installed';
+        return { response: [notify(child.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${child.reason}` })] } };
+      }
+      if (!child.done) return { response: child.response, after: {} };
+      const target = [...ike.children.values()].find((c) => c.sa === child.context.old);
+      if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
+      return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets)) };
+    }
+    const rekey = ike.followupsIke.handleRequest(now, payloads);
+    if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
+    if (!rekey.done) return { response: rekey.response, after: {} };
+    const fresh = rekey.context.finish(rekey.secrets);
+    return { response: rekey.response, after: { after: this.adoptRekeyedIkeSa(now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
+  }
+
   private onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
     const rekeySa = findNotify(payloads, NotifyType.REKEY_SA);
     const sa = getSa(payloads);
@@ -1394,42 +1486,24 @@ export class Engine implements IkeEngine {
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
       const policy = this.policyFor(ike, target?.cfg);
       const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
-      if (answer.kind !== 'done' || !target) {
-        const msg = answer.kind === 'refused' ? answer.reason : 'additional key exchanges in CREATE_CHILD_SA are not driven by this engine yet';
-        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.NO_PROPOSAL_CHOSEN)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
+      if (answer.kind === 'refused' || !target) {
+        const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
+        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
       }
-      const fresh = this.addChild(now, ike, target.cfg, answer.child);
-      fresh.pendingSwitch = { replaced: target };
-      ike.children.delete(target.childId);
-      target.state = 'rekeyed';
-      this.counters.child++;
-      const optimized = answer.child.createdBy === 'optimized-rekey';
-      if (optimized) this.counters.optimized++;
-      const before: Action[] = [
-        ...this.cancel(`child:${target.childId}:rekey`),
-        ...this.cancel(`child:${target.childId}:expire`),
-        // New inbound before the response; new outbound installed but unused until the old SA's Delete.
-        { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: this.keysOf(answer.child.keysIn) } },
-        { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: this.keysOf(answer.child.keysOut) } },
-      ];
-      return {
-        response: answer.response,
-        after: {
-          before,
-          after: [
-            this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: answer.child.spiIn, optimized }),
-            ...this.espKeylog(fresh),
-            ...this.childTimers(ike, fresh),
-          ],
-        },
-      };
+      if (answer.kind === 'followup') {
+        // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
+        target.state = 'rekeying';
+        return { response: answer.response, after: {} };
+      }
+      const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child);
+      return { response: answer.response, after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
       const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
-      if (answer.kind !== 'done') {
-        const msg = answer.kind === 'refused' ? answer.reason : 'additional key exchanges are not driven by this engine yet';
-        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.NO_PROPOSAL_CHOSEN)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${msg}` })] } };
+      if (answer.kind === 'refused') {
+        return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
+      if (answer.kind === 'followup') return { response: answer.response, after: {} };
       return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
     }
     // Additional Child SAs are not negotiated by this engine yet (RFC 7296 §1.3.1 allows refusing).

@@ -191,6 +191,41 @@ describe('Child SA and IKE SA rekeys', () => {
   }
 });
 
+describe('multiple key exchanges in Child SA rekeys (RFC 9370)', () => {
+  const esp = 'aes256gcm16-x25519-ke1_mlkem768';
+  it('child-pfs-info records X25519 + ML-KEM-768; the first rekey is optimized and continues with IKE_FOLLOWUP_KE', () => {
+    const p = new EnginePair(configFor('a', { esp }), configFor('b', { esp }));
+    establish(p);
+    const child = p.a.listSas(p.now)[0]!.children[0]!;
+    expect(child.keMethods).toEqual([31, 36]);
+    const wireBefore = p.wire.length;
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    const exchanges = p.wire.slice(wireBefore).map((w) => {
+      const d = decodeMessage(w.data);
+      return d.ok ? d.message.header.exchangeType : -1;
+    });
+    expect(exchanges).toContain(ExchangeType.IKE_FOLLOWUP_KE);
+    expect(p.eventsOf('child-rekeyed').map((e) => e.type === 'child-rekeyed' && e.optimized)).toEqual([true, true]);
+    expect(p.kernelA.sas.size).toBe(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    const after = p.b.listSas(p.now)[0]!.children[0]!;
+    expect(after.keMethods).toEqual([31, 36]);
+    expect(after.spiOut).not.toBe(child.spiIn);
+  });
+
+  it('without child-pfs-info the regular first rekey negotiates both methods and runs IKE_FOLLOWUP_KE too', () => {
+    const p = new EnginePair(configFor('a', { esp, childPfsInfo: false }), configFor('b', { esp, childPfsInfo: false }));
+    establish(p);
+    const child = p.b.listSas(p.now)[0]!.children[0]!;
+    p.apply('b', p.b.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed').map((e) => e.type === 'child-rekeyed' && e.optimized)).toEqual([false, false]);
+    expect(p.b.listSas(p.now)[0]!.children[0]!.keMethods).toEqual([31, 36]);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+});
+
 describe('INFORMATIONAL and failure handling', () => {
   it('terminate deletes everything on both sides', () => {
     const p = new EnginePair(configFor('a'), configFor('b'));
