@@ -61,6 +61,7 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeResponder } from './followup-ke.js';
+import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import {
   completeChildRekey,
@@ -111,7 +112,16 @@ interface Outstanding {
   /** When the request was first sent: dpdTimeout bounds the whole retransmission sequence. */
   sentAt: number;
   exchange: ExchangeType;
-  onResponse: (now: number, header: IkeHeader, payloads: Payload[]) => Action[];
+  onResponse: (now: number, header: IkeHeader, payloads: Payload[], datagram: Buffer) => Action[];
+  /** The inner payloads sent (for the IntAuth chain of IKE_INTERMEDIATE). */
+  payloads?: Payload[];
+}
+
+/** What happens around the response to a request: actions before and after it, and a hook with the sealed bytes. */
+interface RequestAfter {
+  before?: Action[];
+  after?: Action[];
+  sealed?: (datagram: Buffer) => void;
 }
 
 interface IkeSaState {
@@ -149,6 +159,10 @@ interface IkeSaState {
   rekeyAt: number;
   expiresAt: number;
   refusedOptimizedIke: boolean;
+  /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
+  intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
+  /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
+  intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
   followupsIke: FollowupKeResponder<IkeFollowupContext>;
 }
@@ -551,7 +565,7 @@ export class Engine implements IkeEngine {
       const payloads = build();
       const messageId = ike.nextRequestId++;
       const datagram = sealMessage(ike.sa, exchange, messageId, false, payloads, this.rng);
-      ike.outstanding = { messageId, datagram, tries: 0, sentAt: t, exchange, onResponse };
+      ike.outstanding = { messageId, datagram, tries: 0, sentAt: t, exchange, onResponse, payloads };
       return [this.send(ike, datagram), this.armRetransmit(t, ike)];
     });
     return this.pump(now, ike);
@@ -625,7 +639,7 @@ export class Engine implements IkeEngine {
       }
       ike.outstanding = undefined;
       ike.lastActivity = now;
-      const out = [...this.cancel(`ike:${ike.id}:retransmit`), ...o.onResponse(now, opened.header, opened.payloads)];
+      const out = [...this.cancel(`ike:${ike.id}:retransmit`), ...o.onResponse(now, opened.header, opened.payloads, data)];
       if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
       return out;
     }
@@ -651,12 +665,13 @@ export class Engine implements IkeEngine {
       ike.remote = { ...remote };
     }
     ike.lastActivity = now;
-    const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads);
+    const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
     const out: Action[] = [];
     const reply = (payloads: Payload[]) => {
       const datagram = sealMessage(ike.sa!, header.exchangeType, header.messageId, true, payloads, this.rng);
       ike.expectedRequestId = header.messageId + 1;
       ike.lastResponse = { messageId: header.messageId, datagram };
+      after.sealed?.(datagram);
       return this.send(ike, datagram);
     };
     out.push(...(after.before ?? []), reply(response), ...(after.after ?? []));
@@ -696,6 +711,7 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
@@ -743,6 +759,8 @@ export class Engine implements IkeEngine {
     if (!sa || !ke || !nonce) return plain([notify(NotifyType.INVALID_SYNTAX)]);
     const selected = selectProposal(sa.proposals, conn.ike.proposals, 'ike', { requireKe: true, preferKe: ke.group });
     if (!selected) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE, announced by the initiator.
+    if (intermediateRounds(selected.chosen).length > 0 && !announcesIntermediate(payloads)) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
     if (selected.chosen.ke !== ke.group) {
       // RFC 7296 §1.2: tell the initiator which method to use; stateless.
       const d = Buffer.alloc(2);
@@ -783,6 +801,11 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
     ];
     if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    const rounds = intermediateRounds(chosen);
+    if (rounds.length > 0) {
+      response.push(intermediateSupportedNotify());
+      ike.intermediate = { responder: new IntermediateKeResponder(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR }, this.rng), chain: new IntAuthChain() };
+    }
     const h = ikeHeader({ spiI: ike.spiI, spiR, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: false, response: true });
     ike.initRequest = Buffer.from(data);
     ike.initResponse = encodeMessage({ header: h, payloads: response });
@@ -847,7 +870,55 @@ export class Engine implements IkeEngine {
       ike.remote = { ...ike.remote, port: NATT_PORT };
     }
     ike.state = 'auth-sent';
+    const rounds = intermediateRounds(chosen);
+    if (rounds.length > 0) {
+      if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
+      ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
+      return [...out, ...this.sendIntermediate(now, ike)];
+    }
     return [...out, ...this.sendAuthRequest(now, ike)];
+  }
+
+  /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
+  private sendIntermediate(now: number, ike: IkeSaState): Action[] {
+    const im = ike.intermediate!;
+    const init = im.initiator!;
+    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => init.nextRequest(), (t, _h, resp, datagram) => {
+      const sa = ike.sa!;
+      // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
+      im.chain.addMessage(sa.keys.prf, sa.keys.skPr, datagram, resp, true);
+      const step = init.handleResponse(resp);
+      if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
+      sa.keys = step.keys;
+      if (!step.done) return this.sendIntermediate(t, ike);
+      ike.intAuth = im.chain.value(ike.nextRequestId);
+      return this.sendAuthRequest(t, ike);
+    });
+    const o = ike.outstanding;
+    if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagram, o.payloads, false);
+    return out;
+  }
+
+  private onIntermediateRequest(now: number, ike: IkeSaState, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
+    const im = ike.intermediate;
+    if (ike.initiator || ike.state !== 'init-received' || !im?.responder) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+    const sa = ike.sa!;
+    const prf = sa.keys.prf;
+    const skPi = sa.keys.skPi;
+    const skPr = sa.keys.skPr;
+    im.chain.addMessage(prf, skPi, datagram, payloads, false);
+    const r = im.responder.handleRequest(payloads);
+    if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    // The response is protected with the keys in force; the update applies from the next exchange.
+    return {
+      response: r.response,
+      after: {
+        sealed: (out) => {
+          im.chain.addMessage(prf, skPr, out, r.response, true);
+          sa.keys = r.keys;
+        },
+      },
+    };
   }
 
   // ------------------------------------------------------------------------------ IKE_AUTH
@@ -861,7 +932,7 @@ export class Engine implements IkeEngine {
     const sa = ike.sa!;
     const idI = this.idOf(conn, 'local');
     if (!conn.psk) return this.dropIkeSa(now, ike, 'only PSK authentication is implemented in this engine');
-    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI));
+    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
     const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk, octets))];
     payloads.push(notify(NotifyType.INITIAL_CONTACT));
     const child = ike.authChild?.cfg;
@@ -894,7 +965,7 @@ export class Engine implements IkeEngine {
     if (!identityMatches(conn.remote.id, idData)) {
       return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...this.dropIkeSa(now, ike, 'peer identity mismatch', 'auth')];
     }
-    const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData));
+    const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
     if (auth.method !== 2 || !conn.psk || !verifyPskAuth(sa.keys.prf, conn.psk, octets, auth.data)) {
       return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer AUTH payload does not verify (wrong PSK?)' }), ...this.dropIkeSa(now, ike, 'AUTHENTICATION_FAILED', 'auth')];
     }
@@ -924,7 +995,7 @@ export class Engine implements IkeEngine {
     return out;
   }
 
-  private onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+  private onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const idi = getIdi(payloads);
     const auth = getAuth(payloads);
     if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH without IDi or AUTH') } };
@@ -934,7 +1005,7 @@ export class Engine implements IkeEngine {
       (c) => (c.remote.addrs.includes('%any') || c.remote.addrs.includes(ike.remote.address)) && identityMatches(c.remote.id, idData),
     );
     const sa = ike.sa!;
-    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idData));
+    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idData), ike.intAuth);
     const conn = candidates.find((c) => auth.method === 2 && c.psk && verifyPskAuth(sa.keys.prf, c.psk, octets, auth.data));
     if (!conn) {
       const reason = candidates.length === 0 ? 'no connection for the peer identity' : 'AUTH does not verify (wrong PSK?)';
@@ -945,7 +1016,7 @@ export class Engine implements IkeEngine {
     }
     ike.conn = conn;
     const idR = this.idOf(conn, 'local');
-    const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR));
+    const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
     const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk!, myOctets))];
     if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
       response.push(optimizedRekeySupportedNotify(this.config.codePoints));
@@ -1373,11 +1444,17 @@ export class Engine implements IkeEngine {
 
   // ------------------------------------------------------------------------------ requests
 
-  private onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+  private onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
     switch (header.exchangeType) {
       case ExchangeType.IKE_AUTH:
         if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+        if (ike.intermediate && !ike.intermediate.responder?.done) {
+          return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
+        }
+        ike.intAuth = ike.intermediate?.chain.value(header.messageId);
         return this.onAuthRequest(now, ike, payloads);
+      case ExchangeType.IKE_INTERMEDIATE:
+        return this.onIntermediateRequest(now, ike, payloads, datagram);
       case ExchangeType.INFORMATIONAL:
         return this.onInformational(now, ike, payloads);
       case ExchangeType.CREATE_CHILD_SA:
@@ -1391,7 +1468,7 @@ export class Engine implements IkeEngine {
     }
   }
 
-  private onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+  private onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const deletes = payloads.filter((p) => p.type === PayloadType.DELETE);
     if (deletes.some((d) => d.type === PayloadType.DELETE && d.protocol === ProtocolId.IKE)) {
       // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
@@ -1459,7 +1536,7 @@ export class Engine implements IkeEngine {
   }
 
   /** IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4): one more key exchange of a pending Child or IKE SA. */
-  private onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+  private onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const child = ike.followupsChild.handleRequest(now, payloads);
     if (child.ok || child.context !== undefined || child.notify !== NotifyType.STATE_NOT_FOUND) {
       if (!child.ok) {
@@ -1478,7 +1555,7 @@ export class Engine implements IkeEngine {
     return { response: rekey.response, after: { after: this.adoptRekeyedIkeSa(now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
   }
 
-  private onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: { before?: Action[]; after?: Action[] } } {
+  private onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const rekeySa = findNotify(payloads, NotifyType.REKEY_SA);
     const sa = getSa(payloads);
     const optimizedIke = !rekeySa && findNotify(payloads, this.config.codePoints.optimizedRekey) !== undefined;

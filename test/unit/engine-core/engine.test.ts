@@ -191,6 +191,39 @@ describe('Child SA and IKE SA rekeys', () => {
   }
 });
 
+describe('IKE_INTERMEDIATE with additional key exchanges (RFC 9242, RFC 9370)', () => {
+  for (const ike of ['aes256gcm16-prfsha384-x25519-ke1_mlkem768', 'aes256gcm16-prfsha384-ecp256-ke1_mlkem768-ke2_mlkem1024', 'aes256gcm16-prfsha384-mlkem768']) {
+    it(`${ike}: hybrid IKE SA, IntAuth in AUTH, matching Child SA keys`, () => {
+      const p = new EnginePair(configFor('a', { ike }), configFor('b', { ike }));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(2);
+      expect(p.eventsOf('child-up')).toHaveLength(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+      const types = p.wire.map((w) => {
+        const d = decodeMessage(w.data);
+        return d.ok ? d.message.header.exchangeType : -1;
+      });
+      const rounds = (ike.match(/ke\d_/g) ?? []).length;
+      expect(types.filter((t) => t === ExchangeType.IKE_INTERMEDIATE)).toHaveLength(2 * rounds);
+      // The hybrid IKE SA rekeys, and its follow-up key exchange runs in IKE_FOLLOWUP_KE.
+      const old = p.a.listSas(p.now)[0]!;
+      p.apply('a', p.a.rekeyIke(p.now, old.ikeSaId));
+      p.run(5_000);
+      expect(p.a.listSas(p.now)).toHaveLength(1);
+      expect(p.a.listSas(p.now)[0]!.ikeSaId).not.toBe(old.ikeSaId);
+      expect(p.b.listSas(p.now)).toHaveLength(1);
+    });
+  }
+
+  it('a classic-only responder refuses a PQ-only initiator: no silent fallback', () => {
+    const p = new EnginePair(configFor('a', { ike: 'aes256gcm16-prfsha384-x25519-ke1_mlkem768' }), configFor('b', { ike: 'aes256gcm16-prfsha384-x25519' }));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(0);
+    expect(p.a.listSas(p.now)).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+  });
+});
+
 describe('multiple key exchanges in Child SA rekeys (RFC 9370)', () => {
   const esp = 'aes256gcm16-x25519-ke1_mlkem768';
   it('child-pfs-info records X25519 + ML-KEM-768; the first rekey is optimized and continues with IKE_FOLLOWUP_KE', () => {
