@@ -40,6 +40,7 @@ import {
 } from '../codec/helpers.js';
 import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
 import {
+  applyPpk,
   createPrf,
   deriveChildKeys,
   deriveIkeSaKeys,
@@ -61,6 +62,7 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeResponder } from './followup-ke.js';
+import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import {
@@ -161,6 +163,9 @@ interface IkeSaState {
   refusedOptimizedIke: boolean;
   /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
+  /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
+  ppkMode: PpkMode;
+  ppkOffered?: import('../crypto/index.js').IkeSaKeys;
   /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
   intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
@@ -488,6 +493,7 @@ export class Engine implements IkeEngine {
       rekeyAt: 0,
       expiresAt: 0,
       refusedOptimizedIke: false,
+      ppkMode: 'none',
       followupsChild: new FollowupKeResponder(this.rng),
       followupsIke: new FollowupKeResponder(this.rng),
     };
@@ -712,6 +718,8 @@ export class Engine implements IkeEngine {
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
     if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
+    payloads.push(...ppkInitNotifies(conn, false).filter((n) => n.notifyType === NotifyType.USE_PPK));
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
@@ -801,6 +809,9 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
     ];
     if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    ike.ppkMode = responderPpkMode(payloads, conn, false);
+    const ppkNotify = responderPpkNotify(ike.ppkMode);
+    if (ppkNotify) response.push(ppkNotify);
     const rounds = intermediateRounds(chosen);
     if (rounds.length > 0) {
       response.push(intermediateSupportedNotify());
@@ -869,6 +880,11 @@ export class Engine implements IkeEngine {
       ike.local = { ...ike.local, port: NATT_PORT };
       ike.remote = { ...ike.remote, port: NATT_PORT };
     }
+    ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
+    if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
+      const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
+      return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+    }
     ike.state = 'auth-sent';
     const rounds = intermediateRounds(chosen);
     if (rounds.length > 0) {
@@ -933,7 +949,18 @@ export class Engine implements IkeEngine {
     const idI = this.idOf(conn, 'local');
     if (!conn.psk) return this.dropIkeSa(now, ike, 'only PSK authentication is implemented in this engine');
     const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
-    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk, octets))];
+    const classicAuth = pskAuth(sa.keys.prf, conn.psk, octets);
+    const ppk = ike.ppkMode === 'rfc8784' ? conn.ppk?.keys[0] : undefined;
+    let authData = classicAuth;
+    const ppkNotifies: Payload[] = [];
+    if (ppk) {
+      // RFC 8784 §3: AUTH with the PPK-mixed SK_pi; NO_PPK_AUTH (the classic AUTH data) only when the PPK is optional.
+      const mixed = applyPpk(sa.keys.prf, sa.keys, ppk.key);
+      ike.ppkOffered = mixed;
+      authData = pskAuth(sa.keys.prf, conn.psk, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth));
+      ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
+    }
+    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), authPayload(2, authData), ...ppkNotifies];
     payloads.push(notify(NotifyType.INITIAL_CONTACT));
     const child = ike.authChild?.cfg;
     if (child) {
@@ -964,6 +991,12 @@ export class Engine implements IkeEngine {
     const idData = { type: idr.idType, data: idr.data };
     if (!identityMatches(conn.remote.id, idData)) {
       return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...this.dropIkeSa(now, ike, 'peer identity mismatch', 'auth')];
+    }
+    if (ike.ppkOffered) {
+      const used = initiatorPpk8784Used(payloads, conn.ppk?.required ?? false);
+      if (!used.ok) return [this.event({ type: 'auth-failed', connection: conn.name, reason: used.reason }), ...this.dropIkeSa(now, ike, used.reason, 'auth')];
+      if (used.used) sa.keys = ike.ppkOffered;
+      ike.ppkOffered = undefined;
     }
     const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
     if (auth.method !== 2 || !conn.psk || !verifyPskAuth(sa.keys.prf, conn.psk, octets, auth.data)) {
@@ -1005,19 +1038,46 @@ export class Engine implements IkeEngine {
       (c) => (c.remote.addrs.includes('%any') || c.remote.addrs.includes(ike.remote.address)) && identityMatches(c.remote.id, idData),
     );
     const sa = ike.sa!;
-    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idData), ike.intAuth);
-    const conn = candidates.find((c) => auth.method === 2 && c.psk && verifyPskAuth(sa.keys.prf, c.psk, octets, auth.data));
+    let ppkReason: string | undefined;
+    let ppkReply: Payload | undefined;
+    let agreedKeys = sa.keys;
+    const conn = candidates.find((c) => {
+      if (auth.method !== 2 || !c.psk) return false;
+      // RFC 8784 §3: with a known PPK, AUTH is over the PPK-mixed SK_pi; without it, NO_PPK_AUTH over the classic one.
+      let keys = sa.keys;
+      let data = auth.data;
+      let reply: Payload | undefined;
+      if (ike.ppkMode === 'rfc8784' || c.ppk?.required) {
+        const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
+        if (d.use === 'fail') {
+          ppkReason = d.reason;
+          return false;
+        }
+        if (d.use === 'ppk') {
+          keys = d.keys;
+          reply = d.response;
+        } else if (d.use === 'no-ppk') data = d.noPpkAuth;
+      }
+      const ok = verifyPskAuth(sa.keys.prf, c.psk, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, keys.skPi, idPayloadBody(idData), ike.intAuth), data);
+      if (ok) {
+        agreedKeys = keys;
+        ppkReply = reply;
+      }
+      return ok;
+    });
     if (!conn) {
-      const reason = candidates.length === 0 ? 'no connection for the peer identity' : 'AUTH does not verify (wrong PSK?)';
+      const reason = candidates.length === 0 ? 'no connection for the peer identity' : (ppkReason ?? 'AUTH does not verify (wrong PSK?)');
       return {
         response: [notify(NotifyType.AUTHENTICATION_FAILED)],
         after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] },
       };
     }
     ike.conn = conn;
+    sa.keys = agreedKeys;
     const idR = this.idOf(conn, 'local');
     const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
     const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk!, myOctets))];
+    if (ppkReply) response.push(ppkReply);
     if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
       response.push(optimizedRekeySupportedNotify(this.config.codePoints));
       sa.optimizedNegotiated = true;

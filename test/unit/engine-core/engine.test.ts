@@ -224,6 +224,59 @@ describe('IKE_INTERMEDIATE with additional key exchanges (RFC 9242, RFC 9370)', 
   });
 });
 
+describe('post-quantum preshared keys in IKE_AUTH (RFC 8784)', () => {
+  const ppkA = { id: Buffer.from([2, ...Buffer.from('ppk-1')]), key: Buffer.alloc(64, 0x5a) };
+  const withPpk = (side: 'a' | 'b', keys: { id: Buffer; key: Buffer }[], required: boolean) => {
+    const c = configFor(side);
+    c.connections[0]!.ppk = { keys, required };
+    return c;
+  };
+  const childKeys = (p: EnginePair) => [...p.kernelA.sas.values()].map((x) => x.encKey).sort().join();
+
+  it('both sides have the PPK (required): it is mixed in and the Child SA keys differ from a run without it', () => {
+    const p = new EnginePair(withPpk('a', [ppkA], true), withPpk('b', [ppkA], true));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    // The PPK changes SK_d: rekeyed Child SA keys still agree.
+    p.apply('a', p.a.rekeyChild(p.now, p.a.listSas(p.now)[0]!.children[0]!.childId));
+    p.run(20_000);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(childKeys(p)).not.toBe('');
+  });
+
+  it('a required PPK the responder does not have fails authentication, nothing installed', () => {
+    const other = { id: Buffer.from([2, ...Buffer.from('ppk-2')]), key: Buffer.alloc(64, 0x11) };
+    const p = new EnginePair(withPpk('a', [ppkA], true), withPpk('b', [other], false));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+  });
+
+  it('a required PPK against a peer without PPK support fails at once (no silent fallback)', () => {
+    const p = new EnginePair(withPpk('a', [ppkA], true), configFor('b'));
+    establish(p);
+    expect(p.eventsOf('auth-failed', 'a')).toHaveLength(1);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+  });
+
+  it('an optional PPK the responder lacks falls back to NO_PPK_AUTH and classic keys', () => {
+    const other = { id: Buffer.from([2, ...Buffer.from('ppk-2')]), key: Buffer.alloc(64, 0x11) };
+    const p = new EnginePair(withPpk('a', [ppkA], false), withPpk('b', [other], false));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('the PPK changes the keys: same nonces aside, PPK and no-PPK Child SAs cannot match (AUTH would fail with a wrong PPK value)', () => {
+    const wrong = { id: ppkA.id, key: Buffer.alloc(64, 0x33) };
+    const p = new EnginePair(withPpk('a', [ppkA], true), withPpk('b', [wrong], true));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(0);
+    expect(p.eventsOf('auth-failed').length).toBeGreaterThan(0);
+  });
+});
+
 describe('multiple key exchanges in Child SA rekeys (RFC 9370)', () => {
   const esp = 'aes256gcm16-x25519-ke1_mlkem768';
   it('child-pfs-info records X25519 + ML-KEM-768; the first rekey is optimized and continues with IKE_FOLLOWUP_KE', () => {
