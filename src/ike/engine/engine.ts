@@ -51,6 +51,9 @@ import {
   ipv4ToBytes,
   ipv6ToBytes,
   KeError,
+  cookieSecretVersion,
+  makeCookie,
+  verifyCookie,
   natDetectionHash,
   pskAuth,
   signedOctets,
@@ -90,6 +93,8 @@ const IKE_PORT = 500;
 const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** A COOKIE secret is replaced after this long (the previous one is still accepted). */
+const COOKIE_SECRET_LIFETIME_MS = 300_000;
 
 type IkeState = 'init-sent' | 'init-received' | 'auth-sent' | 'established' | 'rekeyed' | 'deleting';
 
@@ -251,6 +256,9 @@ export class Engine implements IkeEngine {
   private readonly halfOpen = new Map<string, IkeSaState>();
   private readonly timers = new Map<string, (now: number) => Action[]>();
   private nextChildId = 1;
+  /** Stateless COOKIE secrets (RFC 7296 §2.6): the current one and its predecessor stay valid. */
+  private cookieSecret: { secret: Buffer; version: number; since: number } | undefined;
+  private previousCookieSecret: { secret: Buffer; version: number; since: number } | undefined;
   /** The `now` of the input being processed, for continuations that run inside it. */
   private lastNow = 0;
   private readonly usedSpis = new Set<number>();
@@ -451,6 +459,12 @@ export class Engine implements IkeEngine {
   }
 
   // ------------------------------------------------------------------------------ helpers
+
+  private rotateCookieSecret(now: number): void {
+    if (this.cookieSecret && now - this.cookieSecret.since < COOKIE_SECRET_LIFETIME_MS) return;
+    this.previousCookieSecret = this.cookieSecret;
+    this.cookieSecret = { secret: Buffer.from(this.rng(32)), version: ((this.cookieSecret?.version ?? 0) + 1) >>> 0, since: now };
+  }
 
   private newIkeSpi(): Buffer {
     for (;;) {
@@ -765,6 +779,15 @@ export class Engine implements IkeEngine {
     const ke = getKe(payloads);
     const nonce = getNonce(payloads);
     if (!sa || !ke || !nonce) return plain([notify(NotifyType.INVALID_SYNTAX)]);
+    // RFC 7296 §2.6: above the half-open threshold, demand a COOKIE before keeping any state.
+    if (this.halfOpen.size >= this.config.cookieThreshold) {
+      this.rotateCookieSecret(now);
+      const offered = findNotify(payloads, NotifyType.COOKIE);
+      const valid =
+        offered !== undefined &&
+        [this.cookieSecret, this.previousCookieSecret].some((c) => c && cookieSecretVersion(offered.data) === c.version && verifyCookie(offered.data, c.secret, c.version, nonce.data, remote.address, header.spiI));
+      if (!valid) return plain([notify(NotifyType.COOKIE, makeCookie(this.cookieSecret!.secret, this.cookieSecret!.version, nonce.data, remote.address, header.spiI))]);
+    }
     const selected = selectProposal(sa.proposals, conn.ike.proposals, 'ike', { requireKe: true, preferKe: ke.group });
     if (!selected) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
     // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE, announced by the initiator.

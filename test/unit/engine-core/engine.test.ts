@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMessage } from '../../../src/ike/codec/decode.js';
+import { encodeMessage } from '../../../src/ike/codec/encode.js';
 import { ExchangeType, PayloadType } from '../../../src/ike/codec/constants.js';
 import { configFor, EnginePair, kernelsMirror } from './pair.js';
 
@@ -87,6 +88,36 @@ describe('IKE_SA_INIT + IKE_AUTH with the initial Child SA', () => {
     expect(p.eventsOf('child-up')).toHaveLength(2);
     expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
     expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('COOKIE: above the half-open threshold the responder answers statelessly, and the handshake completes', () => {
+    const cfgB = configFor('b');
+    cfgB.cookieThreshold = 0;
+    const p = new EnginePair(configFor('a'), cfgB);
+    p.apply('a', p.a.initiate(p.now, 'site'));
+    p.run(6); // first IKE_SA_INIT request reaches the responder
+    expect(p.b.listSas(p.now)).toHaveLength(0);
+    const answer = decodeMessage(p.wire.at(-1)!.data);
+    expect(answer.ok && answer.message.payloads.some((x) => x.type === PayloadType.NOTIFY && x.notifyType === 16390)).toBe(true);
+    p.run(2_000);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('a forged COOKIE is refused with a fresh one and no state', () => {
+    const cfgB = configFor('b');
+    cfgB.cookieThreshold = 0;
+    const p = new EnginePair(configFor('a'), cfgB);
+    p.cut = true;
+    p.apply('a', p.a.initiate(p.now, 'site'));
+    const request = p.wire[0]!.data;
+    // Put a wrong cookie in front: re-encode with an extra N(COOKIE) payload.
+    const d = decodeMessage(request);
+    if (!d.ok) throw new Error('bad request');
+    const forged = encodeMessage({ header: d.message.header, payloads: [{ type: PayloadType.NOTIFY, critical: false, protocol: 0, spi: Buffer.alloc(0), notifyType: 16390, data: Buffer.alloc(36, 1) }, ...d.message.payloads] });
+    p.inject('b', forged);
+    expect(p.b.listSas(p.now)).toHaveLength(0);
+    expect(p.b.stats().halfOpen).toBe(0);
   });
 
   it('transport mode is negotiated with USE_TRANSPORT_MODE', () => {
