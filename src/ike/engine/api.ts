@@ -76,6 +76,8 @@ export interface IkeEngine {
 export interface EngineOptions {
   /** Random source (defaults to crypto.randomBytes); tests inject a seeded one. */
   rng?: (n: number) => Buffer;
+  /** Wall-clock milliseconds, used only for certificate validity dates (default Date.now). */
+  wallClock?: () => number;
   /** Structured log sink; the engine never logs secrets. */
   log?: (level: 'debug' | 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string) => void;
 }

@@ -20,7 +20,9 @@ import {
   deletePayload,
   findErrorNotify,
   findNotify,
+  certPayload,
   getAuth,
+  getCerts,
   getIdi,
   getIdr,
   getKe,
@@ -58,6 +60,14 @@ import {
   pskAuth,
   signedOctets,
   verifyPskAuth,
+  encodeSignatureHashAlgorithms,
+  parseSignatureHashAlgorithms,
+  selectSignatureHash,
+  signAuth,
+  verifyAuth,
+  validateCertChain,
+  pemToDer,
+  SUPPORTED_SIGNATURE_HASHES,
   type KeInitiation,
 } from '../crypto/index.js';
 import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName, type ChosenAlgorithms } from '../proposal.js';
@@ -170,6 +180,8 @@ interface IkeSaState {
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
   /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
   ppkMode: PpkMode;
+  /** RFC 7427 hash algorithms the peer announced in IKE_SA_INIT. */
+  peerHashes: number[];
   ppkOffered?: import('../crypto/index.js').IkeSaKeys;
   /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
   intAuth?: Buffer;
@@ -250,6 +262,8 @@ export class Engine implements IkeEngine {
   private config: EngineConfig;
   private readonly rng: (n: number) => Buffer;
   private readonly log: NonNullable<EngineOptions['log']>;
+  /** Wall-clock time, only for certificate validity dates. */
+  private readonly wallClock: () => number;
   /** IKE SAs by our own SPI (hex). */
   private readonly sas = new Map<string, IkeSaState>();
   /** Responder: half-open SAs by peer address + initiator SPI, to answer retransmitted IKE_SA_INIT. */
@@ -268,6 +282,7 @@ export class Engine implements IkeEngine {
     this.config = config;
     this.rng = options.rng ?? ((n) => randomBytes(n));
     this.log = options.log ?? (() => undefined);
+    this.wallClock = options.wallClock ?? (() => Date.now());
   }
 
   // ------------------------------------------------------------------------------ inputs
@@ -508,6 +523,7 @@ export class Engine implements IkeEngine {
       expiresAt: 0,
       refusedOptimizedIke: false,
       ppkMode: 'none',
+      peerHashes: [],
       followupsChild: new FollowupKeResponder(this.rng),
       followupsIke: new FollowupKeResponder(this.rng),
     };
@@ -732,6 +748,8 @@ export class Engine implements IkeEngine {
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
     if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    // RFC 7427 §4: the hash algorithms we can verify signatures with.
+    payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
     // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
     payloads.push(...ppkInitNotifies(conn, false).filter((n) => n.notifyType === NotifyType.USE_PPK));
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
@@ -832,6 +850,8 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
     ];
     if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    ike.peerHashes = this.signatureHashes(payloads);
+    response.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
     ike.ppkMode = responderPpkMode(payloads, conn, false);
     const ppkNotify = responderPpkNotify(ike.ppkMode);
     if (ppkNotify) response.push(ppkNotify);
@@ -903,6 +923,7 @@ export class Engine implements IkeEngine {
       ike.local = { ...ike.local, port: NATT_PORT };
       ike.remote = { ...ike.remote, port: NATT_PORT };
     }
+    ike.peerHashes = this.signatureHashes(payloads);
     ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
       const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
@@ -970,9 +991,16 @@ export class Engine implements IkeEngine {
     const conn = ike.conn;
     const sa = ike.sa!;
     const idI = this.idOf(conn, 'local');
-    if (!conn.psk) return this.dropIkeSa(now, ike, 'only PSK authentication is implemented in this engine');
+    if (conn.local.auth === 'psk' && !conn.psk) return this.dropIkeSa(now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
     const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
-    const classicAuth = pskAuth(sa.keys.prf, conn.psk, octets);
+    let classic;
+    try {
+      classic = this.buildAuth(ike, conn, octets);
+    } catch (e) {
+      const reason = (e as Error).message;
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+    }
+    const classicAuth = classic.data;
     const ppk = ike.ppkMode === 'rfc8784' ? conn.ppk?.keys[0] : undefined;
     let authData = classicAuth;
     const ppkNotifies: Payload[] = [];
@@ -980,10 +1008,10 @@ export class Engine implements IkeEngine {
       // RFC 8784 §3: AUTH with the PPK-mixed SK_pi; NO_PPK_AUTH (the classic AUTH data) only when the PPK is optional.
       const mixed = applyPpk(sa.keys.prf, sa.keys, ppk.key);
       ike.ppkOffered = mixed;
-      authData = pskAuth(sa.keys.prf, conn.psk, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth));
+      authData = this.buildAuth(ike, conn, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth)).data;
       ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
     }
-    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), authPayload(2, authData), ...ppkNotifies];
+    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
     payloads.push(notify(NotifyType.INITIAL_CONTACT));
     const child = ike.authChild?.cfg;
     if (child) {
@@ -1022,9 +1050,8 @@ export class Engine implements IkeEngine {
       ike.ppkOffered = undefined;
     }
     const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
-    if (auth.method !== 2 || !conn.psk || !verifyPskAuth(sa.keys.prf, conn.psk, octets, auth.data)) {
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer AUTH payload does not verify (wrong PSK?)' }), ...this.dropIkeSa(now, ike, 'AUTHENTICATION_FAILED', 'auth')];
-    }
+    const bad = this.verifyPeerAuth(ike, conn, auth.method, auth.data, octets, idData, getCerts(payloads).map((c) => Buffer.from(c.data)));
+    if (bad) return [this.event({ type: 'auth-failed', connection: conn.name, reason: bad }), ...this.dropIkeSa(now, ike, `AUTHENTICATION_FAILED: ${bad}`, 'auth')];
     sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
     const out = this.established(now, ike);
     const pending = ike.authChild;
@@ -1062,10 +1089,10 @@ export class Engine implements IkeEngine {
     );
     const sa = ike.sa!;
     let ppkReason: string | undefined;
+    const peerCerts = getCerts(payloads).map((c) => Buffer.from(c.data));
     let ppkReply: Payload | undefined;
     let agreedKeys = sa.keys;
     const conn = candidates.find((c) => {
-      if (auth.method !== 2 || !c.psk) return false;
       // RFC 8784 §3: with a known PPK, AUTH is over the PPK-mixed SK_pi; without it, NO_PPK_AUTH over the classic one.
       let keys = sa.keys;
       let data = auth.data;
@@ -1081,7 +1108,9 @@ export class Engine implements IkeEngine {
           reply = d.response;
         } else if (d.use === 'no-ppk') data = d.noPpkAuth;
       }
-      const ok = verifyPskAuth(sa.keys.prf, c.psk, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, keys.skPi, idPayloadBody(idData), ike.intAuth), data);
+      const failure = this.verifyPeerAuth(ike, c, auth.method, data, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, keys.skPi, idPayloadBody(idData), ike.intAuth), idData, peerCerts);
+      if (failure) ppkReason = ppkReason ?? failure;
+      const ok = failure === undefined;
       if (ok) {
         agreedKeys = keys;
         ppkReply = reply;
@@ -1099,7 +1128,14 @@ export class Engine implements IkeEngine {
     sa.keys = agreedKeys;
     const idR = this.idOf(conn, 'local');
     const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
-    const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), authPayload(2, pskAuth(sa.keys.prf, conn.psk!, myOctets))];
+    let mine;
+    try {
+      mine = this.buildAuth(ike, conn, myOctets);
+    } catch (e) {
+      const reason = (e as Error).message;
+      return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] } };
+    }
+    const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...this.certPayloads(conn), authPayload(mine.method, mine.data)];
     if (ppkReply) response.push(ppkReply);
     if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
       response.push(optimizedRekeySupportedNotify(this.config.codePoints));
@@ -1147,6 +1183,43 @@ export class Engine implements IkeEngine {
       }
     }
     return { response, after: { before, after } };
+  }
+
+  private signatureHashes(payloads: Payload[]): number[] {
+    const n = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
+    return (n && parseSignatureHashAlgorithms(n.data)) ?? [];
+  }
+
+  /** CERT payloads of our chain, leaf first (X.509 signature, encoding 4). */
+  private certPayloads(conn: ConnectionConfig): Payload[] {
+    if (conn.local.auth !== 'pubkey') return [];
+    return (conn.local.certChainPem ?? []).flatMap((pem) => pemToDer(pem)).map((der) => certPayload(4, der));
+  }
+
+  /** Our AUTH payload (RFC 7296 §2.15; RFC 7427 digital signature for certificates). */
+  private buildAuth(ike: IkeSaState, conn: ConnectionConfig, octets: Buffer): { method: number; data: Buffer } {
+    if (conn.local.auth === 'pubkey') {
+      const key = conn.local.privateKeyPem;
+      if (!key) throw new Error(`connection '${conn.name}' authenticates with a certificate but has no private key`);
+      const hash = selectSignatureHash(key, ike.peerHashes);
+      if (hash === undefined) throw new Error('no signature hash algorithm in common with the peer (SIGNATURE_HASH_ALGORITHMS)');
+      return { method: 14, data: signAuth(key, octets, hash) };
+    }
+    return { method: 2, data: pskAuth(ike.sa!.keys.prf, conn.psk!, octets) };
+  }
+
+  /** Check the peer's AUTH for a connection; returns why it fails, or undefined when it verifies. */
+  private verifyPeerAuth(ike: IkeSaState, conn: ConnectionConfig, method: number, data: Buffer, octets: Buffer, idData: { type: number; data: Buffer }, certs: Buffer[]): string | undefined {
+    if (conn.remote.auth === 'pubkey') {
+      if (method !== 14) return 'the peer must authenticate with a digital signature (RFC 7427)';
+      if (certs.length === 0) return 'the peer sent no certificate';
+      const v = validateCertChain({ chain: certs, trustAnchors: conn.remote.caPem ?? [], now: this.wallClock(), expectedId: idData });
+      if (!v.ok) return `certificate rejected: ${v.message}`;
+      const r = verifyAuth(v.publicKey, data, octets, { acceptedHashes: SUPPORTED_SIGNATURE_HASHES });
+      return r.ok ? undefined : `signature does not verify: ${r.reason}`;
+    }
+    if (method !== 2 || !conn.psk) return 'the peer must authenticate with the pre-shared key';
+    return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
   }
 
   private established(now: number, ike: IkeSaState): Action[] {
