@@ -318,7 +318,11 @@ export class Engine implements IkeEngine {
             const child = conn.children.find((c) => c.reqid === ev.reqid);
             if (!child) continue;
             const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state !== 'deleting' && s.state !== 'rekeyed');
-            if (existing) return [];
+            if (existing) {
+              // An IKE SA exists: create the Child SA in it, unless it is up or being set up already.
+              if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name) || existing.authChild?.cfg === child) return [];
+              return this.createChildSa(now, existing, child);
+            }
             return this.initiate(now, conn.name, child.name);
           }
           return [];
@@ -357,6 +361,11 @@ export class Engine implements IkeEngine {
     if (!remoteAddr || !localAddr) throw new Error(`connection '${connection}' has no remote or local address to initiate to`);
     const child = (childName ? conn.children.find((c) => c.name === childName) : undefined) ?? conn.children.find((c) => c.startAction === 'start') ?? conn.children[0];
     if (childName && child?.name !== childName) throw new Error(`connection '${connection}' has no child '${childName}'`);
+    const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state === 'established');
+    if (existing && child) {
+      if ([...existing.children.values()].some((c) => c.cfg.name === child.name)) throw new Error(`child '${child.name}' of '${connection}' is already up`);
+      return this.createChildSa(now, existing, child);
+    }
     const spiI = this.newIkeSpi();
     const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
     if (child) ike.authChild = { cfg: child, spiIn: 0, sent: [] };
@@ -1075,7 +1084,117 @@ export class Engine implements IkeEngine {
       const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
       out.push(...this.installChild(now, ike, child));
     }
+    // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
+    for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && cfg.startAction === 'start') out.push(...this.createChildSa(now, ike, cfg));
     return out;
+  }
+
+  /** CREATE_CHILD_SA for an additional Child SA (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr. */
+  private createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number): Action[] {
+    const spiIn = this.newEspSpi();
+    const ni = Buffer.from(this.rng(NONCE_LENGTH));
+    const sent = proposalsToSa(cfg.espProposals, 'esp');
+    const method = keMethod ?? cfg.espProposals[0]?.ke.find((m) => m !== 0);
+    const ke = method !== undefined ? { method, init: getKeMethod(method)!.initiate(this.rng) } : undefined;
+    const payloads: Payload[] = [saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))), noncePayload(ni)];
+    if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
+    payloads.push(tsPayload(PayloadType.TSi, cfg.localTs.map(selectorOf)), tsPayload(PayloadType.TSr, cfg.remoteTs.map(selectorOf)));
+    if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
+      const fail = (reason: string): Action[] => {
+        this.usedSpis.delete(spiIn);
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` })];
+      };
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
+        this.usedSpis.delete(spiIn);
+        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0));
+      }
+      if (err) return fail(`peer answered notify ${err.notifyType}`);
+      const sar = getSa(resp);
+      const nonce = getNonce(resp);
+      const tsi = getTsi(resp);
+      const tsr = getTsr(resp);
+      if (!sar || !nonce || !tsi || !tsr) return fail('response lacks SA, Nonce or TS payloads');
+      let chosen: ChosenAlgorithms;
+      try {
+        chosen = checkAccepted(sent, sar.proposals, 'esp');
+      } catch (e) {
+        return fail((e as Error).message);
+      }
+      const p = sar.proposals[0]!;
+      if (p.spi.length !== 4) return fail('responder SPI is not 4 octets');
+      if (chosen.addKe.some((m) => m !== undefined)) return fail('additional key exchanges for a new Child SA are not supported yet');
+      const secrets: Buffer[] = [];
+      if (chosen.ke !== undefined) {
+        const kr = getKe(resp);
+        if (!ke || !kr || kr.group !== ke.method || chosen.ke !== ke.method) return fail('KE payload missing or of another method');
+        try {
+          secrets.push(ke.init.finish(kr.data));
+        } catch (e) {
+          return fail((e as Error).message);
+        }
+      }
+      const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+      const sa = this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined, { ni, nr: Buffer.from(nonce.data), secrets });
+      return this.installChild(t, ike, sa, cfg);
+    });
+  }
+
+  /** Responder of CREATE_CHILD_SA for a new Child SA: narrow TS, select, key, install before answering. */
+  private respondCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const refuse = (n: number, message: string, data: Buffer = Buffer.alloc(0)) => ({ response: [notify(n, data)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a new Child SA: ${message}` })] } });
+    const sai = getSa(payloads);
+    const nonce = getNonce(payloads);
+    const tsi = getTsi(payloads);
+    const tsr = getTsr(payloads);
+    if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
+    let picked: { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | undefined;
+    for (const cfg of ike.conn.children) {
+      const remote = narrow(tsi.selectors, cfg.remoteTs.map(selectorOf));
+      const local = narrow(tsr.selectors, cfg.localTs.map(selectorOf));
+      if (remote.length && local.length) {
+        picked = { cfg, remote, local };
+        break;
+      }
+    }
+    if (!picked) return refuse(NotifyType.TS_UNACCEPTABLE, 'traffic selectors unacceptable');
+    const kp = getKe(payloads);
+    const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
+    if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
+    const chosen = selected.chosen;
+    if (chosen.addKe.some((m) => m !== undefined)) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'additional key exchanges for a new Child SA are not supported yet');
+    const offered = sai.proposals.find((p) => p.num === selected.proposalNumber)!;
+    if (offered.spi.length !== 4) return refuse(NotifyType.INVALID_SYNTAX, 'proposal SPI is not 4 octets');
+    const nr = Buffer.from(this.rng(NONCE_LENGTH));
+    const secrets: Buffer[] = [];
+    const response: Payload[] = [];
+    const spiIn = this.newEspSpi();
+    let keReply: Payload | undefined;
+    if (chosen.ke !== undefined) {
+      if (!kp || kp.group !== chosen.ke) {
+        this.usedSpis.delete(spiIn);
+        const d = Buffer.alloc(2);
+        d.writeUInt16BE(chosen.ke);
+        return refuse(NotifyType.INVALID_KE_PAYLOAD, `KE payload must use method ${chosen.ke}`, d);
+      }
+      try {
+        const r = getKeMethod(kp.group)!.respond(kp.data, this.rng);
+        secrets.push(r.sharedSecret);
+        keReply = kePayload(kp.group, r.publicData);
+      } catch (e) {
+        this.usedSpis.delete(spiIn);
+        return refuse(NotifyType.INVALID_SYNTAX, (e as Error).message);
+      }
+    }
+    const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+    const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+    const sa = this.makeChild(ike, picked.cfg, chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni: Buffer.from(nonce.data), nr, secrets });
+    response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
+    if (keReply) response.push(keReply);
+    response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
+    if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    return { response, after: { before: this.installChild(now, ike, sa, picked.cfg) } };
   }
 
   private onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
@@ -1285,14 +1404,16 @@ export class Engine implements IkeEngine {
     keMethods: number[] | undefined,
     weInitiated: boolean,
     tfc: boolean,
+    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[] },
   ): RekeyChildSa {
     const sa = ike.sa!;
+    // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
     const km = deriveChildKeys({
       prf: sa.keys.prf,
       skD: sa.keys.skD,
-      ni: ike.ni,
-      nr: ike.nr,
-      sharedSecrets: [],
+      ni: exchange?.ni ?? ike.ni,
+      nr: exchange?.nr ?? ike.nr,
+      sharedSecrets: exchange?.secrets ?? [],
       encr: chosen.encr.id,
       ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
       ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
@@ -1311,7 +1432,7 @@ export class Engine implements IkeEngine {
       ipcomp: false,
       keysIn: weInitiated ? km.r2i : km.i2r,
       keysOut: weInitiated ? km.i2r : km.r2i,
-      createdBy: 'ike-auth',
+      createdBy: exchange ? 'create' : 'ike-auth',
     };
   }
 
@@ -1382,8 +1503,8 @@ export class Engine implements IkeEngine {
     ];
   }
 
-  private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa): Action[] {
-    const cfg = ike.authChild?.cfg && ike.initiator ? ike.authChild.cfg : this.childCfgFor(ike, sa);
+  private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, explicitCfg?: ChildConfig): Action[] {
+    const cfg = explicitCfg ?? (ike.authChild?.cfg && ike.initiator ? ike.authChild.cfg : this.childCfgFor(ike, sa));
     const child = this.addChild(now, ike, cfg, sa);
     return [
       { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } },
@@ -1739,8 +1860,7 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'followup') return { response: answer.response, after: {} };
       return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
     }
-    // Additional Child SAs are not negotiated by this engine yet (RFC 7296 §1.3.1 allows refusing).
-    return { response: [notify(NotifyType.NO_ADDITIONAL_SAS)], after: {} };
+    return this.respondCreateChildSa(now, ike, payloads);
   }
 
   // ------------------------------------------------------------------------------ teardown

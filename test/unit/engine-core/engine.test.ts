@@ -343,6 +343,72 @@ describe('multiple key exchanges in Child SA rekeys (RFC 9370)', () => {
   });
 });
 
+describe('additional Child SAs (CREATE_CHILD_SA)', () => {
+  const twoChildren = (side: 'a' | 'b', start2: 'start' | 'none') => {
+    const c = configFor(side);
+    const conn = c.connections[0]!;
+    const first = conn.children[0]!;
+    const a = side === 'a';
+    conn.children.push({
+      ...first,
+      name: 'dmz',
+      reqid: 200,
+      startAction: a ? start2 : 'none',
+      localTs: [{ cidr: a ? '10.11.0.0/24' : '10.22.0.0/24', protocol: 0, startPort: 0, endPort: 65535 }],
+      remoteTs: [{ cidr: a ? '10.22.0.0/24' : '10.11.0.0/24', protocol: 0, startPort: 0, endPort: 65535 }],
+    });
+    return c;
+  };
+
+  it('a second child with start_action start follows IKE_AUTH in a CREATE_CHILD_SA with PFS', () => {
+    const p = new EnginePair(twoChildren('a', 'start'), twoChildren('b', 'none'));
+    establish(p);
+    const kids = p.a.listSas(p.now)[0]!.children;
+    expect(kids.map((c) => c.name).sort()).toEqual(['dmz', 'lan']);
+    expect(p.b.listSas(p.now)[0]!.children.map((c) => c.name).sort()).toEqual(['dmz', 'lan']);
+    expect(p.kernelA.sas.size).toBe(4);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(kids.find((c) => c.name === 'dmz')!.keMethods).toEqual([31]);
+    // The new child rekeys like any other.
+    p.apply('b', p.b.rekeyChild(p.now, p.b.listSas(p.now)[0]!.children.find((c) => c.name === 'dmz')!.childId));
+    p.run(20_000);
+    expect(p.kernelA.sas.size).toBe(4);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('initiate(conn, child) on an established IKE SA creates just that child; a kernel ACQUIRE does too', () => {
+    const p = new EnginePair(twoChildren('a', 'none'), twoChildren('b', 'none'));
+    establish(p);
+    expect(p.a.listSas(p.now)[0]!.children).toHaveLength(1);
+    p.apply('a', p.a.initiate(p.now, 'site', 'dmz'));
+    p.run(1_000);
+    expect(p.a.listSas(p.now)[0]!.children).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(() => p.a.initiate(p.now, 'site', 'dmz')).toThrow(/already up/);
+    // Tear the dmz child down from b, then traffic (ACQUIRE on its reqid) brings it back on a.
+    const dmz = p.b.listSas(p.now)[0]!.children.find((c) => c.name === 'dmz')!;
+    // The kernel's hard expiry of the dmz SA on b deletes the Child SA on both sides.
+    p.apply('b', p.b.kernelEvent(p.now, { type: 'expire', spi: dmz.spiIn, destination: '192.0.2.2', hard: true }));
+    p.run(1_000);
+    expect(p.a.listSas(p.now)[0]!.children).toHaveLength(1);
+    p.apply('a', p.a.kernelEvent(p.now, { type: 'acquire', reqid: 200, local: '192.0.2.1', remote: '192.0.2.2' }));
+    p.run(1_000);
+    expect(p.a.listSas(p.now)[0]!.children).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+  });
+
+  it('a request for selectors no child covers gets TS_UNACCEPTABLE and installs nothing', () => {
+    const cfgA = twoChildren('a', 'none');
+    const p = new EnginePair(cfgA, configFor('b'));
+    establish(p);
+    p.apply('a', p.a.initiate(p.now, 'site', 'dmz'));
+    p.run(1_000);
+    expect(p.a.listSas(p.now)[0]!.children).toHaveLength(1);
+    expect(p.kernelA.sas.size).toBe(2);
+    expect(p.kernelB.sas.size).toBe(2);
+  });
+});
+
 describe('INFORMATIONAL and failure handling', () => {
   it('terminate deletes everything on both sides', () => {
     const p = new EnginePair(configFor('a'), configFor('b'));
