@@ -83,6 +83,7 @@ import {
   completeIkeRekey,
   kernelSpecOf,
   openMessage,
+  redundantRekey,
   rekeyKernelActions,
   respondChildRekey,
   respondIkeRekey,
@@ -120,6 +121,8 @@ interface ChildSaState {
   refusedOptimized: boolean;
   /** Responder of a rekey: the new outbound SA waits for the initiator's Delete of the old SA. */
   pendingSwitch?: { replaced: ChildSaState };
+  /** The nonces of the exchange that created this SA by a rekey (RFC 7296 §2.8.1 collision rule). */
+  nonces?: { ni: Buffer; nr: Buffer };
 }
 
 interface Outstanding {
@@ -1532,7 +1535,9 @@ export class Engine implements IkeEngine {
       { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
       { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
     ];
-    if (policies) out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision) uses them.
+    const shared = [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.cfg.reqid === child.cfg.reqid && s.conn.name === child.spec.connection));
+    if (policies && !shared) out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
     return out;
   }
 
@@ -1574,7 +1579,7 @@ export class Engine implements IkeEngine {
         const outcome = completeChildRekey(ike.sa!, pending!, resp, policy);
         switch (outcome.kind) {
           case 'done':
-            return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized);
+            return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
           case 'fallback':
             // §3: the peer could not honour the optimized request; a regular rekey of the same SA, now.
             child.refusedOptimized = true;
@@ -1588,7 +1593,7 @@ export class Engine implements IkeEngine {
                 child.state = 'installed';
                 return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
               }
-              return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized);
+              return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized, { ni: done.ni, nr: done.nr });
             }, (reason, deleteIkeSa) => {
               child.state = 'installed';
               const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` })];
@@ -1610,8 +1615,19 @@ export class Engine implements IkeEngine {
     );
   }
 
-  private finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean): Action[] {
+  private finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
+    // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
+    // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
+    const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old);
+    if (rival?.nonces && redundantRekey(nonces, rival.nonces) === 'a') {
+      this.usedSpis.delete(sa.spiIn);
+      return [
+        this.event({ type: 'error', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
+        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ];
+    }
     const fresh = this.addChild(now, ike, old.cfg, sa);
+    fresh.nonces = nonces;
     this.usedSpis.add(sa.spiIn);
     const actions = rekeyKernelActions(old.spec, fresh.spec, sa);
     ike.children.delete(old.childId);
@@ -1788,8 +1804,9 @@ export class Engine implements IkeEngine {
   }
 
   /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
-  private acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa): { before: Action[]; after: Action[] } {
+  private acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa, nonces: { ni: Buffer; nr: Buffer }): { before: Action[]; after: Action[] } {
     const fresh = this.addChild(now, ike, target.cfg, sa);
+    fresh.nonces = nonces;
     fresh.pendingSwitch = { replaced: target };
     ike.children.delete(target.childId);
     target.state = 'rekeyed';
@@ -1823,7 +1840,7 @@ export class Engine implements IkeEngine {
       if (!child.done) return { response: child.response, after: {} };
       const target = [...ike.children.values()].find((c) => c.sa === child.context.old);
       if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
-      return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets)) };
+      return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
     }
     const rekey = ike.followupsIke.handleRequest(now, payloads);
     if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
@@ -1849,7 +1866,7 @@ export class Engine implements IkeEngine {
         target.state = 'rekeying';
         return { response: answer.response, after: {} };
       }
-      const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child);
+      const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
       return { response: answer.response, after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {

@@ -200,6 +200,33 @@ describe('Child SA and IKE SA rekeys', () => {
   });
 
   for (const optimized of [true, false]) {
+    for (const first of ['a', 'b'] as const) {
+      it(`simultaneous ${optimized ? 'optimized' : 'regular'} rekeys of the same Child SA (${first} first) end with one SA pair on both sides (RFC 7296 §2.8.1)`, () => {
+        const p = new EnginePair(configFor('a', { optimized, childPfsInfo: optimized }), configFor('b', { optimized, childPfsInfo: optimized }));
+        establish(p);
+        for (let round = 0; round < 5; round++) {
+          const second = first === 'a' ? 'b' : 'a';
+          const c1 = p.engine(first).listSas(p.now)[0]!.children[0]!;
+          const c2 = p.engine(second).listSas(p.now)[0]!.children[0]!;
+          p.apply(first, p.engine(first).rekeyChild(p.now, c1.childId));
+          p.apply(second, p.engine(second).rekeyChild(p.now, c2.childId));
+          p.run(20_000);
+          expect(p.kernelA.sas.size, `round ${round}`).toBe(2);
+          expect(p.kernelB.sas.size).toBe(2);
+          expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+          expect(p.kernelA.outboundOk() && p.kernelB.outboundOk()).toBe(true);
+          expect(p.a.listSas(p.now)[0]!.children).toHaveLength(1);
+          expect(p.b.listSas(p.now)[0]!.children).toHaveLength(1);
+          expect(p.kernelA.policies.size + p.kernelB.policies.size).toBe(2);
+        }
+        expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
+        // Every round really collided: one side found its own SA redundant and deleted it.
+        expect(p.eventsOf('error').filter((e) => e.type === 'error' && /redundant/.test(e.message))).toHaveLength(5);
+      });
+    }
+  }
+
+  for (const optimized of [true, false]) {
     it(`IKE SA rekey (${optimized ? 'optimized' : 'regular'}) moves the Child SA and restarts message IDs`, () => {
       const p = new EnginePair(configFor('a', { optimized }), configFor('b', { optimized }));
       establish(p);
