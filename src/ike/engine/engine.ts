@@ -13,6 +13,7 @@ import { isIPv4 } from 'node:net';
 import type { ChildConfig, ConnectionConfig, EngineConfig, TrafficSelectorConfig } from '../config.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
+import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
 import { encodeMessage } from '../codec/encode.js';
 import {
   addressRange,
@@ -43,6 +44,7 @@ import {
 import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
 import {
   applyPpk,
+  createIkeSaProtections,
   createPrf,
   deriveChildKeys,
   deriveIkeSaKeys,
@@ -127,7 +129,8 @@ interface ChildSaState {
 
 interface Outstanding {
   messageId: number;
-  datagram: Buffer;
+  /** The request as sent: one message, or its RFC 7383 fragments. */
+  datagrams: Buffer[];
   tries: number;
   /** When the request was first sent: dpdTimeout bounds the whole retransmission sequence. */
   sentAt: number;
@@ -172,7 +175,10 @@ interface IkeSaState {
   expectedRequestId: number;
   outstanding?: Outstanding;
   queue: Array<(now: number) => Action[]>;
-  lastResponse?: { messageId: number; datagram: Buffer };
+  lastResponse?: { messageId: number; datagrams: Buffer[] };
+  /** RFC 7383: both peers announced IKEV2_FRAGMENTATION_SUPPORTED. */
+  fragmentation: boolean;
+  reassembler: Reassembler;
   children: Map<number, ChildSaState>;
   lastActivity: number;
   establishedAt: number;
@@ -535,6 +541,8 @@ export class Engine implements IkeEngine {
       expiresAt: 0,
       refusedOptimizedIke: false,
       ppkMode: 'none',
+      fragmentation: false,
+      reassembler: new Reassembler(),
       peerHashes: [],
       followupsChild: new FollowupKeResponder(this.rng),
       followupsIke: new FollowupKeResponder(this.rng),
@@ -586,6 +594,42 @@ export class Engine implements IkeEngine {
     return undefined;
   }
 
+  private protections(ike: IkeSaState) {
+    const k = ike.sa!.keys;
+    return createIkeSaProtections({ encrId: k.encr, ...(k.keyBits !== undefined ? { keyBits: k.keyBits } : {}), ...(k.integ ? { integId: k.integ } : {}) }, k, ike.sa!.originalInitiator, this.rng);
+  }
+
+  /**
+   * Protect a message (RFC 7296 §3.14); above the configured size, and when both peers support it,
+   * as RFC 7383 fragments. IKE_INTERMEDIATE stays whole: its IntAuth is computed over the message.
+   */
+  private seal(ike: IkeSaState, exchange: ExchangeType, messageId: number, isResponse: boolean, payloads: Payload[]): Buffer[] {
+    if (!ike.fragmentation || exchange === ExchangeType.IKE_INTERMEDIATE) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
+    const header = ikeHeader({ spiI: ike.sa!.spiI, spiR: ike.sa!.spiR, exchangeType: exchange, messageId, originalInitiator: ike.sa!.originalInitiator, response: isResponse });
+    const maxMessage = ikeMessageBudget(ike.conn.ike.fragmentSize, { ipv6: ike.remote.address.includes(':'), nonEspMarker: ike.local.port === NATT_PORT });
+    return encodeProtectedForSending(header, payloads, this.protections(ike).outbound, { fragmentation: true, maxMessage });
+  }
+
+  /** Verify and decrypt a message, reassembling RFC 7383 fragments; undefined while incomplete or when it does not verify. */
+  private open(now: number, ike: IkeSaState, data: Buffer, decoded: { payloads: Payload[] }): { header: IkeHeader; payloads: Payload[] } | undefined {
+    if (decoded.payloads.at(-1)?.type === PayloadType.SKF) {
+      if (!ike.fragmentation) {
+        this.counters.dropped++;
+        return undefined;
+      }
+      const r = ike.reassembler.add(now, data, this.protections(ike).inbound);
+      if (r.status === 'complete') return { header: r.message.header, payloads: r.message.payloads };
+      if (r.status !== 'incomplete') this.counters.dropped++;
+      return undefined;
+    }
+    try {
+      return openMessage(ike.sa!, data);
+    } catch {
+      this.counters.dropped++;
+      return undefined;
+    }
+  }
+
   /** Queue a request; it is sent when the window (size 1) is free. */
   /**
    * Drive IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4) until every additional key exchange is done.
@@ -612,9 +656,9 @@ export class Engine implements IkeEngine {
       if (!ike.sa) return [];
       const payloads = build();
       const messageId = ike.nextRequestId++;
-      const datagram = sealMessage(ike.sa, exchange, messageId, false, payloads, this.rng);
-      ike.outstanding = { messageId, datagram, tries: 0, sentAt: t, exchange, onResponse, payloads };
-      return [this.send(ike, datagram), this.armRetransmit(t, ike)];
+      const datagrams = this.seal(ike, exchange, messageId, false, payloads);
+      ike.outstanding = { messageId, datagrams, tries: 0, sentAt: t, exchange, onResponse, payloads };
+      return [...datagrams.map((d) => this.send(ike, d)), this.armRetransmit(t, ike)];
     });
     return this.pump(now, ike);
   }
@@ -643,7 +687,7 @@ export class Engine implements IkeEngine {
       return this.dropIkeSa(now, ike, `peer did not answer after ${o.tries} transmissions`);
     }
     this.counters.retransmits++;
-    return [this.send(ike, o.datagram), this.armRetransmit(now, ike)];
+    return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike)];
   }
 
   // ------------------------------------------------------------------------------ dispatch
@@ -678,13 +722,8 @@ export class Engine implements IkeEngine {
         this.counters.dropped++;
         return [];
       }
-      let opened;
-      try {
-        opened = openMessage(ike.sa, data);
-      } catch {
-        this.counters.dropped++;
-        return [];
-      }
+      const opened = this.open(now, ike, data, decoded.message);
+      if (!opened) return [];
       ike.outstanding = undefined;
       ike.lastActivity = now;
       const out = [...this.cancel(`ike:${ike.id}:retransmit`), ...o.onResponse(now, opened.header, opened.payloads, data)];
@@ -693,20 +732,18 @@ export class Engine implements IkeEngine {
     }
     // A request from the peer.
     if (ike.lastResponse && header.messageId === ike.lastResponse.messageId) {
-      // RFC 7296 §2.1: a retransmitted request is answered with the same response, not processed again.
-      return [this.send(ike, ike.lastResponse.datagram)];
+      // RFC 7296 §2.1: a retransmitted request is answered with the same response, not processed again;
+      // for a fragmented request only its first fragment triggers that (RFC 7383 §2.6.1).
+      const skf = decoded.message.payloads.at(-1);
+      if (skf?.type === PayloadType.SKF && skf.fragmentNumber !== 1) return [];
+      return ike.lastResponse.datagrams.map((d) => this.send(ike, d));
     }
     if (header.messageId !== ike.expectedRequestId) {
       this.counters.dropped++;
       return [];
     }
-    let opened;
-    try {
-      opened = openMessage(ike.sa, data);
-    } catch {
-      this.counters.dropped++;
-      return [];
-    }
+    const opened = this.open(now, ike, data, decoded.message);
+    if (!opened) return [];
     // Follow the peer to port 4500 (RFC 3948, RFC 7296 §2.23).
     if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
       ike.local = { ...local };
@@ -716,13 +753,13 @@ export class Engine implements IkeEngine {
     const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
     const out: Action[] = [];
     const reply = (payloads: Payload[]) => {
-      const datagram = sealMessage(ike.sa!, header.exchangeType, header.messageId, true, payloads, this.rng);
+      const datagrams = this.seal(ike, header.exchangeType, header.messageId, true, payloads);
       ike.expectedRequestId = header.messageId + 1;
-      ike.lastResponse = { messageId: header.messageId, datagram };
-      after.sealed?.(datagram);
-      return this.send(ike, datagram);
+      ike.lastResponse = { messageId: header.messageId, datagrams };
+      after.sealed?.(datagrams[0]!);
+      return datagrams.map((d) => this.send(ike, d));
     };
-    out.push(...(after.before ?? []), reply(response), ...(after.after ?? []));
+    out.push(...(after.before ?? []), ...reply(response), ...(after.after ?? []));
     return out;
   }
 
@@ -760,6 +797,7 @@ export class Engine implements IkeEngine {
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
     if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    if (conn.ike.fragmentation) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
     // RFC 7427 §4: the hash algorithms we can verify signatures with.
     payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
     // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
@@ -770,7 +808,7 @@ export class Engine implements IkeEngine {
     ike.nextRequestId = 1;
     ike.outstanding = {
       messageId: 0,
-      datagram,
+      datagrams: [datagram],
       tries: 0,
       sentAt: now,
       exchange: ExchangeType.IKE_SA_INIT,
@@ -864,6 +902,11 @@ export class Engine implements IkeEngine {
     if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
     ike.peerHashes = this.signatureHashes(payloads);
     response.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
+    // RFC 7383 §2.3: answer the support notify only when asked and enabled here.
+    if (conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)) {
+      response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+      ike.fragmentation = true;
+    }
     ike.ppkMode = responderPpkMode(payloads, conn, false);
     const ppkNotify = responderPpkNotify(ike.ppkMode);
     if (ppkNotify) response.push(ppkNotify);
@@ -936,6 +979,7 @@ export class Engine implements IkeEngine {
       ike.remote = { ...ike.remote, port: NATT_PORT };
     }
     ike.peerHashes = this.signatureHashes(payloads);
+    ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
     ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
       const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
@@ -967,7 +1011,7 @@ export class Engine implements IkeEngine {
       return this.sendAuthRequest(t, ike);
     });
     const o = ike.outstanding;
-    if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagram, o.payloads, false);
+    if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagrams[0]!, o.payloads, false);
     return out;
   }
 
@@ -1720,6 +1764,8 @@ export class Engine implements IkeEngine {
     fresh.natLocal = old.natLocal;
     fresh.natRemote = old.natRemote;
     fresh.childPfsInfo = old.childPfsInfo;
+    fresh.fragmentation = old.fragmentation;
+    fresh.peerHashes = old.peerHashes;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();

@@ -45,6 +45,23 @@ describe.skipIf(!haveOpenssl)('certificate authentication', () => {
     });
   }
 
+  it('RFC 7383: with a 576-octet limit IKE_AUTH travels in SKF fragments, also over a lossy link', () => {
+    const small = (cfg: EngineConfig) => {
+      cfg.connections[0]!.ike.fragmentSize = 576;
+      return cfg;
+    };
+    const p = new EnginePair(small(pubkey(configFor('a'), gw1, { id: gw3.id, ca: ['ca.crt'] })), small(pubkey(configFor('b'), gw3, { id: gw1.id, ca: ['ca.crt'] })));
+    p.dropEvery = 7;
+    p.apply('a', p.a.initiate(p.now, 'site'));
+    p.run(60_000);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    // Fragments on the wire: next payload SKF (53) right after the header, none above the limit.
+    const skf = p.wire.filter((w) => w.data[16] === 53);
+    expect(skf.length).toBeGreaterThan(2);
+    expect(Math.max(...skf.map((w) => w.data.length))).toBeLessThanOrEqual(576 - 28);
+  });
+
   it('a chain from an untrusted CA fails authentication with no SA', () => {
     const rogue = { crt: ['rogue.crt'], key: 'rogue.key', id: 'gw1.example.org' };
     const p = new EnginePair(pubkey(configFor('a'), rogue, { id: gw3.id, ca: ['ca.crt'] }), pubkey(configFor('b'), gw3, { id: 'gw1.example.org', ca: ['ca.crt'] }));
