@@ -1308,6 +1308,15 @@ export class Engine implements IkeEngine {
       sa.optimizedNegotiated = true;
     }
     const before: Action[] = [];
+    // RFC 7296 §2.4: INITIAL_CONTACT means the peer restarted and holds no other SAs with us: ours
+    // with that identity are stale and go without a Delete (nobody would answer it).
+    if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
+      for (const other of [...this.sas.values()]) {
+        if (other !== ike && other.conn.name === conn.name && other.state !== 'init-received' && other.remote.address === ike.remote.address) {
+          before.push(...this.dropIkeSa(now, other, 'the peer restarted (INITIAL_CONTACT)'));
+        }
+      }
+    }
     const after: Action[] = this.established(now, ike);
     const sai = getSa(payloads);
     const tsi = getTsi(payloads);

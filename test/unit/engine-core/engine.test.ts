@@ -483,6 +483,24 @@ describe('INFORMATIONAL and failure handling', () => {
     expect(p.kernelB.sas.size).toBe(2);
   });
 
+  it('peer restart: INITIAL_CONTACT in a new IKE_AUTH clears the stale SAs of that peer', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    establish(p);
+    const stale = p.b.listSas(p.now)[0]!;
+    // a "restarts": a fresh engine with the same configuration, while b still holds the old SAs.
+    const restarted = new EnginePair(configFor('a'), configFor('b'));
+    (restarted as unknown as { b: unknown }).b = p.b;
+    for (const [k, v] of p.kernelB.sas) restarted.kernelB.sas.set(k, v);
+    for (const [k, v] of p.kernelB.policies) restarted.kernelB.policies.set(k, v);
+    restarted.now = p.now;
+    establish(restarted);
+    const now = restarted.b.listSas(restarted.now);
+    expect(now).toHaveLength(1);
+    expect(now[0]!.ikeSaId).not.toBe(stale.ikeSaId);
+    expect(restarted.kernelB.sas.size).toBe(2);
+    expect(kernelsMirror(restarted.kernelA, restarted.kernelB)).toBe(true);
+  });
+
   it('shutdown sends a Delete and removes every kernel object', () => {
     const p = new EnginePair(configFor('a'), configFor('b'));
     establish(p);
