@@ -185,6 +185,8 @@ interface IkeSaState {
   rekeyAt: number;
   expiresAt: number;
   refusedOptimizedIke: boolean;
+  /** Our own IKE SA rekey is on the wire (sent, unanswered, or finishing with IKE_FOLLOWUP_KE). */
+  ikeRekeyInFlight?: boolean;
   /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
   /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
@@ -1720,9 +1722,11 @@ export class Engine implements IkeEngine {
       () => {
         const started = startIkeRekey(ike.sa!, policy, optimized);
         pending = started.pending;
+        ike.ikeRekeyInFlight = true;
         return started.request;
       },
       (t, _h, resp) => {
+        ike.ikeRekeyInFlight = false;
         const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
         switch (outcome.kind) {
           case 'done': {
@@ -1736,17 +1740,22 @@ export class Engine implements IkeEngine {
             ike.refusedOptimizedIke = true;
             return this.sendIkeRekey(t, ike, policy, false);
           case 'followup':
+            ike.ikeRekeyInFlight = true;
             return this.runFollowups(t, ike, outcome.followup, () => {
+              ike.ikeRekeyInFlight = false;
               const done = outcome.finish(outcome.followup.secrets);
               if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
               const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
               ike.state = 'deleting';
               out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true)));
               return out;
-            }, (reason, deleteIkeSa) => [
-              this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
-              ...(deleteIkeSa ? this.deleteIkeSa(this.lastNow, ike, reason, true) : []),
-            ]);
+            }, (reason, deleteIkeSa) => {
+              ike.ikeRekeyInFlight = false;
+              return [
+                this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
+                ...(deleteIkeSa ? this.deleteIkeSa(this.lastNow, ike, reason, true) : []),
+              ];
+            });
           case 'retry-ke':
           case 'failed': {
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
@@ -1925,6 +1934,13 @@ export class Engine implements IkeEngine {
       return { response: answer.response, after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
+      // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): if both were answered, each peer would move its
+      // Child SAs to the SA the other one created first, and the peers would part ways. While our own
+      // rekey is in flight the peer's is refused with TEMPORARY_FAILURE (§2.25); it retries after a
+      // randomized delay, and ours completes normally.
+      if (ike.ikeRekeyInFlight) {
+        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
+      }
       const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
