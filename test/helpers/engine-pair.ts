@@ -1,6 +1,7 @@
 // Two IKEv2 engines back to back in one process, over a LossyLink and a VirtualClock, each with a
 // strict fake kernel that records SAs and policies and reports every ordering rule it sees broken.
 // Independent of the engine's own test harness on purpose: different checks catch different bugs.
+import { createHash } from 'node:crypto';
 import { parseConfig } from '../../src/daemon/config.js';
 import { Engine } from '../../src/ike/engine/engine.js';
 import type { Action, Endpoint, EngineEvent, KernelAction } from '../../src/ike/engine/actions.js';
@@ -39,11 +40,11 @@ export function peerConfig(side: Host, o: PeerOptions = {}): EngineConfig {
   const rts = o.remoteTs ?? [a ? '10.2.0.0/24' : '10.1.0.0/24'];
   const retr = o.retransmit ? `, retransmit: { timeout: ${o.retransmit.timeout}, base: ${o.retransmit.base}, tries: ${o.retransmit.tries} }` : '';
   const yaml = `
-${o.grace ? `rekey_grace_time: ${o.grace}` : ''}
+${o.grace ? `daemon: { rekey_grace_time: ${o.grace} }` : ''}
 connections:
   site:
     local: { addrs: [${ADDR[me]}], id: gw-${me}.example, auth: psk }
-    remote: { addrs: [${o.remoteAddrs ?? ADDR[peer]}], id: gw-${peer}.example, auth: psk }
+    remote: { addrs: ["${o.remoteAddrs ?? ADDR[peer]}"], id: gw-${peer}.example, auth: psk }
     psk: "${o.psk ?? 'correct horse battery staple 0123456789'}"
     ike: { proposals: [${o.ike ?? 'aes256gcm16-prfsha384-x25519'}], rekey_time: ${o.ikeRekey ?? '4h'}${o.dpd ? `, dpd_delay: ${o.dpd}` : ''}${o.forceEncap ? ', force_encap: yes' : ''}${retr} }
     optimized_rekey: ${o.optimized === false ? 'no' : 'yes'}
@@ -63,6 +64,8 @@ ${o.extraChild ? `      dmz:
         start_action: none
 ` : ''}`;
   const cfg = parseConfig(yaml, `${side}.yaml`).engine;
+  // The daemon hands out reqids for children configured with 0; do the same here.
+  cfg.connections.forEach((c) => c.children.forEach((ch, i) => (ch.reqid = ch.reqid || 100 + i)));
   return cfg;
 }
 
@@ -150,6 +153,21 @@ export class StrictKernel {
   }
 }
 
+/** A deterministic byte source (SHA-256 in counter mode) for reproducible test runs only. */
+export function seededRng(seed: number): (n: number) => Buffer {
+  let counter = 0;
+  return (n: number) => {
+    const out: Buffer[] = [];
+    let have = 0;
+    while (have < n) {
+      const block = createHash('sha256').update(`${seed}:${counter++}`).digest();
+      out.push(block);
+      have += block.length;
+    }
+    return Buffer.concat(out).subarray(0, n);
+  };
+}
+
 function hex(n: number): string {
   return n.toString(16).padStart(8, '0');
 }
@@ -177,10 +195,12 @@ export class EnginePairHarness {
   /** Exceptions thrown by the engines (inputs must never throw). */
   readonly thrown: string[] = [];
 
-  constructor(cfgA: EngineConfig, cfgB: EngineConfig, link: LinkOptions = {}) {
+  /** `seed` makes the engines' random choices (SPIs, nonces, rekey jitter) reproducible; 0 = crypto randomness. */
+  constructor(cfgA: EngineConfig, cfgB: EngineConfig, link: LinkOptions = {}, seed = link.seed ?? 1) {
     this.link = new LossyLink(link);
     this.link.privateAddresses = { a: ADDR.a, b: ADDR.b };
-    this.engines = { a: new Engine(cfgA), b: new Engine(cfgB) };
+    const opts = (n: number) => (seed ? { rng: seededRng(seed * 2 + n) } : {});
+    this.engines = { a: new Engine(cfgA, opts(0)), b: new Engine(cfgB, opts(1)) };
   }
 
   get now(): number {

@@ -61,10 +61,13 @@ export class LossyLink {
     return x / 0x100000000;
   }
 
+  /** Targeted loss: datagrams for which this returns true are dropped. */
+  dropIf: ((from: Host, data: Buffer) => boolean) | undefined;
+
   /** Host `from` sends `data` from its `local` to `remote` at time `now`. */
   send(now: number, from: Host, local: Endpoint, remote: Endpoint, data: Buffer): void {
     this.sent++;
-    if (this.cut) return void this.lost++;
+    if (this.cut || this.dropIf?.(from, data)) return void this.lost++;
     const o = this.opts;
     if ((o.dropEvery && this.sent % o.dropEvery === 0) || (o.lossRate && this.random() < o.lossRate)) return void this.lost++;
     const to: Host = from === 'a' ? 'b' : 'a';

@@ -1,0 +1,336 @@
+// Rekeys, kernel events, NAT traversal, DPD, reload and teardown through the strict harness,
+// with the cross-kernel zero-loss rules on: a host only switches its outbound policy to an SPI
+// the peer already has inbound, and never deletes an inbound SA the peer still sends with.
+import { describe, expect, it } from 'vitest';
+import { decodeMessage } from '../../../src/ike/codec/decode.js';
+import { ExchangeType } from '../../../src/ike/codec/constants.js';
+import { EnginePairHarness, mirrored, peerConfig, type PeerOptions } from '../../helpers/engine-pair.js';
+import type { Host } from '../../helpers/lossy-link.js';
+
+function pair(a: PeerOptions = {}, b: PeerOptions = {}, link = {}): EnginePairHarness {
+  return new EnginePairHarness(peerConfig('a', a), peerConfig('b', b), link);
+}
+
+function child(p: EnginePairHarness, h: Host) {
+  const sa = p.engines[h].listSas(p.now).find((s) => s.state === 'established');
+  return sa?.children.find((c) => c.state === 'installed');
+}
+
+describe('Child SA rekeys (make-before-break on the fake kernels)', () => {
+  for (const optimized of [true, false]) {
+    it(`${optimized ? 'optimized' : 'regular'}: old inbound kept for the grace period, then removed; no switch before the peer can decrypt`, () => {
+      const p = pair({ optimized, grace: '3s' }, { optimized, grace: '3s' });
+      p.establish();
+      const before = child(p, 'a')!;
+      p.call('a', (e, now) => e.rekeyChild(now, before.childId));
+      p.run(200);
+      const ev = p.eventsOf('child-rekeyed');
+      expect(ev).toHaveLength(2);
+      expect(ev.every((e) => e.optimized === optimized)).toBe(true);
+      // Overlap: both old and new inbound SAs on the initiator while in-flight packets drain.
+      expect(p.kernels.a.inbound.has(before.spiIn)).toBe(true);
+      expect(p.kernels.a.inbound.size).toBe(2);
+      expect(p.kernels.a.outbound.size).toBe(1);
+      p.run(3_500);
+      expect(p.kernels.a.inbound.has(before.spiIn)).toBe(false);
+      expect([p.kernels.a.inbound.size, p.kernels.b.inbound.size]).toEqual([1, 1]);
+      const after = child(p, 'a')!;
+      expect(after.spiIn).not.toBe(before.spiIn);
+      expect(p.kernels.a.policies.get(`site/${100}`)).toBe(after.spiOut);
+      expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+      expect(p.allViolations()).toEqual([]);
+      expect(p.engines.a.stats().rekeys.child).toBeGreaterThanOrEqual(1);
+    });
+  }
+
+  it('timer-driven: 24 h of 1 h Child SA rekeys over a lossy, duplicating, reordering link end with one SA pair', () => {
+    const p = pair({ childRekey: '1h', ikeRekey: '48h' }, { childRekey: '1h', ikeRekey: '48h' }, { lossRate: 0.15, duplicateRate: 0.15, jitterMs: 50, seed: 4 });
+    p.establish(60_000);
+    p.run(24 * 3600_000);
+    expect(p.thrown).toEqual([]);
+    // Loss can delay the initiator's Delete beyond the grace period: the known bug shown by the
+    // "KNOWN BUG: ... grace" test below. Every other rule must hold.
+    expect(p.allViolations().filter((v) => !/deleted inbound SPI .* while the peer still sends/.test(v))).toEqual([]);
+    expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(1);
+    expect(p.eventsOf('ike-down')).toHaveLength(0);
+    expect(p.eventsOf('child-down')).toHaveLength(0);
+    // Both ends run rekey timers: 24 h / ~55 min, shared between the two sides.
+    expect(p.eventsOf('child-rekeyed', 'a').length).toBeGreaterThanOrEqual(24);
+    expect([p.kernels.a.inbound.size, p.kernels.a.outbound.size, p.kernels.a.policies.size]).toEqual([1, 1, 1]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  // KNOWN BUG in src/ike/engine/engine.ts (Engine.childTimers): the Child SA rekey timer checks the
+  // IKE SA captured when it was armed (`ike.children.get(child.childId) === child`); after an IKE SA
+  // rekey moved the child to the new IKE SA, the timer does nothing and the Child SA runs into its hard
+  // lifetime (child-down "hard lifetime reached", tunnel gone). The expire timer already uses
+  // ownerOf(child); the rekey timer needs the same. `it.fails` keeps this visible: it turns red
+  // the day the engine is fixed, and `.fails` must then be removed.
+  it.fails('KNOWN BUG: a Child SA whose IKE SA was rekeyed is still rekeyed by its timer (fails today)', () => {
+    const p = pair({ childRekey: '1h', ikeRekey: '48h' }, { childRekey: '1h', ikeRekey: '48h' });
+    p.establish();
+    const id = p.engines.a.listSas(p.now)[0]!.ikeSaId;
+    p.call('a', (e, now) => e.rekeyIke(now, id));
+    p.run(10_000);
+    expect(p.eventsOf('ike-rekeyed')).toHaveLength(2);
+    p.run(2 * 3600_000);
+    expect(p.eventsOf('child-down')).toEqual([]);
+    expect(p.eventsOf('child-rekeyed', 'a').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('timer-driven IKE SA rekeys every 4 h: no IKE SA is lost, old ones are retired', () => {
+    const p = pair({ childRekey: '48h', ikeRekey: '4h' }, { childRekey: '48h', ikeRekey: '4h' }, { lossRate: 0.1, duplicateRate: 0.1, jitterMs: 30, seed: 77 });
+    p.establish(60_000);
+    p.run(24 * 3600_000);
+    expect(p.thrown).toEqual([]);
+    expect(p.allViolations()).toEqual([]);
+    expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(1);
+    expect(p.eventsOf('ike-rekeyed', 'a').length).toBeGreaterThanOrEqual(5);
+    // Only retired IKE SAs go down (reason "rekeyed", or a lost answer to the Delete of the old
+    // IKE SA that the peer, having deleted it, cannot repeat); never an IKE SA still in use.
+    const retired = new Set(p.events.flatMap((e) => (e.event.type === 'ike-rekeyed' ? [`${e.host}:${e.event.oldIkeSaId}`] : [])));
+    const down = p.events.flatMap((e) => (e.event.type === 'ike-down' ? [`${e.host}:${e.event.ikeSaId}`] : []));
+    expect(down.filter((id) => !retired.has(id))).toEqual([]);
+    expect(p.eventsOf('ike-down').length).toBeGreaterThan(0);
+    expect(p.eventsOf('child-down')).toEqual([]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  // KNOWN BUG in src/ike/engine/engine.ts (finishChildRekeyAsInitiator): the rekey initiator arms
+  // child:<id>:delete-grace when it switches, not when the peer has acknowledged the Delete that
+  // makes the peer switch its own outbound SA. When that Delete is lost for longer than
+  // rekey_grace_time, the initiator removes its old inbound SA while the peer still sends with it:
+  // traffic from the peer is dropped until the Delete gets through. (Seen in 15 of 30 seeds of a
+  // 24 h soak at 15% loss.) Fix: start the grace period in the Delete exchange's response handler
+  // (with a bound, e.g. the old SA's hard lifetime, if it never completes).
+  it.fails('KNOWN BUG: a Delete delayed by loss beyond the grace period does not cut the peer\'s traffic (fails today)', () => {
+    const p = pair({ grace: '5s' }, { grace: '5s' });
+    p.establish();
+    const c = child(p, 'a')!;
+    let dropped = 0;
+    // Drop the first two INFORMATIONAL requests from the initiator after the rekey: its Delete.
+    p.link.dropIf = (from, data) => {
+      const d = decodeMessage(data);
+      if (from === 'a' && d.ok && d.message.header.exchangeType === ExchangeType.INFORMATIONAL && !d.message.header.flags.response && dropped < 2) return ++dropped > 0;
+      return false;
+    };
+    p.call('a', (e, now) => e.rekeyChild(now, c.childId));
+    p.run(60_000);
+    expect(dropped).toBe(2);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+    expect(p.lossViolations).toEqual([]);
+  });
+
+  it('kernel soft EXPIRE of both directions starts exactly one rekey', () => {
+    const p = pair();
+    p.establish();
+    const c = child(p, 'a')!;
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'expire', spi: c.spiIn, destination: '192.0.2.1', hard: false }));
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'expire', spi: c.spiOut, destination: '192.0.2.2', hard: false }));
+    p.run(30_000);
+    expect(p.eventsOf('child-rekeyed', 'a')).toHaveLength(1);
+    expect(p.allViolations()).toEqual([]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  it('kernel hard EXPIRE deletes the Child SA on both sides, the IKE SA stays', () => {
+    const p = pair();
+    p.establish();
+    const c = child(p, 'a')!;
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'expire', spi: c.spiIn, destination: '192.0.2.1', hard: true }));
+    p.run(5_000);
+    expect(p.eventsOf('child-down')).toHaveLength(2);
+    expect(p.kernels.b.empty).toBe(true);
+    expect(p.engines.a.listSas(p.now)[0]?.state).toBe('established');
+    expect(p.engines.b.listSas(p.now)[0]?.children).toHaveLength(0);
+    // Teardown of a's side: the kernel already removed the inbound SA itself, so only the
+    // rest must go; what matters here is that nothing is left.
+    expect(p.kernels.a.outbound.size + p.kernels.a.policies.size).toBe(0);
+  });
+
+  it('an EXPIRE for an unknown SPI changes nothing', () => {
+    const p = pair();
+    p.establish();
+    const before = JSON.stringify(p.engines.a.listSas(p.now));
+    const actions = p.call('a', (e, now) => e.kernelEvent(now, { type: 'expire', spi: 0xdeadbeef, destination: '192.0.2.1', hard: true }));
+    expect(actions).toEqual([]);
+    expect(JSON.stringify(p.engines.a.listSas(p.now))).toBe(before);
+  });
+});
+
+describe('IKE SA rekey', () => {
+  for (const optimized of [true, false]) {
+    it(`${optimized ? 'optimized' : 'regular'}: children move to the new IKE SA, message IDs restart at 0, kernels untouched`, () => {
+      const p = pair({ optimized }, { optimized });
+      p.establish();
+      const old = p.engines.a.listSas(p.now)[0]!;
+      const kernelLog = p.kernels.a.log.length;
+      p.call('a', (e, now) => e.rekeyIke(now, old.ikeSaId));
+      p.run(5_000);
+      const ev = p.eventsOf('ike-rekeyed');
+      expect(ev).toHaveLength(2);
+      expect(ev.every((e) => e.optimized === optimized)).toBe(true);
+      const [fresh] = p.engines.a.listSas(p.now);
+      expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+      expect(fresh!.spiI).not.toBe(old.spiI);
+      expect(fresh!.children.map((c) => c.spiIn)).toEqual(old.children.map((c) => c.spiIn));
+      expect(p.kernels.a.log.length).toBe(kernelLog); // the Child SAs are not touched
+      // The next exchange on the new IKE SA uses message ID 0.
+      const c = fresh!.children[0]!;
+      const wireBefore = p.wire.length;
+      p.call('a', (e, now) => e.rekeyChild(now, c.childId));
+      p.run(2_000);
+      const next = decodeMessage(p.wire[wireBefore]!.data);
+      expect(next.ok && next.message.header.messageId).toBe(0);
+      expect(next.ok && next.message.header.spiI.toString('hex')).toBe(fresh!.spiI);
+      expect(next.ok && next.message.header.exchangeType).toBe(ExchangeType.CREATE_CHILD_SA);
+      expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+      expect(p.allViolations()).toEqual([]);
+    });
+  }
+});
+
+describe('NAT traversal', () => {
+  it('a NAT in front of the initiator: both move to port 4500, kernel specs carry UDP encapsulation with the mapped port', () => {
+    const p = pair({}, { remoteAddrs: '%any' });
+    p.link.nat = { inside: 'a', publicAddress: '198.51.100.7', portMap: new Map([[500, 31500], [4500, 34500]]) };
+    p.establish();
+    expect(p.allViolations()).toEqual([]);
+    expect(p.eventsOf('child-up')).toHaveLength(2);
+    const sa = p.engines.a.listSas(p.now)[0]!;
+    const sb = p.engines.b.listSas(p.now)[0]!;
+    expect(sa.natDetected.local).toBe(true);
+    expect(sb.natDetected.remote).toBe(true);
+    expect(sa.local.port).toBe(4500);
+    expect(sb.remote).toEqual({ address: '198.51.100.7', port: 34500 });
+    const ia = p.kernels.a.log.find((k) => k.op === 'installOutboundSa')!.spec;
+    const ib = p.kernels.b.log.find((k) => k.op === 'installOutboundSa')!.spec;
+    expect(ia.encap).toEqual({ localPort: 4500, remotePort: 4500 });
+    expect(ib.encap).toEqual({ localPort: 4500, remotePort: 34500 });
+    expect(ib.remote).toBe('198.51.100.7');
+    // IKE_AUTH and later went over 4500 from the initiator.
+    expect(p.wire.filter((w) => w.from === 'a').slice(1).every((w) => w.local.port === 4500)).toBe(true);
+    // A rekey over the NAT works as well.
+    p.call('a', (e, now) => e.rekeyChild(now, sa.children[0]!.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  it('no NAT: port 500 and no encapsulation; force_encap: encapsulation without a NAT', () => {
+    const plain = pair();
+    plain.establish();
+    expect(plain.kernels.a.log.find((k) => k.op === 'installOutboundSa')!.spec.encap).toBeUndefined();
+    expect(plain.engines.a.listSas(plain.now)[0]!.local.port).toBe(500);
+    const forced = pair({ forceEncap: true });
+    forced.establish();
+    expect(forced.eventsOf('child-up')).toHaveLength(2);
+    expect(forced.kernels.a.log.find((k) => k.op === 'installOutboundSa')!.spec.encap).toEqual({ localPort: 4500, remotePort: 4500 });
+    expect(forced.kernels.b.log.find((k) => k.op === 'installOutboundSa')!.spec.encap).toEqual({ localPort: 4500, remotePort: 4500 });
+  });
+});
+
+describe('DPD and teardown', () => {
+  it('an idle but live peer answers liveness checks: nothing is torn down in 10 minutes', () => {
+    const p = pair({ dpd: '10s' });
+    p.establish();
+    const wireBefore = p.wire.length;
+    p.run(600_000);
+    const informational = p.wire.slice(wireBefore).filter((w) => {
+      const d = decodeMessage(w.data);
+      return d.ok && d.message.header.exchangeType === ExchangeType.INFORMATIONAL;
+    });
+    // At least one liveness exchange (request + response) per 2 x dpd_delay: the check is skipped when
+    // the previous probe's answer counts as activity (so the effective interval is about 20 s here).
+    expect(informational.length).toBeGreaterThanOrEqual(2 * 25);
+    expect(p.eventsOf('ike-down')).toHaveLength(0);
+    expect(p.kernels.a.inbound.size).toBe(1);
+  });
+
+  it('a silent peer: DPD gives up, ike-down, the initiator kernel is empty and no timer of that SA is left', () => {
+    const p = pair({ dpd: '10s' });
+    p.establish();
+    const id = p.engines.a.listSas(p.now)[0]!.ikeSaId;
+    p.link.cut = true;
+    p.run(900_000);
+    expect(p.eventsOf('ike-down', 'a')).toHaveLength(1);
+    expect(p.kernels.a.empty).toBe(true);
+    expect([...p.clock.armed('a').keys()].filter((k) => k.includes(id))).toEqual([]);
+    expect(p.engines.a.stats()).toMatchObject({ ikeSas: 0, childSas: 0 });
+  });
+
+  it('terminate from the responder side with a second Child SA: both kernels empty, ike-down on both', () => {
+    const p = pair({ extraChild: true }, { extraChild: true });
+    p.establish();
+    p.call('a', (e, now) => e.initiate(now, 'site', 'dmz'));
+    p.run(5_000);
+    expect(p.kernels.a.policies.size).toBe(2);
+    const id = p.engines.b.listSas(p.now)[0]!.ikeSaId;
+    p.call('b', (e, now) => e.terminate(now, { ikeSaId: id }));
+    p.run(10_000);
+    expect(p.kernels.a.empty && p.kernels.b.empty).toBe(true);
+    expect(p.eventsOf('ike-down')).toHaveLength(2);
+    expect(p.eventsOf('child-down')).toHaveLength(4);
+    expect(p.allViolations()).toEqual([]);
+  });
+
+  it('terminate of an unknown IKE SA is a clear error', () => {
+    const p = pair();
+    expect(() => p.engines.a.terminate(p.now, { ikeSaId: 'nope' })).toThrow(/nope/);
+  });
+});
+
+describe('reload and ACQUIRE', () => {
+  it('an unchanged configuration leaves the SAs untouched; a changed one re-establishes', () => {
+    const p = pair();
+    p.establish();
+    const before = p.engines.a.listSas(p.now)[0]!;
+    const same = p.call('a', (e, now) => e.reload(now, peerConfig('a')));
+    expect(same).toEqual([]);
+    expect(p.engines.a.listSas(p.now)[0]!.ikeSaId).toBe(before.ikeSaId);
+    p.call('a', (e, now) => e.reload(now, peerConfig('a', { esp: 'aes128gcm16-ecp256' })));
+    p.call('b', (e, now) => e.reload(now, peerConfig('b', { esp: 'aes128gcm16-ecp256' })));
+    p.run(10_000);
+    const after = p.engines.a.listSas(p.now);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.ikeSaId).not.toBe(before.ikeSaId);
+    expect(after[0]!.children[0]!.suite).toMatch(/AES_GCM_16_128/);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(1);
+    expect([p.kernels.a.inbound.size, p.kernels.b.inbound.size]).toEqual([1, 1]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+    expect(p.allViolations()).toEqual([]);
+  });
+
+  it('a removed connection is torn down on reload', () => {
+    const p = pair();
+    p.establish();
+    const cfg = peerConfig('a');
+    cfg.connections = [];
+    p.call('a', (e, now) => e.reload(now, cfg));
+    p.run(10_000);
+    expect(p.engines.a.listSas(p.now)).toHaveLength(0);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(0);
+    expect(p.kernels.a.empty && p.kernels.b.empty).toBe(true);
+  });
+
+  it('ACQUIRE for a trap child starts the IKE SA and installs that child; a repeated ACQUIRE adds nothing', () => {
+    const p = pair({ startAction: 'trap' });
+    const reqid = peerConfig('a').connections[0]!.children[0]!.reqid;
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'acquire', reqid, local: '10.1.0.5', remote: '10.2.0.7' }));
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'acquire', reqid, local: '10.1.0.5', remote: '10.2.0.7' }));
+    p.run(5_000);
+    p.call('a', (e, now) => e.kernelEvent(now, { type: 'acquire', reqid, local: '10.1.0.5', remote: '10.2.0.7' }));
+    p.run(5_000);
+    expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+    expect(p.eventsOf('child-up', 'a')).toHaveLength(1);
+    expect(p.kernels.a.inbound.size).toBe(1);
+    expect(p.allViolations()).toEqual([]);
+  });
+
+  it('ACQUIRE for an unknown reqid does nothing', () => {
+    const p = pair();
+    expect(p.call('a', (e, now) => e.kernelEvent(now, { type: 'acquire', reqid: 4242, local: '10.1.0.5', remote: '10.2.0.7' }))).toEqual([]);
+  });
+});
