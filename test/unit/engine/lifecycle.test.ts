@@ -219,6 +219,21 @@ describe('NAT traversal', () => {
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 
+  // KNOWN GAP: RFC 7296 §2.23 says the host not behind the NAT SHOULD send to the address and port of
+  // the last valid authenticated packet. The engine follows the peer only once (500 -> 4500), so a
+  // NAT that re-maps the initiator's port leaves the responder answering the stale mapping, and both
+  // sides' DPD tears the tunnel down. (The kernel SA's encap port would need updating as well; the
+  // KernelAction contract has no operation for that yet.)
+  it.fails('KNOWN GAP: the IKE SA survives a NAT re-mapping of the initiator port (fails today)', () => {
+    const p = pair({ dpd: '10s' }, { remoteAddrs: '%any', dpd: '10s' });
+    p.link.nat = { inside: 'a', publicAddress: '198.51.100.7', portMap: new Map([[500, 31500], [4500, 34500]]) };
+    p.establish();
+    p.link.nat.portMap.set(4500, 45000);
+    p.run(300_000);
+    expect(p.eventsOf('ike-down')).toEqual([]);
+    expect(p.engines.b.listSas(p.now)[0]?.remote).toEqual({ address: '198.51.100.7', port: 45000 });
+  });
+
   it('no NAT: port 500 and no encapsulation; force_encap: encapsulation without a NAT', () => {
     const plain = pair();
     plain.establish();
@@ -229,6 +244,26 @@ describe('NAT traversal', () => {
     expect(forced.eventsOf('child-up')).toHaveLength(2);
     expect(forced.kernels.a.log.find((k) => k.op === 'installOutboundSa')!.spec.encap).toEqual({ localPort: 4500, remotePort: 4500 });
     expect(forced.kernels.b.log.find((k) => k.op === 'installOutboundSa')!.spec.encap).toEqual({ localPort: 4500, remotePort: 4500 });
+  });
+});
+
+describe('both peers start the connection', () => {
+  // KNOWN BUG in src/ike/engine/engine.ts: IKE_AUTH always carries INITIAL_CONTACT (sendAuthRequest),
+  // and a receiver drops every other IKE SA with that peer that is not half-open, including its own
+  // IKE SA still waiting for its IKE_AUTH answer (onAuthRequest). When both gateways initiate at once
+  // (start_action start on both, e.g. after a power cut), each drops the IKE SA it initiated and keeps
+  // the one the peer initiated, while the peer does the opposite: the two ends keep different IKE SAs
+  // and non-matching Child SAs; traffic is black-holed. RFC 7296 §2.4: INITIAL_CONTACT only when this
+  // is the only IKE SA with the peer; and an IKE SA of ours still being set up is not stale.
+  it.fails('KNOWN BUG: simultaneous initiation ends with one common IKE SA and mirrored Child SAs (fails today)', () => {
+    const p = pair({}, { startAction: 'start' });
+    p.call('a', (e, now) => e.initiate(now, 'site'));
+    p.call('b', (e, now) => e.initiate(now, 'site'));
+    p.run(60_000);
+    const ia = p.engines.a.listSas(p.now).map((s) => s.spiI + s.spiR);
+    const ib = p.engines.b.listSas(p.now).map((s) => s.spiI + s.spiR);
+    expect(ia.some((x) => ib.includes(x))).toBe(true);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 });
 
