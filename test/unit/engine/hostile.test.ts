@@ -143,4 +143,41 @@ describe('hostile datagrams', () => {
     expect(q.engines.b.stats()).toMatchObject({ ikeSas: 0, halfOpen: 0, childSas: 0 });
     expect(q.kernels.b.empty).toBe(true);
   });
+
+  it('an IKE_SA_INIT flood from 300 sources: half-open state stops at cookie_threshold, then stateless COOKIEs; all half-open state expires', () => {
+    const p = new EnginePairHarness(peerConfig('a'), peerConfig('b', { remoteAddrs: '%any' }), { seed: 3 });
+    p.link.cut = true;
+    let maxHalfOpen = 0;
+    for (let i = 0; i < 300; i++) {
+      const q = new EnginePairHarness(peerConfig('a'), peerConfig('b'), { seed: 100 + i });
+      q.link.cut = true;
+      q.call('a', (e, now) => e.initiate(now, 'site'));
+      p.inject('b', q.wire[0]!.data, { address: `203.0.113.${i % 250}`, port: 1024 + i });
+      maxHalfOpen = Math.max(maxHalfOpen, p.engines.b.stats().halfOpen);
+    }
+    const threshold = peerConfig('b').cookieThreshold;
+    expect(maxHalfOpen).toBe(threshold);
+    const answers = p.wire.filter((w) => w.from === 'b').map((w) => decodeMessage(w.data));
+    const cookies = answers.filter((d) => d.ok && d.message.payloads.length === 1 && d.message.payloads[0]!.type === PayloadType.NOTIFY && (d.message.payloads[0] as { notifyType: number }).notifyType === 16390);
+    expect(answers).toHaveLength(300);
+    expect(cookies).toHaveLength(300 - threshold);
+    p.run(120_000);
+    expect(p.engines.b.stats()).toMatchObject({ ikeSas: 0, halfOpen: 0 });
+  });
+});
+
+describe('kernel failures', () => {
+  it('the responder kernel refuses the policies: the Child SA is rolled back on both sides, the IKE SA stays', () => {
+    const p = new EnginePairHarness(peerConfig('a'), peerConfig('b'), { seed: 3 });
+    p.establish();
+    const failed = p.kernels.b.log.find((k) => k.op === 'installPolicies')!;
+    p.call('b', (e, now) => e.kernelEvent(now, { type: 'action-failed', action: failed, message: 'File exists (EEXIST)' }));
+    p.run(10_000);
+    expect(p.eventsOf('error', 'b').some((e) => /installPolicies/.test(e.message))).toBe(true);
+    expect(p.eventsOf('child-down')).toHaveLength(2);
+    expect(p.kernels.a.empty).toBe(true);
+    expect(p.kernels.b.inbound.size + p.kernels.b.outbound.size).toBe(0);
+    expect(p.engines.a.listSas(p.now)[0]?.state).toBe('established');
+    expect(p.engines.b.listSas(p.now)[0]?.state).toBe('established');
+  });
 });
