@@ -1538,7 +1538,11 @@ export class Engine implements IkeEngine {
 
   private childTimers(ike: IkeSaState, child: ChildSaState): Action[] {
     const out: Action[] = [];
-    if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => (ike.children.get(child.childId) === child ? this.rekeyChildSa(t, this.ownerOf(child) ?? ike, child) : [])));
+    if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => {
+      // The Child SA may have moved to a new IKE SA (IKE SA rekey) since the timer was armed.
+      const owner = this.ownerOf(child);
+      return owner ? this.rekeyChildSa(t, owner, child) : [];
+    }));
     if (child.expiresAt) out.push(this.arm(`child:${child.childId}:expire`, child.expiresAt, (t) => {
       const owner = this.ownerOf(child);
       return owner ? this.deleteChild(t, owner, child, 'hard lifetime reached', true) : [];

@@ -61,13 +61,8 @@ describe('Child SA rekeys (make-before-break on the fake kernels)', () => {
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 
-  // KNOWN BUG in src/ike/engine/engine.ts (Engine.childTimers): the Child SA rekey timer checks the
-  // IKE SA captured when it was armed (`ike.children.get(child.childId) === child`); after an IKE SA
-  // rekey moved the child to the new IKE SA, the timer does nothing and the Child SA runs into its hard
-  // lifetime (child-down "hard lifetime reached", tunnel gone). The expire timer already uses
-  // ownerOf(child); the rekey timer needs the same. `it.fails` keeps this visible: it turns red
-  // the day the engine is fixed, and `.fails` must then be removed.
-  it.fails('KNOWN BUG: a Child SA whose IKE SA was rekeyed is still rekeyed by its timer (fails today)', () => {
+  // Regression: the Child SA rekey timer must follow the Child SA to the IKE SA that replaced its own.
+  it('a Child SA whose IKE SA was rekeyed is still rekeyed by its timer', () => {
     const p = pair({ childRekey: '1h', ikeRekey: '48h' }, { childRekey: '1h', ikeRekey: '48h' });
     p.establish();
     const id = p.engines.a.listSas(p.now)[0]!.ikeSaId;
