@@ -118,6 +118,41 @@ describe('Child SA rekeys (make-before-break on the fake kernels)', () => {
     expect(p.lossViolations).toEqual([]);
   });
 
+  // KNOWN BUG in src/ike/engine/engine.ts: simultaneous Child SA rekeys (RFC 7296 §2.8.1) go wrong
+  // when loss changes the order in which the two exchanges complete (here: the peer's first request
+  // and its answer to ours are lost, so its retransmitted request meets our outstanding one).
+  //  - If the peer's exchange made the redundant SA, its Delete reaches onInformational as an ordinary
+  //    Child SA delete (the old SA was already taken out of ike.children by
+  //    acceptChildRekeyAsResponder), so removeChildKernel deletes the per-reqid POLICIES while the old
+  //    SAs still carry the traffic: cleartext/black-hole window until our own rekey finishes, which
+  //    then re-points a policy that no longer exists.
+  //  - In the other nonce order both ends re-point the policy from an SPI it no longer uses, delete an
+  //    outbound SA twice, and keep a redundant inbound SA for good (2 inbound SAs each after 2 min).
+  // Every seed hits one of the two; found by a 6 h soak at 10% loss (one peer optimized, one not).
+  it.fails('KNOWN BUG: a rekey collision reordered by loss ends with one SA pair and policies never removed (fails today)', () => {
+    const problems: string[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const p = new EnginePairHarness(peerConfig('a'), peerConfig('b'), { seed });
+      p.establish();
+      let lostResponse = 0;
+      let lostRequest = 0;
+      p.link.dropIf = (from, data) => {
+        const d = decodeMessage(data);
+        if (from !== 'b' || !d.ok || d.message.header.exchangeType !== ExchangeType.CREATE_CHILD_SA) return false;
+        if (d.message.header.flags.response) return lostResponse === 0 ? ++lostResponse > 0 : false;
+        return lostRequest === 0 ? ++lostRequest > 0 : false;
+      };
+      p.call('b', (e, now) => e.rekeyChild(now, child(p, 'b')!.childId));
+      p.run(20);
+      p.call('a', (e, now) => e.rekeyChild(now, child(p, 'a')!.childId));
+      p.run(120_000);
+      const v = [...p.allViolations(), ...p.eventsOf('child-down').map((e) => `child-down: ${e.reason}`)];
+      if (p.kernels.a.inbound.size !== 1 || p.kernels.b.inbound.size !== 1) v.push(`inbound SAs left: ${p.kernels.a.inbound.size}/${p.kernels.b.inbound.size}`);
+      if (v.length) problems.push(`seed ${seed}: ${v.join('; ')}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('kernel soft EXPIRE of both directions starts exactly one rekey', () => {
     const p = pair();
     p.establish();
