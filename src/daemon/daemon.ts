@@ -249,6 +249,7 @@ export class Daemon {
         break;
       case 'auth-failed': this.log.warn(fields, `authentication failed: ${e.reason}`); break;
       case 'error': this.log.error(fields, e.message); break;
+      case 'notice': this.log.info(fields, e.message); break;
     }
   }
 

@@ -83,6 +83,8 @@ export type EngineEvent =
   | { type: 'child-down'; connection: string; child: string; spiIn: number; spiOut: number; reason: string }
   | { type: 'auth-failed'; connection: string; reason: string }
   | { type: 'error'; connection?: string; message: string }
+  /** Something worth an operator's attention that is not a fault (e.g. a rekey collision resolved). */
+  | { type: 'notice'; connection?: string; message: string }
   /** Key log for Wireshark (only consumed when the operator opted in with --keylog). */
   | { type: 'keylog-ike'; spiI: string; spiR: string; skEi: string; skEr: string; encr: string; skAi: string; skAr: string; integ: string }
   | { type: 'keylog-esp'; src: string; dst: string; spi: string; encr: string; encKey: string; integ: string; integKey: string };

@@ -187,6 +187,11 @@ interface IkeSaState {
   refusedOptimizedIke: boolean;
   /** Our own IKE SA rekey is on the wire (sent, unanswered, or finishing with IKE_FOLLOWUP_KE). */
   ikeRekeyInFlight?: boolean;
+  /**
+   * RFC 7296 §2.8.2: the peer's rekey of this IKE SA, answered while ours was in flight. The new IKE SA
+   * it made waits here, without Child SAs, until the nonce rule says which of the two survives.
+   */
+  ikeRekeyCollision?: { fresh: IkeSaState; ni: Buffer; nr: Buffer; optimized: boolean };
   /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
   /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
@@ -1681,7 +1686,7 @@ export class Engine implements IkeEngine {
     if (rival?.nonces && redundantRekey(nonces, rival.nonces) === 'a') {
       this.usedSpis.delete(sa.spiIn);
       return [
-        this.event({ type: 'error', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
+        this.event({ type: 'notice', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
         ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
       ];
     }
@@ -1732,6 +1737,12 @@ export class Engine implements IkeEngine {
       (t, _h, resp) => {
         ike.ikeRekeyInFlight = false;
         const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
+        if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
+        if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
+          // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
+          // succeeded: the peer's new IKE SA is the only one, so the Child SAs move there (§2.8.2).
+          return this.adoptPeerIkeRekey(t, ike, `our IKE SA rekey failed (${outcome.kind === 'failed' ? outcome.reason : outcome.kind}), the peer's succeeded`);
+        }
         switch (outcome.kind) {
           case 'done': {
             const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
@@ -1775,8 +1786,61 @@ export class Engine implements IkeEngine {
     );
   }
 
-  /** Move the Child SAs to the new IKE SA created by a rekey; message IDs restart at 0 (§2.18). */
-  private adoptRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+  /**
+   * RFC 7296 §2.8.2: both exchanges of a simultaneous IKE SA rekey completed. The one holding the lowest
+   * of the four nonces made a redundant IKE SA, which its initiator deletes; the Child SAs move to the
+   * other one, and the initiator of the surviving SA deletes the old IKE SA. Both peers compare the
+   * same four nonces, so both reach the same verdict.
+   */
+  private resolveIkeRekeyCollision(now: number, old: IkeSaState, ours: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+    const theirs = old.ikeRekeyCollision!;
+    old.ikeRekeyCollision = undefined;
+    if (redundantRekey({ ni, nr }, theirs) === 'a') {
+      // Ours is redundant: bring it up only to delete it, adopt the peer's, and let the peer delete the old SA.
+      const redundant = this.createRekeyedIkeSa(now, old, ours, ni, nr);
+      redundant.state = 'rekeyed';
+      const out = this.adoptPeerIkeRekey(now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
+      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, redundant, 'redundant', undefined, true)));
+      return out;
+    }
+    // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
+    theirs.fresh.state = 'rekeyed';
+    const out: Action[] = [
+      this.event({ type: 'notice', connection: old.conn.name, message: "simultaneous IKE SA rekey: the peer's holds the lowest nonce and is redundant, keeping ours (RFC 7296 §2.8.2)" }),
+      this.forgetUnlessDeleted(theirs.fresh),
+      ...this.adoptRekeyedIkeSa(now, old, ours, ni, nr, optimized),
+    ];
+    old.state = 'deleting';
+    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, old, 'rekeyed', undefined, true)));
+    return out;
+  }
+
+  /** The peer's new IKE SA (answered in a collision) survives: it takes the Child SAs; the peer deletes the old one. */
+  private adoptPeerIkeRekey(now: number, old: IkeSaState, why: string, collision = old.ikeRekeyCollision): Action[] {
+    old.ikeRekeyCollision = undefined;
+    const fresh = collision!.fresh;
+    this.moveChildren(old, fresh);
+    fresh.establishedAt = now;
+    this.counters.ike++;
+    if (collision!.optimized) this.counters.optimized++;
+    return [
+      this.event({ type: 'notice', connection: old.conn.name, message: why }),
+      ...this.cancel(`ike:${old.id}:rekey`),
+      ...this.cancel(`ike:${old.id}:dpd`),
+      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized: collision!.optimized }),
+      ...this.armIkeTimers(now, fresh),
+      // The peer, initiator of the surviving SA, deletes the old one; should it never do so, forget it.
+      this.forgetUnlessDeleted(old),
+    ];
+  }
+
+  /** A replaced IKE SA the peer is expected to delete: dropped silently if it has not after a while. */
+  private forgetUnlessDeleted(ike: IkeSaState): Action {
+    return this.arm(`ike:${ike.id}:half-open`, this.lastNow + HALF_OPEN_TIMEOUT_MS, (t) => (this.sas.get(ike.id) === ike ? this.dropIkeSa(t, ike, 'replaced', undefined, true) : []));
+  }
+
+  /** A new IKE SA made by a rekey of `old`, inheriting its negotiated properties, without Child SAs yet. */
+  private createRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer): IkeSaState {
     const fresh = this.newIkeSa(old.conn, sa.originalInitiator, sa.spiI, sa.spiR, old.local, old.remote, now);
     fresh.sa = sa;
     fresh.ni = ni;
@@ -1789,10 +1853,25 @@ export class Engine implements IkeEngine {
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
+    this.sas.set(fresh.id, fresh);
+    return fresh;
+  }
+
+  private moveChildren(old: IkeSaState, fresh: IkeSaState): void {
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();
     old.state = 'rekeyed';
-    this.sas.set(fresh.id, fresh);
+  }
+
+  /** Whether our IKE SA rekey would be finished by IKE_FOLLOWUP_KE exchanges (RFC 9370 additional key exchanges). */
+  private ikeRekeyNeedsFollowups(ike: IkeSaState): boolean {
+    return ike.sa!.keMethods.length > 1 || ike.conn.ike.proposals.some((p) => p.addKe.some((k) => k.some((m) => m !== 0)));
+  }
+
+  /** Move the Child SAs to the new IKE SA created by a rekey; message IDs restart at 0 (§2.18). */
+  private adoptRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+    const fresh = this.createRekeyedIkeSa(now, old, sa, ni, nr);
+    this.moveChildren(old, fresh);
     this.counters.ike++;
     if (optimized) this.counters.optimized++;
     return [
@@ -1832,6 +1911,13 @@ export class Engine implements IkeEngine {
   private onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const deletes = payloads.filter((p) => p.type === PayloadType.DELETE);
     if (deletes.some((d) => d.type === PayloadType.DELETE && d.protocol === ProtocolId.IKE)) {
+      if (ike.ikeRekeyCollision && ike.state === 'established') {
+        // RFC 7296 §2.8.2: the peer's rekey (answered while ours was in flight) survived and the peer
+        // deletes the old IKE SA: the Child SAs move to its new IKE SA; our own exchange is abandoned.
+        const out = this.adoptPeerIkeRekey(now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
+        ike.ikeRekeyInFlight = false;
+        return { response: [], after: { after: [...out, ...this.dropIkeSa(now, ike, 'rekeyed', undefined, true)] } };
+      }
       // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
       return { response: [], after: { after: this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true) } };
     }
@@ -1922,6 +2008,10 @@ export class Engine implements IkeEngine {
     const sa = getSa(payloads);
     const optimizedIke = !rekeySa && findNotify(payloads, this.config.codePoints.optimizedRekey) !== undefined;
     if (rekeySa) {
+      if (ike.ikeRekeyInFlight) {
+        // RFC 7296 §2.25.2: a Child SA rekey request while we rekey the IKE SA gets TEMPORARY_FAILURE.
+        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
+      }
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
       const policy = this.policyFor(ike, target?.cfg);
       const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
@@ -1938,18 +2028,23 @@ export class Engine implements IkeEngine {
       return { response: answer.response, after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
-      // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): if both were answered, each peer would move its
-      // Child SAs to the SA the other one created first, and the peers would part ways. While our own
-      // rekey is in flight the peer's is refused with TEMPORARY_FAILURE (§2.25); it retries after a
-      // randomized delay, and ours completes normally.
-      if (ike.ikeRekeyInFlight) {
-        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
+      if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
+        // A second collision, or one whose SAs would only be finished by IKE_FOLLOWUP_KE exchanges
+        // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
+        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
       }
       const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
       if (answer.kind === 'followup') return { response: answer.response, after: {} };
+      if (ike.ikeRekeyInFlight) {
+        // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
+        // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
+        const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
+        ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
+        return { response: answer.response, after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
+      }
       return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
     }
     return this.respondCreateChildSa(now, ike, payloads);

@@ -128,6 +128,8 @@ export class EnginePair {
   duplicate = false;
   /** Cut the link entirely. */
   cut = false;
+  /** Drop the datagrams this returns true for (after `dropEvery`). */
+  dropIf?: (from: 'a' | 'b', data: Buffer) => boolean;
   latency = 5;
 
   constructor(cfgA: EngineConfig, cfgB: EngineConfig, seed = 1) {
@@ -158,6 +160,7 @@ export class EnginePair {
           this.wire.push({ from: side, data: act.data });
           if (this.cut) break;
           if (this.dropEvery && this.sent % this.dropEvery === 0) break;
+          if (this.dropIf?.(side, act.data)) break;
           const p: Pending = { at: this.now + this.latency, to: side === 'a' ? 'b' : 'a', data: act.data, local: act.remote, remote: act.local };
           this.inflight.push(p);
           if (this.duplicate) this.inflight.push({ ...p, at: p.at + 1 });
