@@ -93,6 +93,8 @@ export interface ChildConfig {
   /** XFRM if_id / mark passthrough for route-based setups (0 = unused). */
   ifId: number;
   mark: number;
+  /** TFC padding of outbound ESP packets to this length, octets (0/absent = off; RFC 4303 §2.7). */
+  tfcPadding?: number;
 }
 
 export interface PpkConfig {

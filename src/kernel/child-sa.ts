@@ -65,6 +65,8 @@ export function saSpecFor(spec: ChildSaKernelSpec, dir: 'in' | 'out', keys: SaKe
     lifetime: lifetimeOf(spec),
     ...espAlgorithmFields(spec.encr, spec.integ, keys),
   };
+  // TFC padding applies to what we send (RFC 4303 §2.7); the receiver strips it without being told.
+  if (!inbound && spec.tfcPad) sa.tfcPad = spec.tfcPad;
   if (spec.encap) {
     sa.encap = inbound
       ? { sport: spec.encap.remotePort, dport: spec.encap.localPort }

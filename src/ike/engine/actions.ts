@@ -48,6 +48,11 @@ export interface ChildSaKernelSpec {
   hardSeconds: number;
   ifId: number;
   mark: number;
+  /**
+   * Traffic Flow Confidentiality: pad outbound ESP payloads to this many octets (RFC 4303 §2.7;
+   * 0 or absent = none). Never set when the peer sent ESP_TFC_PADDING_NOT_SUPPORTED (RFC 7296 §3.10.1).
+   */
+  tfcPad?: number;
   /** Inbound and outbound SPIs (host order numbers). */
   spiIn: number;
   spiOut: number;

@@ -1517,6 +1517,7 @@ export class Engine implements IkeEngine {
       hardSeconds: cfg.lifetime.lifeTime,
       ifId: cfg.ifId,
       mark: cfg.mark,
+      ...(cfg.tfcPadding ? { tfcPad: cfg.tfcPadding } : {}),
     };
   }
 

@@ -677,8 +677,12 @@ export type KernelSpecBase = Omit<ChildSaKernelSpec, 'childId' | 'mode' | 'local
 
 /** The XFRM-agnostic spec of a Child SA (architecture.md, actions.ts). */
 export function kernelSpecOf(base: KernelSpecBase, childId: number, child: RekeyChildSa): ChildSaKernelSpec {
+  const { tfcPad, ...rest } = base;
   return {
-    ...base,
+    ...rest,
+    // RFC 7296 §3.10.1: a peer that sent ESP_TFC_PADDING_NOT_SUPPORTED gets no TFC padding; a rekeyed
+    // (also optimized) SA inherits that property.
+    ...(tfcPad && !child.tfcPaddingNotSupported ? { tfcPad } : {}),
     childId,
     mode: child.mode,
     localTs: child.localTs.map(tsSpec).filter((t): t is TrafficSelectorSpec => t !== undefined),

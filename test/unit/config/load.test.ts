@@ -200,6 +200,7 @@ connections:
         reqid: 7
         if_id: 0x10
         mark: 42
+        tfc_padding: 1400
 `);
     expect(cfg.daemon).toMatchObject({ logLevel: 'debug', listen: ['192.0.2.1'], port: 1500, nattPort: 14500, reqidBase: 5000 });
     expect(cfg.engine.cookieThreshold).toBe(0);
@@ -226,7 +227,7 @@ connections:
     expect(ch.remoteTs).toEqual([{ cidr: '2001:db8:2::1-2001:db8:2::9', protocol: 17, startPort: 1000, endPort: 2000 }]);
     expect(ch.mode).toBe('transport');
     expect(ch.lifetime).toMatchObject({ rekeyBytes: 1024 ** 3, lifeBytes: Math.floor(1024 ** 3 * 1.1), rekeyPackets: 1_000_000, lifePackets: 2_000_000 });
-    expect(ch).toMatchObject({ replayWindow: 0, reqid: 7, ifId: 16, mark: 42 });
+    expect(ch).toMatchObject({ replayWindow: 0, reqid: 7, ifId: 16, mark: 42, tfcPadding: 1400 });
   });
 
   it('YAML anchors and merge keys share settings between connections', () => {
@@ -342,6 +343,7 @@ describe('errors name file:line: key: expectation', () => {
         replay_window: -1
         local_ts: [10.1.0.0/33]
         remote_ts: ["10.2.0.0/24[tcp/99999]"]
+        tfc_padding: 70000
 `);
     expect(errs).toEqual([
       `${F()}:3: connections.c1.local.addrs[0]: expected an IPv4 or IPv6 address, got "192.0.2.300"`,
@@ -351,6 +353,7 @@ describe('errors name file:line: key: expectation', () => {
       `${F()}:10: connections.c1.children.lan.replay_window: expected a replay window in packets from 0 to 4096, got -1`,
       `${F()}:11: connections.c1.children.lan.local_ts[0]: invalid prefix length "/33" in "10.1.0.0/33" (0-32)`,
       `${F()}:12: connections.c1.children.lan.remote_ts[0]: invalid port "99999" in "10.2.0.0/24[tcp/99999]": expected a port 0-65535 or a range like 1000-2000`,
+      `${F()}:13: connections.c1.children.lan.tfc_padding: expected a TFC padding length in octets (0 = off) from 0 to 65535, got 70000`,
     ]);
   });
 

@@ -15,6 +15,8 @@ export interface SideOptions {
   dpd?: string;
   startAction?: 'start' | 'none' | 'trap';
   remoteId?: string;
+  /** Extra YAML keys for the Child SA `lan`, e.g. `tfc_padding: 1200`. */
+  childExtra?: string;
 }
 
 export function configFor(side: 'a' | 'b', o: SideOptions = {}): EngineConfig {
@@ -36,7 +38,7 @@ connections:
         mode: ${o.mode ?? 'tunnel'}
         rekey_time: 1h
         start_action: ${o.startAction ?? (a ? 'start' : 'none')}
-`;
+${o.childExtra ? `        ${o.childExtra}\n` : ''}`;
   const loaded = parseConfig(yaml, `${side}.yaml`);
   const engine = loaded.engine;
   engine.connections.forEach((c) => c.children.forEach((ch, i) => (ch.reqid = ch.reqid || 100 + i)));
