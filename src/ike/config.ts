@@ -95,6 +95,8 @@ export interface ChildConfig {
   mark: number;
   /** TFC padding of outbound ESP packets to this length, octets (0/absent = off; RFC 4303 §2.7). */
   tfcPadding?: number;
+  /** Accept only Child SAs for a single address pair; answer SINGLE_PAIR_REQUIRED otherwise (RFC 7296 §3.10.1). */
+  singlePair?: boolean;
 }
 
 export interface PpkConfig {

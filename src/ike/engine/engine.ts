@@ -73,7 +73,7 @@ import {
   type KeInitiation,
 } from '../crypto/index.js';
 import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName, type ChosenAlgorithms } from '../proposal.js';
-import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
+import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys, TrafficSelectorSpec } from './actions.js';
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeResponder } from './followup-ke.js';
@@ -171,6 +171,8 @@ interface IkeSaState {
   childPfsInfo: boolean;
   /** Initiator: the Child SA proposed in IKE_AUTH. */
   authChild?: { cfg: ChildConfig; spiIn: number; sent: ReturnType<typeof ikeAuthChildProposals> };
+  /** Initiator: the packet (kernel ACQUIRE) that triggered the IKE_AUTH Child SA, sent as its first TS. */
+  authChildPacket?: PacketSelectors;
   nextRequestId: number;
   expectedRequestId: number;
   outstanding?: Outstanding;
@@ -262,7 +264,76 @@ function narrow(offered: readonly TrafficSelector[], configured: readonly Addres
       if (i) out.push(i);
     }
   }
-  return out;
+  // A selector inside another one of the result (e.g. a triggering packet's within the configured
+  // range) adds nothing but a redundant policy: keep the wider one.
+  return out.filter((s, k) => !out.some((w, j) => j !== k && covers(w, s) && (!covers(s, w) || j < k)));
+}
+
+function covers(w: AddressRangeSelector, s: AddressRangeSelector): boolean {
+  return w.tsType === s.tsType && (w.ipProtocol === 0 || w.ipProtocol === s.ipProtocol) && w.startPort <= s.startPort && w.endPort >= s.endPort
+    && Buffer.compare(w.startAddr, s.startAddr) <= 0 && Buffer.compare(w.endAddr, s.endAddr) >= 0;
+}
+
+/** The packet that triggered a Child SA (kernel ACQUIRE), as our (local) and the peer's (remote) selector. */
+interface PacketSelectors {
+  local: AddressRangeSelector;
+  remote: AddressRangeSelector;
+}
+
+function packetSelectors(sel: { src: TrafficSelectorSpec; dst: TrafficSelectorSpec } | undefined): PacketSelectors | undefined {
+  if (!sel) return undefined;
+  const one = (t: TrafficSelectorSpec): AddressRangeSelector => ({
+    ...selectorOf({ cidr: `${t.startAddress}-${t.endAddress}`, protocol: t.protocol, startPort: t.startPort, endPort: t.endPort }),
+    ipProtocol: t.protocol,
+    startPort: t.startPort,
+    endPort: t.endPort,
+  });
+  try {
+    return { local: one(sel.src), remote: one(sel.dst) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * TSi/TSr of a request (RFC 7296 §2.9): with a triggering packet its specific selectors come first, so
+ * that a responder that narrows (or needs a single pair) can pick them; `packetOnly` after SINGLE_PAIR_REQUIRED.
+ */
+function requestSelectors(cfg: ChildConfig, packet: PacketSelectors | undefined, packetOnly = false): [Payload, Payload] {
+  const local = cfg.localTs.map(selectorOf);
+  const remote = cfg.remoteTs.map(selectorOf);
+  if (!packet) return [tsPayload(PayloadType.TSi, local), tsPayload(PayloadType.TSr, remote)];
+  if (packetOnly) return [tsPayload(PayloadType.TSi, [packet.local]), tsPayload(PayloadType.TSr, [packet.remote])];
+  return [tsPayload(PayloadType.TSi, [packet.local, ...local]), tsPayload(PayloadType.TSr, [packet.remote, ...remote])];
+}
+
+const singleAddress = (s: AddressRangeSelector) => s.startAddr.equals(s.endAddr);
+
+type ChildPick = { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | { refuse: NotifyType.TS_UNACCEPTABLE | NotifyType.SINGLE_PAIR_REQUIRED; reason: string };
+
+/**
+ * Responder: the first Child SA config whose selectors accept part of TSi/TSr, narrowed (RFC 7296 §2.9).
+ * A config with `singlePair` accepts only one address pair: the narrowed result if it already is one,
+ * else the first (packet) selectors of TSi and TSr if they are single addresses it allows, else
+ * SINGLE_PAIR_REQUIRED (§3.10.1) so the initiator asks again for just the traffic it forwards.
+ */
+function pickChildConfig(children: readonly ChildConfig[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[]): ChildPick {
+  let needSingle = false;
+  for (const cfg of children) {
+    const remote = narrow(tsi, cfg.remoteTs.map(selectorOf));
+    const local = narrow(tsr, cfg.localTs.map(selectorOf));
+    if (!remote.length || !local.length) continue;
+    if (!cfg.singlePair || (remote.length === 1 && local.length === 1 && singleAddress(remote[0]!) && singleAddress(local[0]!))) return { cfg, remote, local };
+    const firstRemote = narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf));
+    const firstLocal = narrow(tsr.slice(0, 1), cfg.localTs.map(selectorOf));
+    if (firstRemote.length === 1 && firstLocal.length === 1 && singleAddress(firstRemote[0]!) && singleAddress(firstLocal[0]!)) {
+      return { cfg, remote: firstRemote, local: firstLocal };
+    }
+    needSingle = true;
+  }
+  return needSingle
+    ? { refuse: NotifyType.SINGLE_PAIR_REQUIRED, reason: 'only a single address pair is acceptable (SINGLE_PAIR_REQUIRED)' }
+    : { refuse: NotifyType.TS_UNACCEPTABLE, reason: 'traffic selectors unacceptable' };
 }
 
 function tsText(ts: TrafficSelector): string {
@@ -336,10 +407,10 @@ export class Engine implements IkeEngine {
             const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state !== 'deleting' && s.state !== 'rekeyed');
             if (existing) {
               // An IKE SA exists: create the Child SA in it, unless it is up or being set up already.
-              if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name) || existing.authChild?.cfg === child) return [];
-              return this.createChildSa(now, existing, child);
+              if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name)) return [];
+              return this.createChildSa(now, existing, child, undefined, packetSelectors(ev.selector));
             }
-            return this.initiate(now, conn.name, child.name);
+            return this.initiate(now, conn.name, child.name, packetSelectors(ev.selector));
           }
           return [];
         }
@@ -369,7 +440,7 @@ export class Engine implements IkeEngine {
     }
   }
 
-  initiate(now: number, connection: string, childName?: string): Action[] {
+  initiate(now: number, connection: string, childName?: string, packet?: PacketSelectors): Action[] {
     const conn = this.config.connections.find((c) => c.name === connection);
     if (!conn) throw new Error(`unknown connection '${connection}'`);
     const remoteAddr = conn.remote.addrs.find((a) => a !== '%any');
@@ -380,11 +451,12 @@ export class Engine implements IkeEngine {
     const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state === 'established');
     if (existing && child) {
       if ([...existing.children.values()].some((c) => c.cfg.name === child.name)) throw new Error(`child '${child.name}' of '${connection}' is already up`);
-      return this.createChildSa(now, existing, child);
+      return this.createChildSa(now, existing, child, undefined, packet);
     }
     const spiI = this.newIkeSpi();
     const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
     if (child) ike.authChild = { cfg: child, spiIn: 0, sent: [] };
+    if (child && packet) ike.authChildPacket = packet;
     this.sas.set(hex(spiI), ike);
     return this.sendInitRequest(now, ike, undefined, undefined);
   }
@@ -1083,8 +1155,7 @@ export class Engine implements IkeEngine {
       ike.authChild = { cfg: child, spiIn, sent };
       payloads.push(
         saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))),
-        tsPayload(PayloadType.TSi, child.localTs.map(selectorOf)),
-        tsPayload(PayloadType.TSr, child.remoteTs.map(selectorOf)),
+        ...requestSelectors(child, ike.authChildPacket),
       );
       if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
     }
@@ -1122,6 +1193,12 @@ export class Engine implements IkeEngine {
       const sar = getSa(payloads);
       const tsi = getTsi(payloads);
       const tsr = getTsr(payloads);
+      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED && ike.authChildPacket) {
+        // RFC 7296 §3.10.1: the peer takes only one address pair: ask again for the triggering packet's.
+        this.usedSpis.delete(pending.spiIn);
+        out.push(...this.createChildSa(now, ike, pending.cfg, undefined, ike.authChildPacket, true));
+        return out;
+      }
       if (!sar || !tsi || !tsr) {
         this.usedSpis.delete(pending.spiIn);
         out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA '${pending.cfg.name}' not created: ${err ? `peer answered notify ${err.notifyType}` : 'no SA/TS in the response'}` }));
@@ -1144,7 +1221,7 @@ export class Engine implements IkeEngine {
   }
 
   /** CREATE_CHILD_SA for an additional Child SA (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr. */
-  private createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number): Action[] {
+  private createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number, packet?: PacketSelectors, packetOnly = false): Action[] {
     const spiIn = this.newEspSpi();
     const ni = Buffer.from(this.rng(NONCE_LENGTH));
     const sent = proposalsToSa(cfg.espProposals, 'esp');
@@ -1152,7 +1229,7 @@ export class Engine implements IkeEngine {
     const ke = method !== undefined ? { method, init: getKeMethod(method)!.initiate(this.rng) } : undefined;
     const payloads: Payload[] = [saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))), noncePayload(ni)];
     if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
-    payloads.push(tsPayload(PayloadType.TSi, cfg.localTs.map(selectorOf)), tsPayload(PayloadType.TSr, cfg.remoteTs.map(selectorOf)));
+    payloads.push(...requestSelectors(cfg, packet, packetOnly));
     if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
     return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
@@ -1162,7 +1239,15 @@ export class Engine implements IkeEngine {
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
         this.usedSpis.delete(spiIn);
-        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0));
+        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0), packet, packetOnly);
+      }
+      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED) {
+        // RFC 7296 §3.10.1: ask again for just the traffic we forward: the packet that triggered us.
+        if (packet && !packetOnly) {
+          this.usedSpis.delete(spiIn);
+          return this.createChildSa(t, ike, cfg, keMethod, packet, true);
+        }
+        return fail(packet ? 'the peer refused even the single address pair of the triggering packet (SINGLE_PAIR_REQUIRED)' : 'the peer accepts only a single address pair (SINGLE_PAIR_REQUIRED), and no packet triggered this Child SA to name one: use start_action: trap or narrower traffic selectors');
       }
       if (err) return fail(`peer answered notify ${err.notifyType}`);
       const sar = getSa(resp);
@@ -1203,16 +1288,8 @@ export class Engine implements IkeEngine {
     const tsi = getTsi(payloads);
     const tsr = getTsr(payloads);
     if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
-    let picked: { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | undefined;
-    for (const cfg of ike.conn.children) {
-      const remote = narrow(tsi.selectors, cfg.remoteTs.map(selectorOf));
-      const local = narrow(tsr.selectors, cfg.localTs.map(selectorOf));
-      if (remote.length && local.length) {
-        picked = { cfg, remote, local };
-        break;
-      }
-    }
-    if (!picked) return refuse(NotifyType.TS_UNACCEPTABLE, 'traffic selectors unacceptable');
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors);
+    if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const kp = getKe(payloads);
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
@@ -1330,18 +1407,10 @@ export class Engine implements IkeEngine {
     const tsr = getTsr(payloads);
     if (sai && tsi && tsr) {
       // TSi are the initiator's (our remote) selectors, TSr ours.
-      let picked: { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | undefined;
-      for (const cfg of conn.children) {
-        const remote = narrow(tsi.selectors, cfg.remoteTs.map(selectorOf));
-        const local = narrow(tsr.selectors, cfg.localTs.map(selectorOf));
-        if (remote.length && local.length) {
-          picked = { cfg, remote, local };
-          break;
-        }
-      }
-      if (!picked) {
-        response.push(notify(NotifyType.TS_UNACCEPTABLE));
-        after.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: traffic selectors unacceptable' }));
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors);
+      if ('refuse' in picked) {
+        response.push(notify(picked.refuse));
+        after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
       } else {
         const sel = selectIkeAuthChildProposal(sai.proposals, picked.cfg, ike.childPfsInfo);
         const offered = sel.ok ? sai.proposals.find((p) => p.num === sel.selected.proposalNumber) : undefined;
