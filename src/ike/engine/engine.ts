@@ -102,6 +102,8 @@ import {
 } from './rekey-exchange.js';
 
 const NONCE_LENGTH = 32;
+/** The most requests we keep outstanding, whatever window the peer announces (RFC 7296 §2.3). */
+const MAX_PEER_WINDOW = 32;
 const IKE_PORT = 500;
 const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
@@ -138,6 +140,8 @@ interface Outstanding {
   onResponse: (now: number, header: IkeHeader, payloads: Payload[], datagram: Buffer) => Action[];
   /** The inner payloads sent (for the IntAuth chain of IKE_INTERMEDIATE). */
   payloads?: Payload[];
+  /** Runs alone in the window (see request()). */
+  exclusive?: boolean;
 }
 
 /** What happens around the response to a request: actions before and after it, and a hook with the sealed bytes. */
@@ -174,10 +178,16 @@ interface IkeSaState {
   /** Initiator: the packet (kernel ACQUIRE) that triggered the IKE_AUTH Child SA, sent as its first TS. */
   authChildPacket?: PacketSelectors;
   nextRequestId: number;
+  /** Responder: the lowest message ID not answered yet (the bottom of our receive window). */
   expectedRequestId: number;
-  outstanding?: Outstanding;
-  queue: Array<(now: number) => Action[]>;
-  lastResponse?: { messageId: number; datagrams: Buffer[] };
+  /** Our requests awaiting a response, by message ID: at most the peer's window (RFC 7296 §2.3). */
+  inflight: Map<number, Outstanding>;
+  /** Requests waiting for room in the window; `exclusive` ones run with nothing else outstanding. */
+  queue: Array<{ start: (now: number) => Action[]; exclusive: boolean }>;
+  /** The peer's window (its SET_WINDOW_SIZE, RFC 7296 §2.3); 1 until it says otherwise. */
+  peerWindow: number;
+  /** Responder: the responses sent, by message ID, so retransmitted requests get them again (§2.1). */
+  responses: Map<number, Buffer[]>;
   /** RFC 7383: both peers announced IKEV2_FRAGMENTATION_SUPPORTED. */
   fragmentation: boolean;
   reassembler: Reassembler;
@@ -194,6 +204,8 @@ interface IkeSaState {
    * it made waits here, without Child SAs, until the nonce rule says which of the two survives.
    */
   ikeRekeyCollision?: { fresh: IkeSaState; ni: Buffer; nr: Buffer; optimized: boolean };
+  /** After an IKE SA rekey: the IKE SA that took over this one's Child SAs. */
+  successor?: IkeSaState;
   /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
   /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
@@ -612,6 +624,9 @@ export class Engine implements IkeEngine {
       childPfsInfo: false,
       nextRequestId: 0,
       expectedRequestId: 0,
+      inflight: new Map(),
+      peerWindow: 1,
+      responses: new Map(),
       queue: [],
       children: new Map(),
       lastActivity: now,
@@ -729,44 +744,93 @@ export class Engine implements IkeEngine {
     }, true);
   }
 
-  private request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse'], front = false): Action[] {
+  /**
+   * Queue a request. It leaves when the peer's window has room (RFC 7296 §2.3); an `exclusive` one
+   * (IKE SA rekey and its follow-ups, IKE SA delete, the initial exchanges) waits until nothing else
+   * is outstanding and holds everything back until answered, so no Child SA exchange straddles the
+   * switch to another IKE SA.
+   */
+  private request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse'], front = false, exclusive = false): Action[] {
     this.lastNow = now;
-    ike.queue[front ? 'unshift' : 'push']((t) => {
-      if (!ike.sa) return [];
-      const payloads = build();
-      const messageId = ike.nextRequestId++;
-      const datagrams = this.seal(ike, exchange, messageId, false, payloads);
-      ike.outstanding = { messageId, datagrams, tries: 0, sentAt: t, exchange, onResponse, payloads };
-      return [...datagrams.map((d) => this.send(ike, d)), this.armRetransmit(t, ike)];
-    });
+    const initial = exchange === ExchangeType.IKE_AUTH || exchange === ExchangeType.IKE_INTERMEDIATE || exchange === ExchangeType.IKE_FOLLOWUP_KE;
+    const item = {
+      exclusive: exclusive || initial,
+      start: (t: number): Action[] => {
+        if (!ike.sa) return [];
+        const payloads = build();
+        const messageId = ike.nextRequestId++;
+        const datagrams = this.seal(ike, exchange, messageId, false, payloads);
+        const o: Outstanding = { messageId, datagrams, tries: 0, sentAt: t, exchange, onResponse, payloads, exclusive: item.exclusive };
+        ike.inflight.set(messageId, o);
+        return [...datagrams.map((d) => this.send(ike, d)), this.armRetransmit(t, ike, o)];
+      },
+    };
+    ike.queue[front ? 'unshift' : 'push'](item);
     return this.pump(now, ike);
   }
 
+  /** Send queued requests while the window has room: fewer than peerWindow outstanding, IDs within lowest + window. */
   private pump(now: number, ike: IkeSaState): Action[] {
-    if (ike.outstanding || ike.queue.length === 0) return [];
-    const next = ike.queue.shift()!;
-    return next(now);
+    const out: Action[] = [];
+    while (ike.queue.length > 0 && this.sas.get(ike.id) === ike) {
+      const next = ike.queue[0]!;
+      const outstanding = [...ike.inflight.values()];
+      if (outstanding.some((o) => o.exclusive)) break;
+      if (next.exclusive ? outstanding.length > 0 : ike.ikeRekeyInFlight) break;
+      const lowest = outstanding.length ? Math.min(...outstanding.map((o) => o.messageId)) : ike.nextRequestId;
+      if (outstanding.length >= ike.peerWindow || ike.nextRequestId >= lowest + ike.peerWindow) break;
+      ike.queue.shift();
+      out.push(...next.start(now));
+    }
+    return out;
   }
 
-  private armRetransmit(now: number, ike: IkeSaState): Action {
+  /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
+  private windowSizeNotify(conn: ConnectionConfig): Payload[] {
+    if (conn.ike.windowSize <= 1) return [];
+    const data = Buffer.alloc(4);
+    data.writeUInt32BE(conn.ike.windowSize);
+    return [notify(NotifyType.SET_WINDOW_SIZE, data)];
+  }
+
+  /** The peer's SET_WINDOW_SIZE: how many of our requests it takes at once (§2.3). A malformed one is ignored. */
+  private noteWindowSize(ike: IkeSaState, payloads: readonly Payload[]): void {
+    const n = findNotify(payloads, NotifyType.SET_WINDOW_SIZE);
+    if (!n || n.data.length !== 4) return;
+    const size = n.data.readUInt32BE(0);
+    // Bounded so a hostile value cannot make us keep unbounded state; 0 is meaningless.
+    if (size >= 1) ike.peerWindow = Math.min(size, MAX_PEER_WINDOW);
+  }
+
+  private retransmitTimer(ike: IkeSaState, messageId: number): string {
+    return `ike:${ike.id}:retransmit:${messageId}`;
+  }
+
+  /** Forget every outstanding request of an IKE SA and its retransmission timers. */
+  private abandonRequests(ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const id of ike.inflight.keys()) out.push(...this.cancel(this.retransmitTimer(ike, id)));
+    ike.inflight.clear();
+    return out;
+  }
+
+  private armRetransmit(now: number, ike: IkeSaState, o: Outstanding): Action {
     const r = ike.conn.ike.retransmit;
-    const tries = ike.outstanding?.tries ?? 0;
-    let delay = r.timeout * Math.pow(r.base, tries) * 1000;
+    let delay = r.timeout * Math.pow(r.base, o.tries) * 1000;
     const limit = ike.conn.ike.dpdTimeout * 1000;
-    if (limit > 0 && ike.outstanding) delay = Math.max(1, Math.min(delay, ike.outstanding.sentAt + limit - now));
-    return this.arm(`ike:${ike.id}:retransmit`, now + delay, (t) => this.retransmit(t, ike));
+    if (limit > 0) delay = Math.max(1, Math.min(delay, o.sentAt + limit - now));
+    return this.arm(this.retransmitTimer(ike, o.messageId), now + delay, (t) => this.retransmit(t, ike, o));
   }
 
-  private retransmit(now: number, ike: IkeSaState): Action[] {
-    const o = ike.outstanding;
-    if (!o || !this.sas.has(ike.id)) return [];
+  private retransmit(now: number, ike: IkeSaState, o: Outstanding): Action[] {
+    if (ike.inflight.get(o.messageId) !== o || !this.sas.has(ike.id)) return [];
     o.tries++;
     const limit = ike.conn.ike.dpdTimeout * 1000;
     if (o.tries > ike.conn.ike.retransmit.tries || (limit > 0 && now - o.sentAt >= limit)) {
       return this.dropIkeSa(now, ike, `peer did not answer after ${o.tries} transmissions`);
     }
     this.counters.retransmits++;
-    return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike)];
+    return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike, o)];
   }
 
   // ------------------------------------------------------------------------------ dispatch
@@ -796,28 +860,33 @@ export class Engine implements IkeEngine {
       return [];
     }
     if (header.flags.response) {
-      const o = ike.outstanding;
-      if (!o || o.messageId !== header.messageId) {
+      // Responses are matched strictly to an outstanding request (RFC 7296 §2.2).
+      const o = ike.inflight.get(header.messageId);
+      if (!o) {
         this.counters.dropped++;
         return [];
       }
       const opened = this.open(now, ike, data, decoded.message);
       if (!opened) return [];
-      ike.outstanding = undefined;
+      ike.inflight.delete(header.messageId);
       ike.lastActivity = now;
-      const out = [...this.cancel(`ike:${ike.id}:retransmit`), ...o.onResponse(now, opened.header, opened.payloads, data)];
+      this.noteWindowSize(ike, opened.payloads);
+      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...o.onResponse(now, opened.header, opened.payloads, data)];
       if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
       return out;
     }
     // A request from the peer.
-    if (ike.lastResponse && header.messageId === ike.lastResponse.messageId) {
+    const cached = ike.responses.get(header.messageId);
+    if (cached) {
       // RFC 7296 §2.1: a retransmitted request is answered with the same response, not processed again;
       // for a fragmented request only its first fragment triggers that (RFC 7383 §2.6.1).
       const skf = decoded.message.payloads.at(-1);
       if (skf?.type === PayloadType.SKF && skf.fragmentNumber !== 1) return [];
-      return ike.lastResponse.datagrams.map((d) => this.send(ike, d));
+      return cached.map((d) => this.send(ike, d));
     }
-    if (header.messageId !== ike.expectedRequestId) {
+    // RFC 7296 §2.3: requests are taken within our window above the lowest unanswered message ID.
+    const window = ike.state === 'established' ? ike.conn.ike.windowSize : 1;
+    if (header.messageId < ike.expectedRequestId || header.messageId >= ike.expectedRequestId + window) {
       this.counters.dropped++;
       return [];
     }
@@ -829,12 +898,16 @@ export class Engine implements IkeEngine {
       ike.remote = { ...remote };
     }
     ike.lastActivity = now;
+    this.noteWindowSize(ike, opened.payloads);
     const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
     const out: Action[] = [];
     const reply = (payloads: Payload[]) => {
       const datagrams = this.seal(ike, header.exchangeType, header.messageId, true, payloads);
-      ike.expectedRequestId = header.messageId + 1;
-      ike.lastResponse = { messageId: header.messageId, datagrams };
+      ike.responses.set(header.messageId, datagrams);
+      while (ike.responses.has(ike.expectedRequestId)) ike.expectedRequestId++;
+      // Keep the responses a retransmission can still ask for: the window below the lowest unanswered ID.
+      const keep = Math.max(1, ike.conn.ike.windowSize);
+      for (const id of ike.responses.keys()) if (id < ike.expectedRequestId - keep) ike.responses.delete(id);
       after.sealed?.(datagrams[0]!);
       return datagrams.map((d) => this.send(ike, d));
     };
@@ -885,15 +958,9 @@ export class Engine implements IkeEngine {
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
     ike.nextRequestId = 1;
-    ike.outstanding = {
-      messageId: 0,
-      datagrams: [datagram],
-      tries: 0,
-      sentAt: now,
-      exchange: ExchangeType.IKE_SA_INIT,
-      onResponse: () => [],
-    };
-    return [this.send(ike, datagram), this.armRetransmit(now, ike)];
+    const o: Outstanding = { messageId: 0, datagrams: [datagram], tries: 0, sentAt: now, exchange: ExchangeType.IKE_SA_INIT, onResponse: () => [], exclusive: true };
+    ike.inflight.set(0, o);
+    return [this.send(ike, datagram), this.armRetransmit(now, ike, o)];
   }
 
   private findResponderConnection(local: Endpoint, remote: Endpoint): ConnectionConfig | undefined {
@@ -1007,8 +1074,7 @@ export class Engine implements IkeEngine {
   }
 
   private onInitResponse(now: number, ike: IkeSaState, data: Buffer, payloads: Payload[], header: IkeHeader): Action[] {
-    const out: Action[] = [...this.cancel(`ike:${ike.id}:retransmit`)];
-    ike.outstanding = undefined;
+    const out: Action[] = this.abandonRequests(ike);
     const err = findErrorNotify(payloads);
     const cookie = findNotify(payloads, NotifyType.COOKIE);
     if (cookie) return [...out, ...this.sendInitRequest(now, ike, ike.keInit?.method, Buffer.from(cookie.data))];
@@ -1089,7 +1155,7 @@ export class Engine implements IkeEngine {
       ike.intAuth = im.chain.value(ike.nextRequestId);
       return this.sendAuthRequest(t, ike);
     });
-    const o = ike.outstanding;
+    const o = ike.inflight.get(ike.nextRequestId - 1);
     if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagrams[0]!, o.payloads, false);
     return out;
   }
@@ -1160,6 +1226,7 @@ export class Engine implements IkeEngine {
       if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
     }
     if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
+    payloads.push(...this.windowSizeNotify(conn));
     return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => this.onAuthResponse(t, ike, resp));
   }
 
@@ -1389,6 +1456,7 @@ export class Engine implements IkeEngine {
     if (ppkReply) response.push(ppkReply);
     if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
       response.push(optimizedRekeySupportedNotify(this.config.codePoints));
+      response.push(...this.windowSizeNotify(conn));
       sa.optimizedNegotiated = true;
     }
     const before: Action[] = [];
@@ -1513,7 +1581,7 @@ export class Engine implements IkeEngine {
     return this.arm(`ike:${ike.id}:dpd`, now + delay, (t) => {
       if (!this.sas.has(ike.id) || ike.state !== 'established') return [];
       const out: Action[] = [];
-      if (t - ike.lastActivity >= delay && !ike.outstanding) {
+      if (t - ike.lastActivity >= delay && ike.inflight.size === 0) {
         // Liveness check: an empty INFORMATIONAL request (RFC 7296 §1.4); no answer -> retransmission gives up.
         out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
       }
@@ -1691,6 +1759,7 @@ export class Engine implements IkeEngine {
   // ------------------------------------------------------------------------------ rekeys
 
   private rekeyChildSa(now: number, ike: IkeSaState, child: ChildSaState): Action[] {
+    ike = this.ownerOf(child) ?? ike; // the Child SA may have moved with an IKE SA rekey
     if (child.state !== 'installed' || ike.state !== 'established') return [];
     child.state = 'rekeying';
     const policy = this.policyFor(ike, child.cfg);
@@ -1750,6 +1819,8 @@ export class Engine implements IkeEngine {
   }
 
   private finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
+    // The peer may have rekeyed the IKE SA while this exchange was in flight: finish where the Child SAs are.
+    ike = this.childHolder(ike);
     // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
     // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
     const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old);
@@ -1818,7 +1889,7 @@ export class Engine implements IkeEngine {
             const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
             // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
             ike.state = 'deleting';
-            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true)));
+            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
             return out;
           }
           case 'fallback':
@@ -1832,7 +1903,7 @@ export class Engine implements IkeEngine {
               if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
               const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
               ike.state = 'deleting';
-              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true)));
+              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
               return out;
             }, (reason, deleteIkeSa) => {
               ike.ikeRekeyInFlight = false;
@@ -1853,6 +1924,8 @@ export class Engine implements IkeEngine {
           }
         }
       },
+      false,
+      true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
     );
   }
 
@@ -1870,7 +1943,7 @@ export class Engine implements IkeEngine {
       const redundant = this.createRekeyedIkeSa(now, old, ours, ni, nr);
       redundant.state = 'rekeyed';
       const out = this.adoptPeerIkeRekey(now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
-      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, redundant, 'redundant', undefined, true)));
+      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, redundant, 'redundant', undefined, true), false, true));
       return out;
     }
     // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
@@ -1881,7 +1954,7 @@ export class Engine implements IkeEngine {
       ...this.adoptRekeyedIkeSa(now, old, ours, ni, nr, optimized),
     ];
     old.state = 'deleting';
-    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, old, 'rekeyed', undefined, true)));
+    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, old, 'rekeyed', undefined, true), false, true));
     return out;
   }
 
@@ -1931,6 +2004,18 @@ export class Engine implements IkeEngine {
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();
     old.state = 'rekeyed';
+    old.successor = fresh;
+  }
+
+  /**
+   * The IKE SA that holds the Child SAs of `ike` now. A Child SA exchange that began on an IKE SA
+   * since rekeyed (a Delete still on its way, a response arriving late) acts on the Child SAs where
+   * they moved.
+   */
+  private childHolder(ike: IkeSaState): IkeSaState {
+    let holder = ike;
+    while (holder.state === 'rekeyed' && holder.successor) holder = holder.successor;
+    return holder;
   }
 
   /** Whether our IKE SA rekey would be finished by IKE_FOLLOWUP_KE exchanges (RFC 9370 additional key exchanges). */
@@ -1993,6 +2078,7 @@ export class Engine implements IkeEngine {
     }
     const response: Payload[] = [];
     const after: Action[] = [];
+    ike = this.childHolder(ike);
     for (const d of deletes) {
       if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
       const ours: Buffer[] = [];
@@ -2131,11 +2217,8 @@ export class Engine implements IkeEngine {
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
     ike.queue = [];
-    if (ike.outstanding) {
-      out.push(...this.cancel(`ike:${ike.id}:retransmit`));
-      ike.outstanding = undefined;
-    }
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, reason)));
+    out.push(...this.abandonRequests(ike));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, reason), false, true));
     return out;
   }
 
@@ -2146,10 +2229,10 @@ export class Engine implements IkeEngine {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
-    for (const suffix of ['retransmit', 'rekey', 'dpd', 'half-open']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    for (const suffix of ['rekey', 'dpd', 'half-open']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    out.push(...this.abandonRequests(ike));
     if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
     for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
-    ike.outstanding = undefined;
     ike.queue = [];
     void kind;
     if (!quiet || ike.state !== 'rekeyed') out.push(this.event({ type: 'ike-down', ikeSaId: ike.id, connection: ike.conn.name, reason }));
