@@ -12,6 +12,7 @@ import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import * as z from 'zod';
 import {
+  connectionIdentity,
   DEFAULT_CODE_POINTS,
   type ChildConfig,
   type CodePointConfig,
@@ -1289,8 +1290,10 @@ export function configFingerprint(conn: ConnectionConfig): string {
 export interface ConfigDiff {
   added: ConnectionConfig[];
   removed: ConnectionConfig[];
-  /** The new versions of connections whose fingerprint changed. */
+  /** The new versions of connections whose peers, authentication or Child SAs changed: re-established. */
   changed: ConnectionConfig[];
+  /** The new versions of connections where only proposals, lifetimes or timers changed: their SAs stay. */
+  updated: ConnectionConfig[];
   unchanged: ConnectionConfig[];
 }
 
@@ -1299,12 +1302,13 @@ export function diffConfigs(oldConfig: EngineConfig | readonly ConnectionConfig[
   const list = (c: EngineConfig | readonly ConnectionConfig[]) => ('connections' in c ? c.connections : c) as readonly ConnectionConfig[];
   const before = new Map(list(oldConfig).map((c) => [c.name, c]));
   const after = list(newConfig);
-  const diff: ConfigDiff = { added: [], removed: [], changed: [], unchanged: [] };
+  const diff: ConfigDiff = { added: [], removed: [], changed: [], updated: [], unchanged: [] };
   const afterNames = new Set(after.map((c) => c.name));
   for (const c of after) {
     const old = before.get(c.name);
     if (!old) diff.added.push(c);
     else if (configFingerprint(old) === configFingerprint(c)) diff.unchanged.push(c);
+    else if (connectionIdentity(old) === connectionIdentity(c)) diff.updated.push(c);
     else diff.changed.push(c);
   }
   for (const c of before.values()) if (!afterNames.has(c.name)) diff.removed.push(c);

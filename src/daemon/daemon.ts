@@ -367,7 +367,7 @@ export class Daemon {
   }
 
   /** SIGHUP / ctl reload: a broken file is rejected whole and the running configuration stays. */
-  async reload(): Promise<{ added: string[]; removed: string[]; changed: string[]; unchanged: string[] }> {
+  async reload(): Promise<{ added: string[]; removed: string[]; changed: string[]; updated: string[]; unchanged: string[] }> {
     const load = this.opts.loadConfig ?? ((p: string) => loadConfigFile(p));
     let next: LoadedConfig;
     try {
@@ -391,7 +391,7 @@ export class Daemon {
     for (const c of [...diff.added, ...diff.changed]) {
       if (!c.passive && c.children.some((ch) => ch.startAction === 'start')) void this.queue.submit(() => this.engine.initiate(this.now(), c.name));
     }
-    const result = { added: names(diff.added), removed: names(diff.removed), changed: names(diff.changed), unchanged: names(diff.unchanged) };
+    const result = { added: names(diff.added), removed: names(diff.removed), changed: names(diff.changed), updated: names(diff.updated), unchanged: names(diff.unchanged) };
     this.log.info(result, 'configuration reloaded');
     return result;
   }

@@ -166,3 +166,20 @@ export interface EngineConfig {
   /** Grace period before an old inbound Child SA is deleted after a rekey, seconds. */
   rekeyGraceTime: number;
 }
+
+/**
+ * What a connection is apart from the settings that only take effect at a rekey: who the peers are,
+ * how they authenticate, which Child SAs with which selectors, mode, encapsulation and kernel
+ * identifiers. When a reload changes only the rest (proposals, lifetimes, timers), the connection's
+ * SAs keep running and its next rekeys are regular ones that negotiate the new settings.
+ */
+export function connectionIdentity(c: ConnectionConfig): string {
+  const { ike, children, optimizedRekey: _o, childPfsInfo: _p, ...rest } = c;
+  void _o;
+  void _p;
+  const kids = children.map(({ espProposals: _e, lifetime: _l, replayWindow: _r, tfcPadding: _t, startAction: _s, closeAction: _c, ...k }) => k);
+  return JSON.stringify({ ...rest, forceEncap: ike.forceEncap, children: kids }, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return `buf:${Buffer.from((v as { data: number[] }).data).toString('base64')}`;
+    return v;
+  });
+}

@@ -10,7 +10,7 @@
 // exponential back-off, and answers a retransmitted request from its cached response.
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import type { ChildConfig, ConnectionConfig, EngineConfig, TrafficSelectorConfig } from '../config.js';
+import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type TrafficSelectorConfig } from '../config.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
@@ -127,6 +127,8 @@ interface ChildSaState {
   pendingSwitch?: { replaced: ChildSaState };
   /** The nonces of the exchange that created this SA by a rekey (RFC 7296 §2.8.1 collision rule). */
   nonces?: { ni: Buffer; nr: Buffer };
+  /** Its configuration was reloaded with other proposals or lifetimes: the next rekey is regular (draft §3). */
+  configChanged?: boolean;
 }
 
 interface Outstanding {
@@ -206,6 +208,8 @@ interface IkeSaState {
   ikeRekeyCollision?: { fresh: IkeSaState; ni: Buffer; nr: Buffer; optimized: boolean };
   /** After an IKE SA rekey: the IKE SA that took over this one's Child SAs. */
   successor?: IkeSaState;
+  /** The connection was reloaded with other IKE proposals or timers: the next IKE SA rekey is regular. */
+  configChanged?: boolean;
   /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
   intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
   /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
@@ -497,17 +501,31 @@ export class Engine implements IkeEngine {
 
   reload(now: number, config: EngineConfig): Action[] {
     const old = new Map(this.config.connections.map((c) => [c.name, JSON.stringify(c, bufferReplacer)]));
+    const oldIdentity = new Map(this.config.connections.map((c) => [c.name, connectionIdentity(c)]));
     this.config = config;
     const out: Action[] = [];
+    const softlyChanged = new Set<string>();
     for (const ike of [...this.sas.values()]) {
       const fresh = config.connections.find((c) => c.name === ike.conn.name);
-      if (!fresh || JSON.stringify(fresh, bufferReplacer) !== old.get(ike.conn.name)) {
-        out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
+      if (fresh && JSON.stringify(fresh, bufferReplacer) === old.get(ike.conn.name)) continue;
+      if (fresh && connectionIdentity(fresh) === oldIdentity.get(ike.conn.name) && (ike.state === 'established' || ike.state === 'rekeyed')) {
+        // Only proposals, lifetimes or timers changed: the SAs stay, the new settings apply from their
+        // next rekey, which must then be a regular one (optimized rekeys inherit the old algorithms, draft §3).
+        softlyChanged.add(fresh.name);
+        ike.conn = fresh;
+        ike.configChanged = true;
+        for (const c of ike.children.values()) {
+          c.cfg = fresh.children.find((f) => f.name === c.cfg.name) ?? c.cfg;
+          c.configChanged = true;
+        }
+        continue;
       }
+      out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
+    for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
       const before = old.get(c.name);
-      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
+      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
         out.push(...this.initiate(now, c.name));
       }
     }
@@ -557,7 +575,7 @@ export class Engine implements IkeEngine {
         remoteTs: c.sa.remoteTs.map(tsText),
         rekeyAt: c.rekeyAt,
         expiresAt: c.expiresAt,
-        optimizedRekeyReady: shouldOptimizeChildRekey({ negotiated: ike.sa?.optimizedNegotiated ?? false, enabled: ike.conn.optimizedRekey, keMethods: c.sa.keMethods, configChanged: false, refusedOnce: c.refusedOptimized }),
+        optimizedRekeyReady: shouldOptimizeChildRekey({ negotiated: ike.sa?.optimizedNegotiated ?? false, enabled: ike.conn.optimizedRekey, keMethods: c.sa.keMethods, configChanged: c.configChanged === true, refusedOnce: c.refusedOptimized }),
         ...(c.sa.keMethods !== undefined ? { keMethods: c.sa.keMethods } : {}),
       })),
     }));
@@ -662,13 +680,14 @@ export class Engine implements IkeEngine {
     return { kind: 'event', event };
   }
 
-  private policyFor(ike: IkeSaState, cfg?: ChildConfig): RekeyPolicy {
+  /** What a rekey of the IKE SA (no `child`) or of `child` may use; `configChanged` forbids an optimized one. */
+  private policyFor(ike: IkeSaState, cfg?: ChildConfig, child?: ChildSaState): RekeyPolicy {
     return {
       codePoints: this.config.codePoints,
       espProposals: cfg?.espProposals ?? ike.conn.children[0]?.espProposals ?? [],
       ikeProposals: ike.conn.ike.proposals,
       optimizedEnabled: ike.conn.optimizedRekey,
-      configChanged: false,
+      configChanged: cfg ? child?.configChanged === true : ike.configChanged === true,
       rng: this.rng,
     };
   }
@@ -1762,8 +1781,8 @@ export class Engine implements IkeEngine {
     ike = this.ownerOf(child) ?? ike; // the Child SA may have moved with an IKE SA rekey
     if (child.state !== 'installed' || ike.state !== 'established') return [];
     child.state = 'rekeying';
-    const policy = this.policyFor(ike, child.cfg);
-    const optimized = shouldOptimizeChildRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, keMethods: child.sa.keMethods, configChanged: false, refusedOnce: child.refusedOptimized });
+    const policy = this.policyFor(ike, child.cfg, child);
+    const optimized = shouldOptimizeChildRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, keMethods: child.sa.keMethods, configChanged: child.configChanged === true, refusedOnce: child.refusedOptimized });
     return this.sendChildRekey(now, ike, child, policy, optimized, undefined);
   }
 
@@ -1859,18 +1878,18 @@ export class Engine implements IkeEngine {
   private rekeyIkeSa(now: number, ike: IkeSaState): Action[] {
     if (ike.state !== 'established') return [];
     const policy = this.policyFor(ike);
-    const optimized = shouldOptimizeIkeRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, configChanged: false, refusedOnce: ike.refusedOptimizedIke });
+    const optimized = shouldOptimizeIkeRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, configChanged: ike.configChanged === true, refusedOnce: ike.refusedOptimizedIke });
     return this.sendIkeRekey(now, ike, policy, optimized);
   }
 
-  private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean): Action[] {
+  private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
     let pending: PendingIkeRekey | undefined;
     return this.request(
       now,
       ike,
       ExchangeType.CREATE_CHILD_SA,
       () => {
-        const started = startIkeRekey(ike.sa!, policy, optimized);
+        const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
         pending = started.pending;
         ike.ikeRekeyInFlight = true;
         return started.request;
@@ -1914,6 +1933,8 @@ export class Engine implements IkeEngine {
             });
           case 'retry-ke':
           case 'failed': {
+            // RFC 7296 §1.2/§2.7: INVALID_KE_PAYLOAD names the method the responder wants; try it once.
+            if (outcome.kind === 'retry-ke' && keMethod === undefined && outcome.method !== pending!.ke.method && ike.state === 'established') return this.sendIkeRekey(t, ike, policy, false, outcome.method);
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
             // RFC 7296 §2.25: TEMPORARY_FAILURE (e.g. the peer is busy with a Child SA) -> retry a little later.
             if (outcome.kind === 'failed' && outcome.notify === NotifyType.TEMPORARY_FAILURE && ike.state === 'established') {
@@ -2169,7 +2190,7 @@ export class Engine implements IkeEngine {
         return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
       }
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
-      const policy = this.policyFor(ike, target?.cfg);
+      const policy = this.policyFor(ike, target?.cfg, target);
       const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
       if (answer.kind === 'refused' || !target) {
         const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';

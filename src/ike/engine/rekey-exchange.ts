@@ -454,10 +454,14 @@ export interface PendingIkeRekey {
 }
 
 /** Build an IKE SA rekey request (§4 optimized: N(OPTIMIZED_REKEY), Ni, KEi; regular: SA, Ni, KEi). */
-export function startIkeRekey(ike: RekeyIkeSa, policy: RekeyPolicy, optimized: boolean): { request: Payload[]; pending: PendingIkeRekey } {
+export function startIkeRekey(ike: RekeyIkeSa, policy: RekeyPolicy, optimized: boolean, keMethod?: number): { request: Payload[]; pending: PendingIkeRekey } {
   const newSpi = newIkeSpi(policy.rng);
   const ni = Buffer.from(policy.rng(NONCE_LENGTH));
-  const method = optimized ? ike.keMethods[0] : (ike.keMethods[0] ?? policy.ikeProposals[0]?.ke[0]);
+  // Regular: the method the responder asked for (INVALID_KE_PAYLOAD), else the current one if still
+  // configured, else the first configured (the configuration may have changed since).
+  const configured = policy.ikeProposals.flatMap((p) => p.ke);
+  const current = ike.keMethods[0] !== undefined && configured.includes(ike.keMethods[0]) ? ike.keMethods[0] : undefined;
+  const method = optimized ? ike.keMethods[0] : (keMethod ?? current ?? configured[0] ?? ike.keMethods[0]);
   const ke = startKe(method, policy.rng);
   if (!ke) throw new Error('IKE SA rekey needs a KE method (RFC 7296 §2.18)');
   if (optimized) {

@@ -73,15 +73,18 @@ describe('configFingerprint', () => {
 });
 
 describe('diffConfigs', () => {
-  it('sorts connections into added, removed, changed and unchanged', () => {
-    const before = load(conn('keep') + conn('edit') + conn('drop'));
-    const after = load(conn('keep') + conn('edit', { rekey: '2h' }) + conn('new'));
+  it('sorts connections into added, removed, changed (re-established), updated (SAs kept) and unchanged', () => {
+    const before = load(conn('keep') + conn('edit') + conn('tune') + conn('prop') + conn('drop'));
+    const after = load(conn('keep') + conn('edit', { ts: '10.3.0.0/24' }) + conn('tune', { rekey: '2h' }) + conn('prop', { proposal: 'aes128gcm16-prfsha256-ecp256' }) + conn('new'));
     const d = diffConfigs(before, after);
     expect(d.added.map((c) => c.name)).toEqual(['new']);
     expect(d.removed.map((c) => c.name)).toEqual(['drop']);
     expect(d.changed.map((c) => c.name)).toEqual(['edit']);
-    expect(d.changed[0]!.ike.lifetime.rekeyTime).toBe(7200);
+    expect(d.updated.map((c) => c.name)).toEqual(['tune', 'prop']);
+    expect(d.updated[0]!.ike.lifetime.rekeyTime).toBe(7200);
     expect(d.unchanged.map((c) => c.name)).toEqual(['keep']);
+    // A new secret is a change of authentication: re-established.
+    expect(diffConfigs(load(conn('x')), load(conn('x', { psk: 'b.psk' }))).changed.map((c) => c.name)).toEqual(['x']);
   });
 
   it('accepts connection lists and reports nothing changed for identical input', () => {

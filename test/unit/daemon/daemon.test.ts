@@ -207,7 +207,7 @@ describe('Daemon shell (fake engine and kernel)', () => {
         local_ts: [10.1.0.0/24]
         remote_ts: [10.3.0.0/24]
 `));
-    expect(await controlRequest(d.ctl, 'reload')).toEqual({ added: ['other'], removed: [], changed: [], unchanged: ['site'] });
+    expect(await controlRequest(d.ctl, 'reload')).toEqual({ added: ['other'], removed: [], changed: [], updated: [], unchanged: ['site'] });
     expect(d.engine.calls).toContain('reload site,other');
   });
 

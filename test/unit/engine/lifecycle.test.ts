@@ -388,7 +388,7 @@ describe('DPD and teardown', () => {
 });
 
 describe('reload and ACQUIRE', () => {
-  it('an unchanged configuration leaves the SAs untouched; a changed one re-establishes', () => {
+  it('an unchanged configuration leaves the SAs untouched; new proposals keep them and apply at the next rekey, a regular one', () => {
     const p = pair();
     p.establish();
     const before = p.engines.a.listSas(p.now)[0]!;
@@ -398,10 +398,82 @@ describe('reload and ACQUIRE', () => {
     p.call('a', (e, now) => e.reload(now, peerConfig('a', { esp: 'aes128gcm16-ecp256' })));
     p.call('b', (e, now) => e.reload(now, peerConfig('b', { esp: 'aes128gcm16-ecp256' })));
     p.run(10_000);
+    // Same IKE SA and Child SA: nothing was torn down.
+    const kept = p.engines.a.listSas(p.now);
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.ikeSaId).toBe(before.ikeSaId);
+    expect(kept[0]!.children[0]!.spiIn).toBe(before.children[0]!.spiIn);
+    expect(kept[0]!.children[0]!.optimizedRekeyReady).toBe(false);
+    // The next Child SA rekey is regular (draft §3) and negotiates the new proposal.
+    p.call('a', (e, now) => e.rekeyChild(now, kept[0]!.children[0]!.childId));
+    p.run(10_000);
+    const rekeyed = p.eventsOf('child-rekeyed', 'a');
+    expect(rekeyed).toHaveLength(1);
+    expect(rekeyed[0]!.optimized).toBe(false);
+    const after = p.engines.a.listSas(p.now);
+    expect(after[0]!.children[0]!.suite).toMatch(/AES_GCM_16_128/);
+    // The rekey after that may be optimized again.
+    expect(after[0]!.children[0]!.optimizedRekeyReady).toBe(true);
+    p.run(120_000); // past the grace period of the old inbound SAs
+    expect([p.kernels.a.inbound.size, p.kernels.b.inbound.size]).toEqual([1, 1]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+    expect(p.allViolations()).toEqual([]);
+  });
+
+  it('new IKE proposals: the next IKE SA rekey is regular and uses them; the responder refuses an optimized one meanwhile', () => {
+    const p = pair();
+    p.establish();
+    const before = p.engines.a.listSas(p.now)[0]!;
+    p.call('b', (e, now) => e.reload(now, peerConfig('b', { ike: 'aes128gcm16-prfsha256-ecp256' })));
+    p.call('a', (e, now) => e.rekeyIke(now, before.ikeSaId));
+    p.run(10_000);
+    // a (unchanged) tried optimized; b (reloaded) refused it, and a fell back to a regular rekey,
+    // which a's old proposals cannot agree with b's new ones on.
+    expect(p.eventsOf('ike-rekeyed', 'a')).toHaveLength(0);
+    expect(p.eventsOf('error', 'b').map((e) => e.message)).toEqual([
+      'refused an IKE SA rekey: the connection was reconfigured; a regular rekey is required',
+      'refused an IKE SA rekey: no acceptable IKE proposal',
+    ]);
+    expect(p.engines.a.listSas(p.now)[0]!.ikeSaId).toBe(before.ikeSaId);
+    // Once a has the new proposals too, its regular rekey starts with ECP-256 (its current X25519 is
+    // no longer configured), so no INVALID_KE_PAYLOAD round is needed.
+    p.call('a', (e, now) => e.reload(now, peerConfig('a', { ike: 'aes128gcm16-prfsha256-ecp256' })));
+    p.call('a', (e, now) => e.rekeyIke(now, p.engines.a.listSas(now)[0]!.ikeSaId));
+    p.run(10_000);
+    const rekeyed = p.eventsOf('ike-rekeyed', 'a');
+    expect(rekeyed).toHaveLength(1);
+    expect(rekeyed[0]!.optimized).toBe(false);
+    expect(p.engines.a.listSas(p.now)[0]!.suite).toMatch(/AES_GCM_16_128.*PRF_HMAC_SHA2_256.*ECP_256/);
+    expect(p.eventsOf('error', 'b').some((e) => /KE payload must use/.test(e.message))).toBe(false);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+    expect(p.allViolations()).toEqual([]);
+  });
+
+  it('a regular IKE SA rekey answered with INVALID_KE_PAYLOAD retries once with the method the responder names', () => {
+    const p = pair();
+    p.establish();
+    p.call('b', (e, now) => e.reload(now, peerConfig('b', { ike: 'aes256gcm16-prfsha384-ecp256' })));
+    p.call('a', (e, now) => e.reload(now, peerConfig('a', { ike: 'aes256gcm16-prfsha384-x25519-ecp256' })));
+    p.call('a', (e, now) => e.rekeyIke(now, p.engines.a.listSas(now)[0]!.ikeSaId));
+    p.run(10_000);
+    expect(p.eventsOf('error', 'b').map((e) => e.message)).toEqual(['refused an IKE SA rekey: KE payload must use method 19']);
+    const rekeyed = p.eventsOf('ike-rekeyed', 'a');
+    expect(rekeyed).toHaveLength(1);
+    expect(rekeyed[0]!.optimized).toBe(false);
+    expect(p.engines.a.listSas(p.now)[0]!.suite).toMatch(/ECP_256/);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(1);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  it('a changed identity or traffic selector re-establishes the connection', () => {
+    const p = pair();
+    p.establish();
+    const before = p.engines.a.listSas(p.now)[0]!;
+    p.call('a', (e, now) => e.reload(now, peerConfig('a', { localTs: ['10.1.0.0/25'] })));
+    p.run(10_000);
     const after = p.engines.a.listSas(p.now);
     expect(after).toHaveLength(1);
     expect(after[0]!.ikeSaId).not.toBe(before.ikeSaId);
-    expect(after[0]!.children[0]!.suite).toMatch(/AES_GCM_16_128/);
     expect(p.engines.b.listSas(p.now)).toHaveLength(1);
     expect([p.kernels.a.inbound.size, p.kernels.b.inbound.size]).toEqual([1, 1]);
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
