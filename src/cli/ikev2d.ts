@@ -28,7 +28,7 @@ async function runCtl(cli: Extract<Cli, { mode: 'ctl' }>): Promise<number> {
     case 'stats': process.stdout.write(formatStats(result as Parameters<typeof formatStats>[0]) + '\n'); break;
     case 'reload': {
       const r = result as Record<string, string[]>;
-      process.stdout.write(['added', 'removed', 'changed', 'unchanged'].map((k) => `${k}: ${(r[k] ?? []).join(', ') || '-'}`).join('\n') + '\n');
+      process.stdout.write(['added', 'removed', 'changed', 'updated', 'unchanged'].map((k) => `${k}: ${(r[k] ?? []).join(', ') || '-'}`).join('\n') + '\n');
       break;
     }
     default:
