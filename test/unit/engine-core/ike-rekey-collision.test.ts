@@ -99,3 +99,49 @@ describe('simultaneous IKE SA rekeys', () => {
     }
   }
 });
+
+// One peer reloaded (new lifetimes): its rekeys are regular and it refuses optimized ones, while the
+// other still sends optimized ones. Simultaneous rekeys then mix both kinds and must still converge.
+describe('simultaneous rekeys, one optimized and one regular', () => {
+  for (const what of ['IKE SA', 'Child SA'] as const) {
+    it(`${what}: both peers end on the same single SA pair`, () => {
+      const p = new EnginePair(configFor('a'), configFor('b'));
+      p.apply('a', p.a.initiate(p.now, 'site'));
+      p.run(2_000);
+      const ikeA = p.a.listSas(p.now)[0]!;
+      const ikeB = p.b.listSas(p.now)[0]!;
+      const reloaded = configFor('b');
+      reloaded.connections[0]!.ike.lifetime.rekeyTime += 60;
+      reloaded.connections[0]!.children[0]!.lifetime.rekeyTime += 60;
+      p.apply('b', p.b.reload(p.now, reloaded));
+      // Only lifetimes changed: b keeps its SAs, with the next rekeys regular.
+      expect(p.b.listSas(p.now)[0]!.ikeSaId).toBe(ikeB.ikeSaId);
+      expect(p.b.listSas(p.now)[0]!.children[0]!.optimizedRekeyReady).toBe(false);
+      if (what === 'IKE SA') {
+        p.apply('a', p.a.rekeyIke(p.now, ikeA.ikeSaId));
+        p.apply('b', p.b.rekeyIke(p.now, ikeB.ikeSaId));
+      } else {
+        p.apply('a', p.a.rekeyChild(p.now, ikeA.children[0]!.childId));
+        p.apply('b', p.b.rekeyChild(p.now, ikeB.children[0]!.childId));
+      }
+      p.run(120_000);
+      const kind = what === 'IKE SA' ? 'ike-rekeyed' : 'child-rekeyed';
+      // b's own rekey was regular; a's optimized one was refused by b or lost the collision.
+      expect(p.eventsOf(kind, 'b').length).toBeGreaterThanOrEqual(1);
+      expect(p.eventsOf('error', 'b').some((e) => e.type === 'error' && /reconfigured; a regular rekey is required/.test(e.message))).toBe(true);
+      const sasA = p.a.listSas(p.now);
+      const sasB = p.b.listSas(p.now);
+      expect(sasA).toHaveLength(1);
+      expect(sasB).toHaveLength(1);
+      expect(sasA[0]!.spiI + sasA[0]!.spiR).toBe(sasB[0]!.spiI + sasB[0]!.spiR);
+      expect(sasA[0]!.children).toHaveLength(1);
+      expect(sasB[0]!.children).toHaveLength(1);
+      expect(sasA[0]!.children[0]!.spiIn).toBe(sasB[0]!.children[0]!.spiOut);
+      if (what === 'Child SA') expect(sasA[0]!.children[0]!.spiIn).not.toBe(ikeA.children[0]!.spiIn);
+      else expect(sasA[0]!.ikeSaId).not.toBe(ikeA.ikeSaId);
+      expect(p.kernelA.sas.size).toBe(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+      expect(p.kernelA.violations.concat(p.kernelB.violations)).toEqual([]);
+    });
+  }
+});
