@@ -603,10 +603,11 @@ export class Engine implements IkeEngine {
 
   /**
    * Protect a message (RFC 7296 §3.14); above the configured size, and when both peers support it,
-   * as RFC 7383 fragments. IKE_INTERMEDIATE stays whole: its IntAuth is computed over the message.
+   * as RFC 7383 fragments. IKE_INTERMEDIATE is fragmented too (RFC 9242 §3.4: it is protected with the
+   * current keys); its IntAuth is computed as if it were whole (IntAuthChain.addMessage, §3.3.2).
    */
   private seal(ike: IkeSaState, exchange: ExchangeType, messageId: number, isResponse: boolean, payloads: Payload[]): Buffer[] {
-    if (!ike.fragmentation || exchange === ExchangeType.IKE_INTERMEDIATE) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
+    if (!ike.fragmentation) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
     const header = ikeHeader({ spiI: ike.sa!.spiI, spiR: ike.sa!.spiR, exchangeType: exchange, messageId, originalInitiator: ike.sa!.originalInitiator, response: isResponse });
     const maxMessage = ikeMessageBudget(ike.conn.ike.fragmentSize, { ipv6: ike.remote.address.includes(':'), nonEspMarker: ike.local.port === NATT_PORT });
     return encodeProtectedForSending(header, payloads, this.protections(ike).outbound, { fragmentation: true, maxMessage });
