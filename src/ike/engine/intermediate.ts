@@ -49,10 +49,11 @@ export class IntAuthChain {
    * any one of its fragments; `inner` its plaintext inner payloads (the whole reassembled chain). The
    * sender passes what it sealed, the receiver what it opened; both get the same chunk.
    *
-   * RFC 9242 §3.3.2: IntAuth is computed over the message as if it were not fragmented (strongSwan and
-   * libreswan both build A from the IKE header and an SK header, whatever went on the wire). So for a
-   * fragment, A is rebuilt: the IKE header with Next Payload SK (46), then the SK generic header whose
-   * Next Payload is the first inner payload type; intAuthA then sets both Length fields from len(P).
+   * RFC 9242 §3.3.2: the prf is applied to whole messages only, before any IKE fragmentation, and a
+   * message received in fragments is taken as if it had arrived unfragmented, so IntAuth does not
+   * depend on whether (or how) RFC 7383 fragmented it. So for a fragment, A is rebuilt: the IKE header
+   * with Next Payload SK (46), then the SK generic header whose Next Payload is the first inner payload
+   * type (fragments other than the first carry 0 there); intAuthA then sets both Length fields from len(P).
    */
   addMessage(prf: Prf, skP: Buffer, message: Buffer, inner: readonly Payload[], isResponse: boolean): void {
     if (message.length < IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH) throw new Error('IKE_INTERMEDIATE message too short');
