@@ -168,6 +168,36 @@ describe('fragmented IKE_INTERMEDIATE', () => {
     expect(mirrored(h.kernels.a, h.kernels.b)).toEqual([]);
   });
 
+  it('forged fragments of an IKE_INTERMEDIATE request (bad ICV, absurd Total Fragments) hold no memory and do not disturb the exchange', () => {
+    const h = pair();
+    let forged = 0;
+    const send = h.link.send.bind(h.link);
+    h.link.send = (now, from, local, remote, data) => {
+      const i = info(data);
+      if (forged === 0 && i?.exchange === ExchangeType.IKE_INTERMEDIATE && from === 'a' && i.fragment?.number === 1) {
+        // Ahead of the real fragments: 500 copies of fragment 1 with a corrupted body, and 500 claiming
+        // 65535 fragments, all for the Message ID the responder expects.
+        for (let n = 0; n < 1000; n++) {
+          const bad = Buffer.from(data);
+          if (n % 2 === 0) bad[bad.length - 1 - (n % 16)]! ^= 0xff;
+          else bad.writeUInt16BE(0xffff, 28 + 6);
+          send(now, from, local, remote, bad);
+          forged++;
+        }
+      }
+      return send(now, from, local, remote, data);
+    };
+    h.establish(30_000);
+    expect(forged).toBe(1000);
+    expect(h.thrown).toEqual([]);
+    expect(h.engines.b.stats().dropped).toBeGreaterThanOrEqual(1000);
+    const reassembler = (h.engines.b as unknown as { sas: Map<string, { reassembler: { bytesHeld: number; messagesPending: number } }> }).sas;
+    for (const sa of reassembler.values()) expect([sa.reassembler.bytesHeld, sa.reassembler.messagesPending]).toEqual([0, 0]);
+    expect(h.eventsOf('ike-up')).toHaveLength(2);
+    expect(h.engines.a.stats().retransmits).toBe(0);
+    expect(mirrored(h.kernels.a, h.kernels.b)).toEqual([]);
+  });
+
   it('an attacker holding the current keys re-seals an altered fragment: IKE_INTERMEDIATE completes, AUTH fails, nothing is installed', () => {
     const h = pair();
     let altered = 0;
