@@ -239,9 +239,10 @@ async function forward(ns: Netns): Promise<void> {
 
 /**
  * host-a -- gw-a == gw-b -- host-b, IPv4 or IPv6; with `nat`, a middle namespace masquerades
- * gw-a's traffic (gw-a sits behind a NAT, only gw-b's address is public).
+ * gw-a's traffic (gw-a sits behind a NAT, only gw-b's address is public). `wanMtu` sets the MTU
+ * of the gateways' outer links (both ends; with `nat`, also the middle namespace's).
  */
-export async function siteToSite(o: { v6?: boolean; nat?: boolean } = {}): Promise<Site> {
+export async function siteToSite(o: { v6?: boolean; nat?: boolean; wanMtu?: number } = {}): Promise<Site> {
   const [hostA, gwA, gwB, hostB] = [await createNetns('hosta'), await createNetns('gwa'), await createNetns('gwb'), await createNetns('hostb')];
   const all = [hostA, gwA, gwB, hostB];
   const v6 = o.v6 === true;
@@ -281,6 +282,11 @@ export async function siteToSite(o: { v6?: boolean; nat?: boolean } = {}): Promi
     await gwB.exec(['ip', 'route', 'add', lanA, 'via', '198.51.100.1']);
     await forward(mid);
     await mid.sh('nft add table ip nat && nft add chain ip nat post "{ type nat hook postrouting priority 100; }" && nft add rule ip nat post oifname outside masquerade');
+  }
+  if (o.wanMtu !== undefined) {
+    await gwA.exec(['ip', 'link', 'set', 'wan', 'mtu', String(o.wanMtu)]);
+    await gwB.exec(['ip', 'link', 'set', 'wan', 'mtu', String(o.wanMtu)]);
+    if (mid) for (const ifname of ['inside', 'outside']) await mid.exec(['ip', 'link', 'set', ifname, 'mtu', String(o.wanMtu)]);
   }
   return { hostA, gwA, gwB, hostB, mid, all, gwAOuter, gwBOuter, hostAAddr, hostBAddr, lanA, lanB };
 }

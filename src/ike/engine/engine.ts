@@ -76,7 +76,7 @@ import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selec
 import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys, TrafficSelectorSpec } from './actions.js';
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
-import { FollowupKeResponder } from './followup-ke.js';
+import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
 import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
@@ -129,6 +129,15 @@ interface ChildSaState {
   nonces?: { ni: Buffer; nr: Buffer };
   /** Its configuration was reloaded with other proposals or lifetimes: the next rekey is regular (draft §3). */
   configChanged?: boolean;
+}
+
+/** Responder of a new Child SA with additional key exchanges: what IKE_FOLLOWUP_KE finishes (RFC 9370 §2.2.4). */
+interface NewChildFollowupContext {
+  cfg: ChildConfig;
+  /** Our inbound SPI, handed out in the CREATE_CHILD_SA response and reserved until the chain ends. */
+  spiIn: number;
+  /** Keys need every secret: SK(0) | Ni | Nr | SK(1) | ... | SK(n). */
+  finish: (secrets: Buffer[]) => RekeyChildSa;
 }
 
 interface Outstanding {
@@ -221,6 +230,7 @@ interface IkeSaState {
   intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
   followupsIke: FollowupKeResponder<IkeFollowupContext>;
+  followupsNewChild: FollowupKeResponder<NewChildFollowupContext>;
 }
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -658,6 +668,7 @@ export class Engine implements IkeEngine {
       peerHashes: [],
       followupsChild: new FollowupKeResponder(this.rng),
       followupsIke: new FollowupKeResponder(this.rng),
+      followupsNewChild: new FollowupKeResponder(this.rng),
     };
   }
 
@@ -714,10 +725,11 @@ export class Engine implements IkeEngine {
 
   /**
    * Protect a message (RFC 7296 §3.14); above the configured size, and when both peers support it,
-   * as RFC 7383 fragments. IKE_INTERMEDIATE stays whole: its IntAuth is computed over the message.
+   * as RFC 7383 fragments. IKE_INTERMEDIATE is fragmented too (RFC 9242 §3.4: it is protected with the
+   * current keys); its IntAuth is computed as if it were whole (IntAuthChain.addMessage, §3.3.2).
    */
   private seal(ike: IkeSaState, exchange: ExchangeType, messageId: number, isResponse: boolean, payloads: Payload[]): Buffer[] {
-    if (!ike.fragmentation || exchange === ExchangeType.IKE_INTERMEDIATE) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
+    if (!ike.fragmentation) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
     const header = ikeHeader({ spiI: ike.sa!.spiI, spiR: ike.sa!.spiR, exchangeType: exchange, messageId, originalInitiator: ike.sa!.originalInitiator, response: isResponse });
     const maxMessage = ikeMessageBudget(ike.conn.ike.fragmentSize, { ipv6: ike.remote.address.includes(':'), nonEspMarker: ike.local.port === NATT_PORT });
     return encodeProtectedForSending(header, payloads, this.protections(ike).outbound, { fragmentation: true, maxMessage });
@@ -751,7 +763,7 @@ export class Engine implements IkeEngine {
   private runFollowups(
     now: number,
     ike: IkeSaState,
-    followup: import('./followup-ke.js').FollowupKeInitiator,
+    followup: FollowupKeInitiator,
     onDone: () => Action[],
     onFail: (reason: string, deleteIkeSa: boolean) => Action[],
   ): Action[] {
@@ -1349,7 +1361,8 @@ export class Engine implements IkeEngine {
       }
       const p = sar.proposals[0]!;
       if (p.spi.length !== 4) return fail('responder SPI is not 4 octets');
-      if (chosen.addKe.some((m) => m !== undefined)) return fail('additional key exchanges for a new Child SA are not supported yet');
+      // RFC 9370 §2.2.4: the additional key exchanges follow the CREATE_CHILD_SA KE, which must exist.
+      if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return fail('additional key exchanges negotiated without a KE method');
       const secrets: Buffer[] = [];
       if (chosen.ke !== undefined) {
         const kr = getKe(resp);
@@ -1361,8 +1374,25 @@ export class Engine implements IkeEngine {
         }
       }
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const sa = this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined, { ni, nr: Buffer.from(nonce.data), secrets });
-      return this.installChild(t, ike, sa, cfg);
+      const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+      const nr = Buffer.from(nonce.data);
+      const finish = (all: Buffer[], at: number) =>
+        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
+      const more = keMethodsOf(chosen).slice(1);
+      if (more.length === 0) {
+        if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
+        return finish(secrets, t);
+      }
+      // RFC 9370 §2.2.4: one IKE_FOLLOWUP_KE per additional method; nothing reaches the kernel before the
+      // last one, whose secret completes KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n)).
+      const followup = new FollowupKeInitiator(more, secrets, this.rng);
+      const started = followup.start(resp);
+      if (!started.ok) return fail(started.reason);
+      return this.runFollowups(t, ike, followup, () => finish(followup.secrets, this.lastNow), (reason, deleteIkeSa) => {
+        const out = fail(`IKE_FOLLOWUP_KE: ${reason}`);
+        if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+        return out;
+      });
     });
   }
 
@@ -1380,7 +1410,7 @@ export class Engine implements IkeEngine {
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
     const chosen = selected.chosen;
-    if (chosen.addKe.some((m) => m !== undefined)) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'additional key exchanges for a new Child SA are not supported yet');
+    if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'additional key exchanges negotiated without a KE method');
     const offered = sai.proposals.find((p) => p.num === selected.proposalNumber)!;
     if (offered.spi.length !== 4) return refuse(NotifyType.INVALID_SYNTAX, 'proposal SPI is not 4 octets');
     const nr = Buffer.from(this.rng(NONCE_LENGTH));
@@ -1406,12 +1436,44 @@ export class Engine implements IkeEngine {
     }
     const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
     const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
-    const sa = this.makeChild(ike, picked.cfg, chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni: Buffer.from(nonce.data), nr, secrets });
+    const cfg = picked.cfg;
+    const ni = Buffer.from(nonce.data);
+    const spiOut = offered.spi.readUInt32BE(0);
+    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all });
     response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
     if (keReply) response.push(keReply);
     response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
     if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    return { response, after: { before: this.installChild(now, ike, sa, picked.cfg) } };
+    // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
+    // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
+    const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
+    if (link) return { response: [...response, link], after: { after: this.armFollowupTimeout(ike) } };
+    return { response, after: { before: this.installChild(now, ike, build(secrets), cfg) } };
+  }
+
+  /**
+   * One timer per IKE SA for the responder's IKE_FOLLOWUP_KE chains: a chain whose next request does
+   * not come in time is abandoned (RFC 9370 §2.2.4; FOLLOWUP_STATE_TIMEOUT_MS), leaving no state.
+   */
+  private armFollowupTimeout(ike: IkeSaState): Action[] {
+    const id = `ike:${ike.id}:followup`;
+    const deadlines = [ike.followupsNewChild.nextDeadline(), ike.followupsChild.nextDeadline(), ike.followupsIke.nextDeadline()].filter((d): d is number => d !== undefined);
+    if (deadlines.length === 0) return this.cancel(id);
+    return [this.arm(id, Math.min(...deadlines), (t) => this.followupTimeout(t, ike))];
+  }
+
+  private followupTimeout(now: number, ike: IkeSaState): Action[] {
+    if (this.sas.get(ike.id) !== ike) return [];
+    const out: Action[] = [];
+    for (const ctx of ike.followupsNewChild.expire(now)) {
+      this.usedSpis.delete(ctx.spiIn);
+      out.push(this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${ctx.cfg.name}' abandoned: the next IKE_FOLLOWUP_KE did not arrive in time` }));
+    }
+    // An abandoned rekey leaves the old Child SA as it was, free to be rekeyed again.
+    for (const ctx of ike.followupsChild.expire(now)) for (const c of ike.children.values()) if (c.sa === ctx.old && c.state === 'rekeying') c.state = 'installed';
+    ike.followupsIke.expire(now);
+    out.push(...this.armFollowupTimeout(ike));
+    return out;
   }
 
   private onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
@@ -2173,6 +2235,17 @@ export class Engine implements IkeEngine {
       if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
       return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
     }
+    const created = ike.followupsNewChild.handleRequest(now, payloads);
+    if (created.ok || created.context !== undefined || created.notify !== NotifyType.STATE_NOT_FOUND) {
+      if (!created.ok) {
+        if (created.context) this.usedSpis.delete(created.context.spiIn);
+        return { response: [notify(created.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${created.reason}` }), ...this.armFollowupTimeout(ike)] } };
+      }
+      if (!created.done) return { response: created.response, after: { after: this.armFollowupTimeout(ike) } };
+      // The last key exchange: keys now, and the SAs installed before the response leaves.
+      const sa = created.context.finish(created.secrets);
+      return { response: created.response, after: { before: this.installChild(now, ike, sa, created.context.cfg), after: this.armFollowupTimeout(ike) } };
+    }
     const rekey = ike.followupsIke.handleRequest(now, payloads);
     if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
     if (!rekey.done) return { response: rekey.response, after: {} };
@@ -2199,7 +2272,7 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'followup') {
         // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
         target.state = 'rekeying';
-        return { response: answer.response, after: {} };
+        return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
       }
       const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
       return { response: answer.response, after: accepted };
@@ -2214,7 +2287,7 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
-      if (answer.kind === 'followup') return { response: answer.response, after: {} };
+      if (answer.kind === 'followup') return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
       if (ike.ikeRekeyInFlight) {
         // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
         // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
@@ -2250,8 +2323,9 @@ export class Engine implements IkeEngine {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
-    for (const suffix of ['rekey', 'dpd', 'half-open']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    for (const suffix of ['rekey', 'dpd', 'half-open', 'followup']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
     out.push(...this.abandonRequests(ike));
+    for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
     if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
     for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
     ike.queue = [];

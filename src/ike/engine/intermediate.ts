@@ -44,17 +44,34 @@ export class IntAuthChain {
   }
 
   /**
-   * Add a whole (unfragmented) IKE_INTERMEDIATE message: `message` as sent or received (IKE header
-   * first, no non-ESP marker, SK as its only payload), `inner` its plaintext inner payloads. The sender
-   * passes what it sealed, the receiver what it opened; both get the same chunk.
+   * Add one IKE_INTERMEDIATE message: `message` is the message as sent or received (IKE header first,
+   * no non-ESP marker, SK or SKF as its first payload) or, when it travelled as RFC 7383 fragments,
+   * any one of its fragments; `inner` its plaintext inner payloads (the whole reassembled chain). The
+   * sender passes what it sealed, the receiver what it opened; both get the same chunk.
+   *
+   * RFC 9242 §3.3.2: the prf is applied to whole messages only, before any IKE fragmentation, and a
+   * message received in fragments is taken as if it had arrived unfragmented, so IntAuth does not
+   * depend on whether (or how) RFC 7383 fragmented it. So for a fragment, A is rebuilt: the IKE header
+   * with Next Payload SK (46), then the SK generic header whose Next Payload is the first inner payload
+   * type (fragments other than the first carry 0 there); intAuthA then sets both Length fields from len(P).
    */
   addMessage(prf: Prf, skP: Buffer, message: Buffer, inner: readonly Payload[], isResponse: boolean): void {
     if (message.length < IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH) throw new Error('IKE_INTERMEDIATE message too short');
-    if (message[16] !== PayloadType.SK) throw new Error('IKE_INTERMEDIATE message must carry SK as its first payload (unfragmented)');
-    const aad = message.subarray(0, IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH);
-    const plain = encodePayloadChain(inner).bytes;
-    if (isResponse) this.addResponse(prf, skP, aad, plain);
-    else this.addRequest(prf, skP, aad, plain);
+    const first = message[16];
+    if (first !== PayloadType.SK && first !== PayloadType.SKF) throw new Error('IKE_INTERMEDIATE message must carry SK or SKF as its first payload');
+    const chain = encodePayloadChain(inner);
+    let aad: Buffer;
+    if (first === PayloadType.SK) {
+      aad = message.subarray(0, IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH);
+    } else {
+      aad = Buffer.alloc(IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH);
+      message.copy(aad, 0, 0, IKE_HEADER_LENGTH);
+      aad[16] = PayloadType.SK;
+      // Fragment 1 names the first inner payload, the others carry 0: the unfragmented SK header names it.
+      aad[IKE_HEADER_LENGTH] = chain.first;
+    }
+    if (isResponse) this.addResponse(prf, skP, aad, chain.bytes);
+    else this.addRequest(prf, skP, aad, chain.bytes);
   }
 
   /** Number of complete exchanges added. */
