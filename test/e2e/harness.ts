@@ -140,6 +140,34 @@ export function installedChildren(sas: SaView[]) {
   return sas.flatMap((s) => s.children.filter((c) => c.state === 'installed'));
 }
 
+/**
+ * Rekey the Child SA named `child` (default: the first installed one) `count` times, alternating the
+ * gateway that starts each rekey, waiting each time until the new SA is installed and no rekey is
+ * still in progress.
+ */
+export async function rekeyChildren(gateways: Ikev2d[], count: number, child?: string): Promise<void> {
+  const seen = new Set<number>();
+  const pick = (s: SaView[]) => installedChildren(s).filter((c) => child === undefined || c.name === child);
+  for (let i = 0; i < count; i++) {
+    const d = gateways[i % gateways.length]!;
+    const before = pick(await d.listSas())[0];
+    if (!before) throw new Error(`Child SA rekey ${i + 1}: no installed Child SA${child ? ` '${child}'` : ''}\n${d.tail()}`);
+    seen.add(before.spiIn);
+    await d.ctl('rekey', 'child', String(before.childId));
+    await d.waitFor(`Child SA rekey ${i + 1}`, (s) => pick(s).some((c) => !seen.has(c.spiIn)) && !s.some((x) => x.children.some((c) => c.state === 'rekeying')), 60_000);
+  }
+}
+
+/** Rekey the IKE SA `count` times, alternating the gateway that starts it; `children` Child SAs must follow. */
+export async function rekeyIkeSas(gateways: Ikev2d[], count: number, children = 1): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const d = gateways[i % gateways.length]!;
+    const old = (await d.listSas()).find((s) => s.state === 'established')!;
+    await d.ctl('rekey', 'ike', old.ikeSaId);
+    await d.waitFor(`IKE SA rekey ${i + 1}`, (s) => s.length === 1 && s[0]!.state === 'established' && s[0]!.ikeSaId !== old.ikeSaId && installedChildren(s).length === children, 60_000);
+  }
+}
+
 export interface DaemonConfig {
   listen: string[];
   connections: string; // YAML of the connections map (indented by 2)
@@ -190,7 +218,7 @@ export function connectionYaml(o: {
   localId: string;
   remoteId: string;
   psk?: string;
-  children: { name?: string; localTs: string[]; remoteTs: string[]; mode?: 'tunnel' | 'transport'; startAction?: 'start' | 'trap' | 'none'; rekeyTime?: string; closeAction?: string }[];
+  children: { name?: string; localTs: string[]; remoteTs: string[]; mode?: 'tunnel' | 'transport'; startAction?: 'start' | 'trap' | 'none'; rekeyTime?: string; closeAction?: string; esp?: string }[];
   ike?: string; // extra lines under ike: (indented 6)
   extra?: string; // extra lines at connection level (indented 4)
 }): string {
@@ -198,7 +226,7 @@ export function connectionYaml(o: {
     .map((c, i) => `      ${c.name ?? `net${i}`}:
         local_ts: [${c.localTs.join(', ')}]
         remote_ts: [${c.remoteTs.join(', ')}]
-        esp_proposals: [aes256gcm16-x25519]
+        esp_proposals: [${c.esp ?? 'aes256gcm16-x25519'}]
         mode: ${c.mode ?? 'tunnel'}
         start_action: ${c.startAction ?? 'none'}
 ${c.closeAction ? `        close_action: ${c.closeAction}\n` : ''}        rekey_time: ${c.rekeyTime ?? '1h'}

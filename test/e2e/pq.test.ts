@@ -3,7 +3,7 @@
 // the IKE SA rekeys continue with IKE_FOLLOWUP_KE for the ML-KEM round.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel: ${why}`);
@@ -47,20 +47,8 @@ describe.skipIf(why !== null)('post-quantum tunnel', () => {
 
     const flood = startPing(site.hostA, site.hostBAddr, 0.01);
     await sleep(1000);
-    const seen = new Set<number>();
-    for (let i = 0; i < 4; i++) {
-      const d = i % 2 === 0 ? a : b;
-      const before = installedChildren(await d.listSas())[0]!;
-      seen.add(before.spiIn);
-      await d.ctl('rekey', 'child', String(before.childId));
-      await d.waitFor(`Child SA rekey ${i + 1}`, (s) => installedChildren(s).some((c) => !seen.has(c.spiIn)) && !s.some((x) => x.children.some((c) => c.state === 'rekeying')), 60_000);
-    }
-    for (let i = 0; i < 2; i++) {
-      const d = i % 2 === 0 ? a : b;
-      const old = (await d.listSas()).find((s) => s.state === 'established')!;
-      await d.ctl('rekey', 'ike', old.ikeSaId);
-      await d.waitFor(`IKE SA rekey ${i + 1}`, (s) => s.length === 1 && s[0]!.state === 'established' && s[0]!.ikeSaId !== old.ikeSaId && installedChildren(s).length === 1, 60_000);
-    }
+    await rekeyChildren([a, b], 4);
+    await rekeyIkeSas([a, b], 2);
     await sleep(1000);
     const r = await flood.stop();
     expect(r.transmitted, r.output).toBeGreaterThan(100);

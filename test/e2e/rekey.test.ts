@@ -2,13 +2,14 @@
 // packet may be lost (make-before-break), and the kernel is clean afterwards.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { connectionYaml, e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e rekeys: ${why}`);
 
 const CHILD_REKEYS = Number(process.env.IKEV2D_E2E_CHILD_REKEYS ?? 100);
 const IKE_REKEYS = Number(process.env.IKEV2D_E2E_IKE_REKEYS ?? 10);
+const EXTRA_REKEYS = Number(process.env.IKEV2D_E2E_EXTRA_REKEYS ?? 20);
 
 const daemons: Ikev2d[] = [];
 const namespaces: Netns[] = [];
@@ -40,21 +41,8 @@ describe.skipIf(why !== null)('rekeys under load', () => {
 
     const flood = startPing(site.hostA, site.hostBAddr, 0.01);
     await sleep(1000);
-    const seen = new Set<number>();
-    for (let i = 0; i < CHILD_REKEYS; i++) {
-      // alternate the initiator of the rekey between the gateways
-      const d = i % 2 === 0 ? a : b;
-      const before = installedChildren(await d.listSas())[0]!;
-      seen.add(before.spiIn);
-      await d.ctl('rekey', 'child', String(before.childId));
-      await d.waitFor(`Child SA rekey ${i + 1}`, (s) => installedChildren(s).some((c) => !seen.has(c.spiIn)) && !s.some((x) => x.children.some((c) => c.state === 'rekeying')), 60_000);
-    }
-    for (let i = 0; i < IKE_REKEYS; i++) {
-      const d = i % 2 === 0 ? a : b;
-      const old = (await d.listSas()).find((s) => s.state === 'established')!;
-      await d.ctl('rekey', 'ike', old.ikeSaId);
-      await d.waitFor(`IKE SA rekey ${i + 1}`, (s) => s.length === 1 && s[0]!.state === 'established' && s[0]!.ikeSaId !== old.ikeSaId && installedChildren(s).length === 1, 60_000);
-    }
+    await rekeyChildren([a, b], CHILD_REKEYS);
+    await rekeyIkeSas([a, b], IKE_REKEYS);
     await sleep(1000);
     const r = await flood.stop();
     expect(r.transmitted, r.output).toBeGreaterThan(100);
@@ -75,5 +63,86 @@ describe.skipIf(why !== null)('rekeys under load', () => {
       expect(k.sas, k.text).toBe(0);
       expect(k.policies, k.text).toBe(0);
     }
+  });
+
+  // draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §5.1: without child-pfs-info the initial Child SA's
+  // KE method is unknown, so its first rekey is regular and the later ones optimized; for traffic,
+  // both kinds are the same make-before-break swap.
+  it(`without child-pfs-info: the initial Child SA's first rekey is regular, the next ${EXTRA_REKEYS - 1} optimized, zero lost packets`, async () => {
+    const site = await siteToSite();
+    namespaces.push(...site.all);
+    const grace = '  rekey_grace_time: 3s\n';
+    const noPfsInfo = '    child_pfs_info: no\n';
+    const b = await startIkev2d(site.gwB, 'gwb', {
+      listen: [site.gwBOuter], extraDaemon: grace,
+      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', extra: noPfsInfo, children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
+    });
+    daemons.push(b);
+    const a = await startIkev2d(site.gwA, 'gwa', {
+      listen: [site.gwAOuter], extraDaemon: grace,
+      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', extra: noPfsInfo, children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
+    });
+    daemons.push(a);
+    await a.waitChildren();
+    await b.waitChildren();
+    const flood = startPing(site.hostA, site.hostBAddr, 0.01);
+    await sleep(1000);
+    await rekeyChildren([a, b], EXTRA_REKEYS);
+    await sleep(1000);
+    const r = await flood.stop();
+    expect(r.transmitted, r.output).toBeGreaterThan(100);
+    expect(r.received, `lost ${r.transmitted - r.received} of ${r.transmitted}`).toBe(r.transmitted);
+    for (const d of [a, b]) {
+      const stats = (await d.ctl('stats')) as { rekeys: { ike: number; child: number; optimized: number } };
+      expect(stats.rekeys.child).toBe(EXTRA_REKEYS);
+      expect(stats.rekeys.optimized).toBe(EXTRA_REKEYS - 1);
+    }
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+    for (const ns of [site.gwA, site.gwB]) expect((await kernelCounts(ns)).sas).toBe(0);
+  });
+
+  // An additional Child SA (CREATE_CHILD_SA, PFS with X25519) carries the flood: every one of its
+  // rekeys is optimized, and none loses a packet; the initial Child SA beside it is left alone.
+  it(`an additional Child SA: ${EXTRA_REKEYS} optimized rekeys under a flood with zero lost packets`, async () => {
+    const site = await siteToSite();
+    namespaces.push(...site.all);
+    const grace = '  rekey_grace_time: 3s\n';
+    const icmp = (ts: string) => `"${ts}[${ts.includes(':') ? 'icmpv6' : 'icmp'}]"`;
+    const children = (local: string, remote: string, start: 'start' | 'none') => [
+      { name: 'rest', localTs: [local], remoteTs: [remote], startAction: start },
+      { name: 'ping', localTs: [icmp(local)], remoteTs: [icmp(remote)], startAction: start, esp: 'aes128gcm16-x25519' },
+    ];
+    const b = await startIkev2d(site.gwB, 'gwb', {
+      listen: [site.gwBOuter], extraDaemon: grace,
+      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: children(site.lanB, site.lanA, 'none') }),
+    });
+    daemons.push(b);
+    const a = await startIkev2d(site.gwA, 'gwa', {
+      listen: [site.gwAOuter], extraDaemon: grace,
+      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: children(site.lanA, site.lanB, 'start') }),
+    });
+    daemons.push(a);
+    await a.waitChildren(2);
+    await b.waitChildren(2);
+    const flood = startPing(site.hostA, site.hostBAddr, 0.01);
+    await sleep(1000);
+    const pingSa = (await a.listSas())[0]!.children.find((c) => c.name === 'ping')!;
+    await rekeyChildren([a, b], EXTRA_REKEYS, 'ping');
+    await sleep(1000);
+    const r = await flood.stop();
+    expect(r.transmitted, r.output).toBeGreaterThan(100);
+    expect(r.received, `lost ${r.transmitted - r.received} of ${r.transmitted}`).toBe(r.transmitted);
+    // The flood went through the additional Child SA (it is the more specific policy).
+    const now = (await a.listSas())[0]!.children;
+    expect(now.find((c) => c.name === 'ping')!.spiIn).not.toBe(pingSa.spiIn);
+    for (const d of [a, b]) {
+      const stats = (await d.ctl('stats')) as { rekeys: { ike: number; child: number; optimized: number } };
+      expect(stats.rekeys.child).toBe(EXTRA_REKEYS);
+      expect(stats.rekeys.optimized).toBe(EXTRA_REKEYS);
+    }
+    expect(await a.stop()).toBe(0);
+    expect(await b.stop()).toBe(0);
+    for (const ns of [site.gwA, site.gwB]) expect((await kernelCounts(ns)).sas).toBe(0);
   });
 });

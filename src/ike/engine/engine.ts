@@ -343,23 +343,43 @@ type ChildPick = { cfg: ChildConfig; remote: AddressRangeSelector[]; local: Addr
  * else the first (packet) selectors of TSi and TSr if they are single addresses it allows, else
  * SINGLE_PAIR_REQUIRED (§3.10.1) so the initiator asks again for just the traffic it forwards.
  */
-function pickChildConfig(children: readonly ChildConfig[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[]): ChildPick {
+function pickChildConfig(children: readonly ChildConfig[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[], acceptable: (cfg: ChildConfig) => boolean = () => true): ChildPick {
   let needSingle = false;
+  const candidates: Array<{ cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[]; exact: boolean }> = [];
   for (const cfg of children) {
     const remote = narrow(tsi, cfg.remoteTs.map(selectorOf));
     const local = narrow(tsr, cfg.localTs.map(selectorOf));
     if (!remote.length || !local.length) continue;
-    if (!cfg.singlePair || (remote.length === 1 && local.length === 1 && singleAddress(remote[0]!) && singleAddress(local[0]!))) return { cfg, remote, local };
+    const exact = sameSelectors(cfg.remoteTs.map(selectorOf), tsi) && sameSelectors(cfg.localTs.map(selectorOf), tsr);
+    if (!cfg.singlePair || (remote.length === 1 && local.length === 1 && singleAddress(remote[0]!) && singleAddress(local[0]!))) {
+      candidates.push({ cfg, remote, local, exact });
+      continue;
+    }
     const firstRemote = narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf));
     const firstLocal = narrow(tsr.slice(0, 1), cfg.localTs.map(selectorOf));
     if (firstRemote.length === 1 && firstLocal.length === 1 && singleAddress(firstRemote[0]!) && singleAddress(firstLocal[0]!)) {
-      return { cfg, remote: firstRemote, local: firstLocal };
+      candidates.push({ cfg, remote: firstRemote, local: firstLocal, exact });
+      continue;
     }
     needSingle = true;
   }
+  // The Child SA config whose selectors are exactly the requested ones first (several may overlap, e.g.
+  // one for ICMP inside one for the whole subnet), then in configuration order; the first whose
+  // proposals the request can meet wins; failing that the best match, for the caller's NO_PROPOSAL_CHOSEN.
+  candidates.sort((a, b) => Number(b.exact) - Number(a.exact));
+  const best = candidates.find((c) => acceptable(c.cfg)) ?? candidates[0];
+  if (best) return { cfg: best.cfg, remote: best.remote, local: best.local };
   return needSingle
     ? { refuse: NotifyType.SINGLE_PAIR_REQUIRED, reason: 'only a single address pair is acceptable (SINGLE_PAIR_REQUIRED)' }
     : { refuse: NotifyType.TS_UNACCEPTABLE, reason: 'traffic selectors unacceptable' };
+}
+
+function sameSelectors(a: readonly AddressRangeSelector[], b: readonly TrafficSelector[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i] as AddressRangeSelector;
+    return 'startAddr' in y && covers(x, y) && covers(y, x) && x.ipProtocol === y.ipProtocol;
+  });
 }
 
 function tsText(ts: TrafficSelector): string {
@@ -1311,7 +1331,7 @@ export class Engine implements IkeEngine {
       }
       const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
-      out.push(...this.installChild(now, ike, child));
+      out.push(...this.installChild(now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
     for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && cfg.startAction === 'start') out.push(...this.createChildSa(now, ike, cfg));
@@ -1404,9 +1424,9 @@ export class Engine implements IkeEngine {
     const tsi = getTsi(payloads);
     const tsr = getTsr(payloads);
     if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
-    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors);
-    if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const kp = getKe(payloads);
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined);
+    if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
     const chosen = selected.chosen;
@@ -1556,7 +1576,7 @@ export class Engine implements IkeEngine {
     const tsr = getTsr(payloads);
     if (sai && tsi && tsr) {
       // TSi are the initiator's (our remote) selectors, TSr ours.
-      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors);
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok);
       if ('refuse' in picked) {
         response.push(notify(picked.refuse));
         after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
@@ -1578,7 +1598,7 @@ export class Engine implements IkeEngine {
           );
           if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
           // The inbound SA (and policies) exist before the response that makes them usable leaves.
-          before.push(...this.installChild(now, ike, child));
+          before.push(...this.installChild(now, ike, child, picked.cfg));
         }
       }
     }
@@ -1789,8 +1809,8 @@ export class Engine implements IkeEngine {
     ];
   }
 
-  private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, explicitCfg?: ChildConfig): Action[] {
-    const cfg = explicitCfg ?? (ike.authChild?.cfg && ike.initiator ? ike.authChild.cfg : this.childCfgFor(ike, sa));
+  /** Install a new Child SA made from `cfg` (the configuration it was negotiated for, never guessed from its selectors). */
+  private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, cfg: ChildConfig): Action[] {
     const child = this.addChild(now, ike, cfg, sa);
     return [
       { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } },
@@ -1800,14 +1820,6 @@ export class Engine implements IkeEngine {
       ...this.espKeylog(child),
       ...this.childTimers(ike, child),
     ];
-  }
-
-  private childCfgFor(ike: IkeSaState, sa: RekeyChildSa): ChildConfig {
-    // Responder: the child whose configured selectors contain the negotiated ones.
-    for (const cfg of ike.conn.children) {
-      if (narrow(sa.localTs, cfg.localTs.map(selectorOf)).length && narrow(sa.remoteTs, cfg.remoteTs.map(selectorOf)).length) return cfg;
-    }
-    return ike.conn.children[0]!;
   }
 
   private removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
@@ -1867,7 +1879,7 @@ export class Engine implements IkeEngine {
           case 'fallback':
             // §3: the peer could not honour the optimized request; a regular rekey of the same SA, now.
             child.refusedOptimized = true;
-            return [this.event({ type: 'error', connection: ike.conn.name, message: `optimized Child SA rekey refused (${outcome.reason}); falling back to a regular rekey` }), ...this.sendChildRekey(t, ike, child, policy, false, undefined)];
+            return [this.event({ type: 'notice', connection: ike.conn.name, message: `optimized Child SA rekey refused (${outcome.reason}); falling back to a regular rekey` }), ...this.sendChildRekey(t, ike, child, policy, false, undefined)];
           case 'retry-ke':
             return this.sendChildRekey(t, ike, child, policy, false, outcome.method);
           case 'followup':
