@@ -581,7 +581,20 @@ export function proposalToTransforms(p: ProposalConfig, kind: ProposalKind, opts
 /** Configured proposals as SA payload proposals numbered 1..n (RFC 7296 §3.3.1). */
 export function proposalsToSa(ps: readonly ProposalConfig[], kind: ProposalKind, opts: TransformOptions = {}): ProposalSpec[] {
   const protocolId = kind === 'ike' ? PROTOCOL_ID.IKE : PROTOCOL_ID.ESP;
-  return ps.map((p, i) => ({ num: i + 1, protocol: protocolId, transforms: proposalToTransforms(p, kind, opts) }));
+  // RFC 9370 §2.2.1 with RFC 7296 §3.3.6: a peer that does not know transform types 6-12 rejects
+  // every proposal carrying them. Where all of a proposal's additional key exchanges are optional
+  // (keN_..-none), the same proposal without them follows last, so such a peer can still agree;
+  // mandatory ones get no such fallback (no silent classic-only SA).
+  const fallbacks = ps
+    .filter((p) => p.addKe.length > 0 && p.addKe.every((slot) => slot.includes(0)))
+    .map((p) => ({ ...p, addKe: [] }))
+    .filter((f) => !ps.some((p) => p.addKe.length === 0 && sameAlgorithms(p, f)));
+  return [...ps, ...fallbacks].map((p, i) => ({ num: i + 1, protocol: protocolId, transforms: proposalToTransforms(p, kind, opts) }));
+}
+
+function sameAlgorithms(a: ProposalConfig, b: ProposalConfig): boolean {
+  const key = (p: ProposalConfig) => JSON.stringify([p.encr, p.integ, p.prf, p.ke, p.addKe, p.esn]);
+  return key(a) === key(b);
 }
 
 /**

@@ -358,7 +358,7 @@ describe('checkAccepted: the initiator validates the single answer', () => {
     ];
     expect(mismatch([])).toMatch(/returned 0 proposals; exactly one/);
     expect(mismatch([offer(1, 1, good), offer(2, 1, good)])).toMatch(/returned 2 proposals/);
-    expect(mismatch([offer(3, 1, good)])).toMatch(/proposal #3, which was not offered/);
+    expect(mismatch([offer(4, 1, good)])).toMatch(/proposal #4, which was not offered/);
     expect(mismatch([offer(1, 3, good)])).toMatch(/changed the protocol/);
     expect(mismatch([offer(1, 1, [...good, { type: T.KE, id: ECP256, attributes: [] }])])).toMatch(/2 transforms of type 4; exactly one/);
     expect(mismatch([offer(1, 1, [{ type: T.ENCR, id: GCM16, keyLength: 128, attributes: [] }, ...good.slice(1)])])).toMatch(/type 1 id 20 \(128 bits\), which we did not offer/);
@@ -368,6 +368,19 @@ describe('checkAccepted: the initiator validates the single answer', () => {
     expect(mismatch([offer(2, 1, [{ type: T.ENCR, id: AES_CBC, keyLength: 128, attributes: [] }, { type: T.PRF, id: PRF_SHA256, attributes: [] }, { type: T.KE, id: ECP256, attributes: [] }])])).toMatch(
       /left out transform type 3/,
     );
+  });
+
+  it('optional additional key exchanges come with a fallback proposal without them, last; mandatory ones do not', () => {
+    // #1 has optional ADDKE1 -> #3 is #1 without type 6; #2 has none.
+    expect(sent.map((p) => p.transforms.filter((t) => t.type === T.ADDKE1).length)).toEqual([2, 0, 0]);
+    expect(sent[2]!.transforms).toEqual(sent[0]!.transforms.filter((t) => t.type !== T.ADDKE1));
+    // A peer that knows no type 6 takes the fallback.
+    const legacy = selectProposal(sent.slice(0, 1).concat(sent.slice(2)).map((p, i) => ({ ...p, num: i === 0 ? 1 : 3 })).filter((p) => !p.transforms.some((t) => t.type === T.ADDKE1)), ike('aes256gcm16-prfsha384-x25519'), 'ike')!;
+    expect(legacy.proposalNumber).toBe(3);
+    expect(checkAccepted(sent, [offer(3, 1, legacy.transforms)], 'ike').addKe).toEqual([]);
+    expect(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768'), 'ike')).toHaveLength(1);
+    // Already configured without ADDKE: not repeated.
+    expect(proposalsToSa(ike('aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none', 'aes256gcm16-prfsha384-x25519'), 'ike')).toHaveLength(2);
   });
 
   it('rejects an answer without ADDKE when we offered it without NONE', () => {
