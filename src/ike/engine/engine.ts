@@ -1939,14 +1939,28 @@ export class Engine implements IkeEngine {
       this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
       ...this.espKeylog(fresh),
       ...this.childTimers(ike, fresh),
-      // The old inbound SA stays for the grace period so packets in flight still decrypt.
-      this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
-        this.usedSpis.delete(old.sa.spiIn);
-        return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
-      }),
     ];
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], () => []));
+    // The peer keeps sending on the old SA until our Delete of it reaches it, so the old inbound SA
+    // stays until the Delete is answered plus the grace period for packets still in flight. Until then
+    // a timer bounded by the whole retransmission sequence guards against a leak if it never is.
+    const graceId = `child:${old.childId}:delete-grace`;
+    const removeOldInbound = () => {
+      this.usedSpis.delete(old.sa.spiIn);
+      return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
+    };
+    const grace = this.config.rekeyGraceTime * 1000;
+    out.push(this.arm(graceId, now + this.requestLifetime(ike) + grace, removeOldInbound));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (this.timers.has(graceId) ? [this.arm(graceId, t + grace, removeOldInbound)] : [])));
     return out;
+  }
+
+  /** The longest a request of this IKE SA can stay unanswered before its retransmissions give up. */
+  private requestLifetime(ike: IkeSaState): number {
+    const r = ike.conn.ike.retransmit;
+    let total = 0;
+    for (let i = 0; i <= r.tries; i++) total += r.timeout * Math.pow(r.base, i) * 1000;
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    return limit > 0 ? Math.min(total, limit) : total;
   }
 
   private rekeyIkeSa(now: number, ike: IkeSaState): Action[] {

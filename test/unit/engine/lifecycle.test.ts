@@ -112,14 +112,10 @@ describe('Child SA rekeys (make-before-break on the fake kernels)', () => {
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 
-  // KNOWN BUG in src/ike/engine/engine.ts (finishChildRekeyAsInitiator): the rekey initiator arms
-  // child:<id>:delete-grace when it switches, not when the peer has acknowledged the Delete that
-  // makes the peer switch its own outbound SA. When that Delete is lost for longer than
-  // rekey_grace_time, the initiator removes its old inbound SA while the peer still sends with it:
-  // traffic from the peer is dropped until the Delete gets through. (Seen in 15 of 30 seeds of a
-  // 24 h soak at 15% loss.) Fix: start the grace period in the Delete exchange's response handler
-  // (with a bound, e.g. the old SA's hard lifetime, if it never completes).
-  it.fails('KNOWN BUG: a Delete delayed by loss beyond the grace period does not cut the peer\'s traffic (fails today)', () => {
+  // Regression (found by a 24 h soak at 15% loss): the rekey initiator's old inbound SA must outlive
+  // the Delete that makes the peer switch its own outbound SA, however long loss delays it; the grace
+  // period starts at the Delete's acknowledgement.
+  it('a Delete delayed by loss beyond the grace period does not cut the peer\'s traffic: the old inbound SA waits for its acknowledgement', () => {
     const p = pair({ grace: '5s' }, { grace: '5s' });
     p.establish();
     const c = child(p, 'a')!;
