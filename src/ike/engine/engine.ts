@@ -124,7 +124,11 @@ interface ChildSaState {
   /** The peer refused an optimized rekey of this SA: the next one is regular (no loop). */
   refusedOptimized: boolean;
   /** Responder of a rekey: the new outbound SA waits for the initiator's Delete of the old SA. */
-  pendingSwitch?: { replaced: ChildSaState };
+  pendingSwitch?: { replaced: ChildSaState; replacedState: ChildSaState['state'] };
+  /** Replaced by the peer's rekey, which we answered (the rival of ours in a §2.8.1 collision). */
+  replacedBy?: ChildSaState;
+  /** Replaced by our own completed rekey. */
+  supersededBy?: ChildSaState;
   /** The nonces of the exchange that created this SA by a rekey (RFC 7296 §2.8.1 collision rule). */
   nonces?: { ni: Buffer; nr: Buffer };
   /** Its configuration was reloaded with other proposals or lifetimes: the next rekey is regular (draft §3). */
@@ -1897,6 +1901,10 @@ export class Engine implements IkeEngine {
               return out;
             });
           case 'failed': {
+            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND && (child.state === 'rekeyed' || this.ownerOf(child) === undefined)) {
+              // The peer's own rekey of this SA completed meanwhile (we answered it): ours is moot.
+              return [this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${child.cfg.name} was rekeyed by the peer while our rekey of it was in flight; ours is dropped` })];
+            }
             child.state = 'installed';
             if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
@@ -1916,7 +1924,9 @@ export class Engine implements IkeEngine {
     ike = this.childHolder(ike);
     // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
     // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
-    const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old);
+    // The rival is the SA of the peer's rekey we answered: still waiting for its switch, or, when loss
+    // reordered the exchanges, already switched to by the peer's Delete of the old SA.
+    const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old) ?? old.replacedBy;
     if (rival?.nonces && redundantRekey(nonces, rival.nonces) === 'a') {
       this.usedSpis.delete(sa.spiIn);
       return [
@@ -1926,6 +1936,7 @@ export class Engine implements IkeEngine {
     }
     const fresh = this.addChild(now, ike, old.cfg, sa);
     fresh.nonces = nonces;
+    old.supersededBy = fresh;
     this.usedSpis.add(sa.spiIn);
     const actions = rekeyKernelActions(old.spec, fresh.spec, sa);
     ike.children.delete(old.childId);
@@ -2211,6 +2222,28 @@ export class Engine implements IkeEngine {
           );
           continue;
         }
+        if (child?.pendingSwitch) {
+          // RFC 7296 §2.8.1: the peer deletes the SA its own rekey made, redundant after a collision
+          // (its rekey of our SA met ours). The SA it was to replace stays in use, with our rekey of it
+          // still in flight; only the redundant SA goes, never the per-reqid policies.
+          const replaced = child.pendingSwitch.replaced;
+          ours.push(spi32(child.sa.spiIn));
+          ike.children.delete(child.childId);
+          replaced.replacedBy = undefined;
+          if (!replaced.supersededBy) {
+            ike.children.set(replaced.childId, replaced);
+            replaced.state = child.pendingSwitch.replacedState === 'rekeying' ? 'rekeying' : 'installed';
+          }
+          this.usedSpis.delete(child.sa.spiIn);
+          after.push(
+            ...this.cancel(`child:${child.childId}:rekey`),
+            ...this.cancel(`child:${child.childId}:expire`),
+            { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
+            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
+            ...(!replaced.supersededBy && replaced.state === 'installed' ? this.childTimers(ike, replaced) : []),
+          );
+          continue;
+        }
         if (child) {
           ours.push(spi32(child.sa.spiIn));
           ike.children.delete(child.childId);
@@ -2226,7 +2259,8 @@ export class Engine implements IkeEngine {
   private acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa, nonces: { ni: Buffer; nr: Buffer }): { before: Action[]; after: Action[] } {
     const fresh = this.addChild(now, ike, target.cfg, sa);
     fresh.nonces = nonces;
-    fresh.pendingSwitch = { replaced: target };
+    fresh.pendingSwitch = { replaced: target, replacedState: target.state };
+    target.replacedBy = fresh;
     ike.children.delete(target.childId);
     target.state = 'rekeyed';
     this.counters.child++;
