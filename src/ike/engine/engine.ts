@@ -192,6 +192,8 @@ interface IkeSaState {
   authChild?: { cfg: ChildConfig; spiIn: number; sent: ReturnType<typeof ikeAuthChildProposals> };
   /** Initiator: the packet (kernel ACQUIRE) that triggered the IKE_AUTH Child SA, sent as its first TS. */
   authChildPacket?: PacketSelectors;
+  /** Initiator: Child SAs asked for while the IKE SA was being set up, created once it is. */
+  extraChildren: Set<ChildConfig>;
   nextRequestId: number;
   /** Responder: the lowest message ID not answered yet (the bottom of our receive window). */
   expectedRequestId: number;
@@ -503,6 +505,13 @@ export class Engine implements IkeEngine {
       if ([...existing.children.values()].some((c) => c.cfg.name === child.name)) throw new Error(`child '${child.name}' of '${connection}' is already up`);
       return this.createChildSa(now, existing, child, undefined, packet);
     }
+    // An IKE SA of ours for the connection is still being set up: join it instead of starting a
+    // second one (which would negotiate the same Child SA twice and install its policies twice).
+    const connecting = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.initiator && (s.state === 'init-sent' || s.state === 'auth-sent'));
+    if (connecting) {
+      if (child && connecting.authChild?.cfg !== child) connecting.extraChildren.add(child);
+      return [];
+    }
     const spiI = this.newIkeSpi();
     const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
     if (child) ike.authChild = { cfg: child, spiIn: 0, sent: [] };
@@ -676,6 +685,7 @@ export class Engine implements IkeEngine {
       childPfsInfo: false,
       nextRequestId: 0,
       expectedRequestId: 0,
+      extraChildren: new Set(),
       inflight: new Map(),
       peerWindow: 1,
       responses: new Map(),
@@ -1338,7 +1348,8 @@ export class Engine implements IkeEngine {
       out.push(...this.installChild(now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
-    for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && cfg.startAction === 'start') out.push(...this.createChildSa(now, ike, cfg));
+    for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
+    ike.extraChildren.clear();
     return out;
   }
 

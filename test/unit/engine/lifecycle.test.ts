@@ -307,21 +307,29 @@ describe('both peers start the connection', () => {
 });
 
 describe('initiate while connecting', () => {
-  // KNOWN BUG in src/ike/engine/engine.ts (Engine.initiate): only an *established* IKE SA of the
-  // connection is reused, so a second initiate() (operator "up" twice, or start plus an ACQUIRE)
-  // while the first is still connecting starts a second IKE SA with the same Child SA: the
-  // responder keeps one (INITIAL_CONTACT drops the other), the initiator keeps both and installs the
-  // per-reqid policies twice (EEXIST in a real kernel) with a Child SA the peer no longer has.
-  it.fails('KNOWN BUG: initiate() twice while connecting yields one IKE SA and one Child SA (fails today)', () => {
+  // Regression: only an established IKE SA used to be reused, so a second initiate() (operator "up"
+  // twice, or start plus an ACQUIRE) while the first was still connecting started a second IKE SA
+  // with the same Child SA, and the per-reqid policies were installed twice.
+  it('initiate() twice while connecting yields one IKE SA and one Child SA', () => {
     const p = pair();
     p.call('a', (e, now) => e.initiate(now, 'site'));
-    try {
-      p.call('a', (e, now) => e.initiate(now, 'site'));
-    } catch {
-      // refusing the second call with a clear error is fine too
-    }
+    expect(p.call('a', (e, now) => e.initiate(now, 'site'))).toEqual([]);
     p.run(30_000);
     expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+    expect(p.engines.a.listSas(p.now)[0]!.children).toHaveLength(1);
+    expect(p.engines.b.listSas(p.now)).toHaveLength(1);
+    expect(p.allViolations()).toEqual([]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
+
+  it('another Child SA asked for while connecting is created once the IKE SA is up', () => {
+    const p = pair({ extraChild: true }, { extraChild: true });
+    p.call('a', (e, now) => e.initiate(now, 'site'));
+    expect(p.call('a', (e, now) => e.initiate(now, 'site', 'dmz'))).toEqual([]);
+    p.run(30_000);
+    expect(p.engines.a.listSas(p.now)).toHaveLength(1);
+    expect(p.engines.a.listSas(p.now)[0]!.children.map((c) => c.name).sort()).toEqual(['dmz', 'lan']);
+    expect(p.engines.b.listSas(p.now)[0]!.children.map((c) => c.name).sort()).toEqual(['dmz', 'lan']);
     expect(p.allViolations()).toEqual([]);
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
