@@ -40,6 +40,8 @@ export interface IkeSaSnapshot {
   optimizedRekeyNegotiated: boolean;
   childPfsInfoNegotiated: boolean;
   rekeyAt: number;
+  /** When this side reauthenticates the IKE SA (absolute engine time, ms); absent or 0 = never. */
+  reauthAt?: number;
   establishedAt: number;
   children: ChildSaSnapshot[];
 }
@@ -62,6 +64,8 @@ export interface IkeEngine {
   /** Start the connection (IKE SA plus its children with start_action start, or only `child`). */
   initiate(now: number, connection: string, child?: string): Action[];
   rekeyIke(now: number, ikeSaId: string): Action[];
+  /** Reauthenticate an IKE SA (RFC 7296 §2.8.3): new IKE SA with fresh authentication, Child SAs moved make-before-break. */
+  reauthenticate(now: number, ikeSaId: string): Action[];
   rekeyChild(now: number, childId: number): Action[];
   /** Tear down an IKE SA (by id) or every IKE SA of a connection (by name). */
   terminate(now: number, target: { ikeSaId?: string; connection?: string }): Action[];

@@ -108,6 +108,8 @@ const IKE_PORT = 500;
 const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** A reauthentication starts at least this long (or a tenth of the time left) before the hard lifetime. */
+const REAUTH_MARGIN_MS = 60_000;
 /** A COOKIE secret is replaced after this long (the previous one is still accepted). */
 const COOKIE_SECRET_LIFETIME_MS = 300_000;
 
@@ -129,6 +131,8 @@ interface ChildSaState {
   replacedBy?: ChildSaState;
   /** Replaced by our own completed rekey. */
   supersededBy?: ChildSaState;
+  /** Responder of a reauthentication: the outbound policy moves here when the old IKE SA (holding this SA) goes. */
+  reauthSwitch?: ChildSaState;
   /** The nonces of the exchange that created this SA by a rekey (RFC 7296 §2.8.1 collision rule). */
   nonces?: { ni: Buffer; nr: Buffer };
   /** Its configuration was reloaded with other proposals or lifetimes: the next rekey is regular (draft §3). */
@@ -164,6 +168,16 @@ interface RequestAfter {
   before?: Action[];
   after?: Action[];
   sealed?: (datagram: Buffer) => void;
+}
+
+/** A Child SA of an IKE SA being reauthenticated, to re-create under the new IKE SA. */
+interface ReauthChild {
+  cfg: ChildConfig;
+  localTs: TrafficSelector[];
+  remoteTs: TrafficSelector[];
+  requested: boolean;
+  /** Re-created (true), failed (its reason), or still open (undefined). */
+  outcome?: true | string;
 }
 
 interface IkeSaState {
@@ -213,6 +227,16 @@ interface IkeSaState {
   establishedAt: number;
   rekeyAt: number;
   expiresAt: number;
+  /** RFC 7296 §2.8.3: when this side replaces the IKE SA by a freshly authenticated one (0 = never). */
+  reauthAt: number;
+  /** When this IKE SA came into being (a reauthentication's new IKE SA is younger than the one it replaces). */
+  createdAt: number;
+  /** A reauthentication of this IKE SA is under way: the new IKE SA that is to replace it. */
+  reauthBy?: IkeSaState;
+  /** This IKE SA reauthenticates `old`: the old Child SAs to re-create here (same selectors and reqids). */
+  reauthOf?: { old: IkeSaState; children: ReauthChild[] };
+  /** Child SAs of this IKE SA that moved to its reauthentication: their inbound SAs go a grace period after it. */
+  reauthRetired?: ChildSaState[];
   refusedOptimizedIke: boolean;
   /** Our own IKE SA rekey is on the wire (sent, unanswered, or finishing with IKE_FOLLOWUP_KE). */
   ikeRekeyInFlight?: boolean;
@@ -337,6 +361,11 @@ function requestSelectors(cfg: ChildConfig, packet: PacketSelectors | undefined,
   if (!packet) return [tsPayload(PayloadType.TSi, local), tsPayload(PayloadType.TSr, remote)];
   if (packetOnly) return [tsPayload(PayloadType.TSi, [packet.local]), tsPayload(PayloadType.TSr, [packet.remote])];
   return [tsPayload(PayloadType.TSi, [packet.local, ...local]), tsPayload(PayloadType.TSr, [packet.remote, ...remote])];
+}
+
+/** A reauthentication asks for exactly the selectors the old Child SA had negotiated. */
+function reauthSelectors(rc: { localTs: TrafficSelector[]; remoteTs: TrafficSelector[] }): [Payload, Payload] {
+  return [tsPayload(PayloadType.TSi, rc.localTs), tsPayload(PayloadType.TSr, rc.remoteTs)];
 }
 
 const singleAddress = (s: AddressRangeSelector) => s.startAddr.equals(s.endAddr);
@@ -520,6 +549,18 @@ export class Engine implements IkeEngine {
     return this.sendInitRequest(now, ike, undefined, undefined);
   }
 
+  /**
+   * Reauthenticate an IKE SA (RFC 7296 §2.8.3): a new IKE SA from scratch with fresh authentication,
+   * its Child SAs re-created under it make-before-break, then the old IKE SA deleted.
+   */
+  reauthenticate(now: number, ikeSaId: string): Action[] {
+    const ike = this.sas.get(ikeSaId);
+    if (!ike || ike.state !== 'established') throw new Error(`no established IKE SA '${ikeSaId}'`);
+    if (ike.conn.passive) throw new Error(`connection '${ike.conn.name}' is passive: it never initiates, so it does not reauthenticate`);
+    if (ike.reauthBy) throw new Error(`IKE SA '${ikeSaId}' is already being reauthenticated (new IKE SA ${ike.reauthBy.id})`);
+    return this.startReauth(now, ike);
+  }
+
   rekeyIke(now: number, ikeSaId: string): Action[] {
     const ike = this.sas.get(ikeSaId);
     if (!ike || ike.state !== 'established') throw new Error(`no established IKE SA '${ikeSaId}'`);
@@ -605,6 +646,7 @@ export class Engine implements IkeEngine {
       optimizedRekeyNegotiated: ike.sa?.optimizedNegotiated ?? false,
       childPfsInfoNegotiated: ike.childPfsInfo,
       rekeyAt: ike.rekeyAt,
+      reauthAt: ike.reauthAt,
       establishedAt: ike.establishedAt,
       children: [...ike.children.values()].map((c) => ({
         childId: c.childId,
@@ -695,6 +737,8 @@ export class Engine implements IkeEngine {
       establishedAt: 0,
       rekeyAt: 0,
       expiresAt: 0,
+      reauthAt: 0,
+      createdAt: now,
       refusedOptimizedIke: false,
       ppkMode: 'none',
       fragmentation: false,
@@ -1278,21 +1322,23 @@ export class Engine implements IkeEngine {
       ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
     }
     const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
-    payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    // RFC 7296 §2.8.3: a reauthentication must not send INITIAL_CONTACT (the old IKE SA is still in use).
+    if (!ike.reauthOf) payloads.push(notify(NotifyType.INITIAL_CONTACT));
     const child = ike.authChild?.cfg;
+    const reauthChild = ike.reauthOf?.children[0];
     if (child) {
       const spiIn = this.newEspSpi();
       const sent = ikeAuthChildProposals(child, ike.childPfsInfo);
       ike.authChild = { cfg: child, spiIn, sent };
       payloads.push(
         saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))),
-        ...requestSelectors(child, ike.authChildPacket),
+        ...(reauthChild ? reauthSelectors(reauthChild) : requestSelectors(child, ike.authChildPacket)),
       );
       if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
     }
     if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
     payloads.push(...this.windowSizeNotify(conn));
-    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => this.onAuthResponse(t, ike, resp));
+    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? this.onReauthAuthResponse(t, ike, resp) : this.onAuthResponse(t, ike, resp)));
   }
 
   private onAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
@@ -1348,13 +1394,13 @@ export class Engine implements IkeEngine {
       out.push(...this.installChild(now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
-    for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
+    if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
     ike.extraChildren.clear();
     return out;
   }
 
   /** CREATE_CHILD_SA for an additional Child SA (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr. */
-  private createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number, packet?: PacketSelectors, packetOnly = false): Action[] {
+  private createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number, packet?: PacketSelectors, packetOnly = false, selectors?: [Payload, Payload]): Action[] {
     const spiIn = this.newEspSpi();
     const ni = Buffer.from(this.rng(NONCE_LENGTH));
     const sent = proposalsToSa(cfg.espProposals, 'esp');
@@ -1362,17 +1408,17 @@ export class Engine implements IkeEngine {
     const ke = method !== undefined ? { method, init: getKeMethod(method)!.initiate(this.rng) } : undefined;
     const payloads: Payload[] = [saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))), noncePayload(ni)];
     if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
-    payloads.push(...requestSelectors(cfg, packet, packetOnly));
+    payloads.push(...(selectors ?? requestSelectors(cfg, packet, packetOnly)));
     if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
     return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
         this.usedSpis.delete(spiIn);
-        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` })];
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...this.reauthChildSettled(t, ike, cfg, reason)];
       };
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
         this.usedSpis.delete(spiIn);
-        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0), packet, packetOnly);
+        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0), packet, packetOnly, selectors);
       }
       if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED) {
         // RFC 7296 §3.10.1: ask again for just the traffic we forward: the packet that triggered us.
@@ -1681,12 +1727,29 @@ export class Engine implements IkeEngine {
     return out;
   }
 
-  private armIkeTimers(now: number, ike: IkeSaState): Action[] {
+  /** Rekey, reauthentication, hard lifetime and DPD timers; `reauthAt` carries the reauthentication time over an IKE SA rekey (a rekey does not authenticate). */
+  private armIkeTimers(now: number, ike: IkeSaState, reauthAt = 0): Action[] {
     const lt = ike.conn.ike.lifetime;
     const out: Action[] = [];
+    if (lt.lifeTime > 0) {
+      ike.expiresAt = now + lt.lifeTime * 1000;
+      out.push(this.arm(`ike:${ike.id}:expire`, ike.expiresAt, (t) => (this.sas.get(ike.id) === ike && ike.state === 'established' ? this.deleteIkeSa(t, ike, 'hard lifetime reached', true) : [])));
+    }
+    const c = ike.conn.ike;
+    const reauthDue = c.reauthTime > 0 && !ike.conn.passive ? (reauthAt > 0 ? Math.max(now + 1, reauthAt) : this.jittered(now, c.reauthTime, lt.randTime)) : 0;
+    // When both are due, the reauthentication wins: it replaces the IKE SA anyway. So no rekey when
+    // reauth_time <= rekey_time, nor when the (jittered or inherited) reauthentication comes first.
+    let rekeyArmed = false;
     if (lt.rekeyTime > 0) {
       ike.rekeyAt = this.jittered(now, lt.rekeyTime, lt.randTime);
-      out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' ? this.rekeyIkeSa(t, ike) : [])));
+      rekeyArmed = reauthDue === 0 || (c.reauthTime > lt.rekeyTime && ike.rekeyAt < reauthDue);
+      if (rekeyArmed) out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' && !ike.reauthBy ? this.rekeyIkeSa(t, ike) : [])));
+    }
+    if (reauthDue > 0) {
+      // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
+      const rekeyedFirst = rekeyArmed && (ike.expiresAt === 0 || ike.rekeyAt < ike.expiresAt);
+      ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, this.latestReauth(now, ike)));
+      out.push(this.armReauth(ike));
     }
     if (ike.conn.ike.dpdDelay > 0) out.push(this.armDpd(now, ike));
     return out;
@@ -1827,13 +1890,22 @@ export class Engine implements IkeEngine {
   /** Install a new Child SA made from `cfg` (the configuration it was negotiated for, never guessed from its selectors). */
   private installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, cfg: ChildConfig): Action[] {
     const child = this.addChild(now, ike, cfg, sa);
+    const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } };
+    const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } };
+    const replaced = this.reauthReplaces(ike, child);
+    let kernel: Action[] = [inbound, outbound, { kind: 'kernel', action: { op: 'installPolicies', spec: child.spec } }];
+    if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...this.retireForReauth(replaced.owner, replaced.child, child)];
+    else if (replaced) {
+      // Responder of a reauthentication: the policies (per reqid) stay on the old SA until the old IKE SA goes.
+      child.reauthSwitch = replaced.child;
+      kernel = [inbound, outbound];
+    }
     return [
-      { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } },
-      { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } },
-      { kind: 'kernel', action: { op: 'installPolicies', spec: child.spec } },
+      ...kernel,
       this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
       ...this.espKeylog(child),
       ...this.childTimers(ike, child),
+      ...(ike.reauthOf ? this.reauthChildSettled(now, ike, cfg, true) : []),
     ];
   }
 
@@ -2102,7 +2174,7 @@ export class Engine implements IkeEngine {
       ...this.cancel(`ike:${old.id}:rekey`),
       ...this.cancel(`ike:${old.id}:dpd`),
       this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized: collision!.optimized }),
-      ...this.armIkeTimers(now, fresh),
+      ...this.armIkeTimers(now, fresh, old.reauthAt),
       // The peer, initiator of the surviving SA, deletes the old one; should it never do so, forget it.
       this.forgetUnlessDeleted(old),
     ];
@@ -2164,8 +2236,210 @@ export class Engine implements IkeEngine {
       ...this.cancel(`ike:${old.id}:rekey`),
       ...this.cancel(`ike:${old.id}:dpd`),
       this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
-      ...this.armIkeTimers(now, fresh),
+      ...this.armIkeTimers(now, fresh, old.reauthAt),
     ];
+  }
+
+  // ------------------------------------------------------------------------------ reauthentication
+
+  /** The latest a reauthentication may start: a margin before the hard lifetime, so that it can finish in time. */
+  private latestReauth(now: number, ike: IkeSaState): number {
+    if (ike.expiresAt === 0) return Number.MAX_SAFE_INTEGER;
+    return ike.expiresAt - Math.min(REAUTH_MARGIN_MS, Math.max(0, ike.expiresAt - now) / 10);
+  }
+
+  /** reauth_time minus a jitter of up to rand_time (as for rekeys), never after the hard lifetime; 0 when no time is left. */
+  private nextReauthAt(now: number, ike: IkeSaState): number {
+    const c = ike.conn.ike;
+    const at = Math.min(this.jittered(now, c.reauthTime, c.lifetime.randTime), this.latestReauth(now, ike));
+    return at - now >= 1000 ? at : 0;
+  }
+
+  private armReauth(ike: IkeSaState): Action {
+    return this.arm(`ike:${ike.id}:reauth`, ike.reauthAt, (t) => {
+      try {
+        return this.startReauth(t, ike);
+      } catch (e) {
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `reauthentication of IKE SA ${ike.id} not started: ${(e as Error).message}` })];
+      }
+    });
+  }
+
+  /**
+   * RFC 7296 §2.8.3: a brand-new IKE SA (IKE_SA_INIT + IKE_AUTH, fresh authentication, no INITIAL_CONTACT)
+   * that re-creates every Child SA of `old` with the same selectors and reqids (the first in IKE_AUTH,
+   * the others with CREATE_CHILD_SA). The old IKE SA stays in use until all of them are installed.
+   */
+  private startReauth(now: number, old: IkeSaState): Action[] {
+    if (this.sas.get(old.id) !== old || old.state !== 'established' || old.reauthBy) return [];
+    const children: ReauthChild[] = [...old.children.values()]
+      .filter((c) => c.state !== 'rekeyed' && c.state !== 'deleting')
+      .map((c) => ({ cfg: c.cfg, localTs: c.sa.localTs, remoteTs: c.sa.remoteTs, requested: false }));
+    const spiI = this.newIkeSpi();
+    const fresh = this.newIkeSa(old.conn, true, spiI, Buffer.alloc(8), old.local, old.remote, now);
+    fresh.reauthOf = { old, children };
+    const first = children[0];
+    if (first) {
+      first.requested = true;
+      fresh.authChild = { cfg: first.cfg, spiIn: 0, sent: [] };
+    }
+    old.reauthBy = fresh;
+    this.sas.set(fresh.id, fresh);
+    return [
+      ...this.cancel(`ike:${old.id}:reauth`),
+      // The reauthentication replaces the IKE SA: no rekey of it meanwhile.
+      ...this.cancel(`ike:${old.id}:rekey`),
+      this.event({ type: 'notice', connection: old.conn.name, message: `reauthenticating IKE SA ${old.id} as ${fresh.id} with ${children.length} Child SA(s) (RFC 7296 §2.8.3)` }),
+      ...this.sendInitRequest(now, fresh, undefined, undefined),
+    ];
+  }
+
+  /** IKE_AUTH answered for a reauthentication: the other Child SAs follow in CREATE_CHILD_SA exchanges. */
+  private onReauthAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
+    const out = this.onAuthResponse(now, ike, payloads);
+    const r = ike.reauthOf;
+    if (!r || ike.state !== 'established') return out;
+    const first = r.children[0];
+    if (first && first.outcome === undefined) first.outcome = 'refused in IKE_AUTH';
+    for (const rc of r.children) {
+      if (rc.requested) continue;
+      rc.requested = true;
+      out.push(...this.createChildSa(now, ike, rc.cfg, undefined, undefined, false, reauthSelectors(rc)));
+    }
+    out.push(...this.settleReauth(now, ike));
+    return out;
+  }
+
+  /** One Child SA of a reauthentication was re-created (true) or not (why). */
+  private reauthChildSettled(now: number, ike: IkeSaState, cfg: ChildConfig, outcome: true | string): Action[] {
+    const rc = ike.reauthOf?.children.find((c) => c.requested && c.outcome === undefined && c.cfg === cfg);
+    if (!rc) return [];
+    rc.outcome = outcome;
+    return this.settleReauth(now, ike);
+  }
+
+  /** Every Child SA re-created (or given up): only now is the old IKE SA deleted (make-before-break). */
+  private settleReauth(now: number, fresh: IkeSaState): Action[] {
+    const r = fresh.reauthOf;
+    if (!r || r.children.some((c) => c.outcome === undefined)) return [];
+    fresh.reauthOf = undefined;
+    const old = r.old;
+    if (old.reauthBy === fresh) old.reauthBy = undefined;
+    const failed = r.children.filter((c) => c.outcome !== true);
+    const out: Action[] = [this.event({ type: 'notice', connection: fresh.conn.name, message: `IKE SA ${old.id} reauthenticated as ${fresh.id}: ${r.children.length - failed.length} of ${r.children.length} Child SA(s) moved` })];
+    if (failed.length > 0) {
+      out.push(this.event({ type: 'error', connection: fresh.conn.name, message: `reauthentication of IKE SA ${old.id}: Child SA(s) ${failed.map((c) => `'${c.cfg.name}' (${String(c.outcome)})`).join(', ')} not re-created, closed with the old IKE SA` }));
+    }
+    if (this.sas.get(old.id) === old) out.push(...this.deleteIkeSa(now, old, 'reauthenticated', true));
+    return out;
+  }
+
+  /** The reauthentication's new IKE SA failed: the old one keeps running and tries again a reauth interval later. */
+  private reauthFailed(now: number, fresh: IkeSaState, reason: string, kind?: 'auth'): Action[] {
+    const old = fresh.reauthOf!.old;
+    fresh.reauthOf = undefined;
+    if (old.reauthBy !== fresh) return [];
+    old.reauthBy = undefined;
+    const alive = this.sas.get(old.id) === old && old.state === 'established';
+    const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} failed: ${reason}${alive ? '; it stays in use until its hard lifetime' : ''}` })];
+    if (alive && old.conn.ike.reauthTime > 0 && !old.conn.passive) {
+      old.reauthAt = this.nextReauthAt(now, old);
+      if (old.reauthAt > 0) out.push(this.armReauth(old));
+    } else if (alive && old.conn.ike.lifetime.rekeyTime > 0) {
+      // An operator's reauthentication without reauth_time: the IKE SA goes back to being rekeyed.
+      old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
+      out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
+    }
+    if (alive && kind === 'auth' && fresh.sa) {
+      // The peer may hold the new IKE SA as established (we rejected its authentication after it
+      // accepted ours): one Delete without waiting for the answer, so that it forgets it and its
+      // Child SAs instead of switching to them when the old IKE SA goes.
+      out.push(this.send(fresh, sealMessage(fresh.sa, ExchangeType.INFORMATIONAL, fresh.nextRequestId++, false, [deletePayload(ProtocolId.IKE)], this.rng)));
+    }
+    return out;
+  }
+
+  /**
+   * The Child SA (and its IKE SA) that a new Child SA of `ike` replaces by reauthentication: the same
+   * connection and reqid under an older IKE SA. Initiator: the IKE SA being reauthenticated. Responder:
+   * an IKE SA already up before this one began (so not the twin of a simultaneous initiation).
+   */
+  private reauthReplaces(ike: IkeSaState, child: ChildSaState): { owner: IkeSaState; child: ChildSaState } | undefined {
+    const live = (c: ChildSaState) => c !== child && c.cfg.reqid === child.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying');
+    if (ike.reauthOf) {
+      for (const s of [ike.reauthOf.old, ...this.sas.values()]) {
+        if (s === ike || s.conn.name !== ike.conn.name) continue;
+        const c = [...s.children.values()].find(live);
+        if (c) return { owner: s, child: c };
+      }
+      return undefined;
+    }
+    if (ike.initiator) return undefined;
+    const claimed = new Set([...ike.children.values()].map((c) => c.reauthSwitch));
+    for (const s of this.sas.values()) {
+      if (s === ike || s.conn.name !== ike.conn.name || s.state !== 'established' || s.establishedAt === 0 || s.establishedAt > ike.createdAt || s.remote.address !== ike.remote.address) continue;
+      const c = [...s.children.values()].find((x) => live(x) && !claimed.has(x));
+      if (c) return { owner: s, child: c };
+    }
+    return undefined;
+  }
+
+  /**
+   * Initiator of a reauthentication: the new Child SA's inbound and outbound SAs are installed; one
+   * UPDPOLICY moves the per-reqid outbound policy to it and the old outbound SA goes. The old inbound
+   * SA stays until the old IKE SA is gone plus the grace period (the peer switches on its Delete).
+   */
+  private retireForReauth(owner: IkeSaState, old: ChildSaState, fresh: ChildSaState): Action[] {
+    owner.children.delete(old.childId);
+    old.state = 'rekeyed';
+    (owner.reauthRetired ??= []).push(old);
+    return [
+      ...this.cancel(`child:${old.childId}:rekey`),
+      ...this.cancel(`child:${old.childId}:expire`),
+      { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: old.sa.spiOut } },
+      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
+      this.event({ type: 'child-rekeyed', connection: owner.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
+    ];
+  }
+
+  /** Inbound SAs of Child SAs moved away by a reauthentication: deleted a grace period after their IKE SA. */
+  private retiredInboundGrace(now: number, ike: IkeSaState): Action[] {
+    const retired = ike.reauthRetired ?? [];
+    ike.reauthRetired = undefined;
+    return retired.map((c) =>
+      this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(c.sa.spiIn);
+        return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
+      }),
+    );
+  }
+
+  /**
+   * Responder of a reauthentication: the old IKE SA goes (its initiator deleted it once every new Child
+   * SA was installed, so the peer already sends on them): the outbound policies move to the new Child
+   * SAs, the old outbound SAs go, the old inbound SAs stay for the grace period.
+   */
+  private handOverReauthenticated(now: number, old: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const s of this.sas.values()) {
+      if (s === old || s.state !== 'established') continue;
+      for (const fresh of s.children.values()) {
+        const c = fresh.reauthSwitch;
+        if (!c || old.children.get(c.childId) !== c) continue;
+        fresh.reauthSwitch = undefined;
+        old.children.delete(c.childId);
+        c.state = 'rekeyed';
+        out.push(
+          ...this.cancel(`child:${c.childId}:rekey`),
+          ...this.cancel(`child:${c.childId}:expire`),
+          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: c.sa.spiOut } },
+          { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } },
+          this.event({ type: 'child-rekeyed', connection: old.conn.name, child: c.cfg.name, oldSpiIn: c.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
+        );
+        (old.reauthRetired ??= []).push(c);
+      }
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------ requests
@@ -2376,7 +2650,7 @@ export class Engine implements IkeEngine {
   private deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
     if (!tellPeer || !ike.sa || ike.state !== 'established') return this.dropIkeSa(now, ike, reason);
     ike.state = 'deleting';
-    const out: Action[] = [];
+    const out: Action[] = [...this.handOverReauthenticated(now, ike)];
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
@@ -2389,12 +2663,13 @@ export class Engine implements IkeEngine {
 
   /** Forget an IKE SA and everything under it, without telling the peer. */
   private dropIkeSa(_now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
-    const out: Action[] = [];
+    const out: Action[] = [...this.handOverReauthenticated(_now, ike), ...this.retiredInboundGrace(_now, ike)];
+    if (ike.reauthOf) out.push(...this.reauthFailed(_now, ike, reason, kind));
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
-    for (const suffix of ['rekey', 'dpd', 'half-open', 'followup']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
     out.push(...this.abandonRequests(ike));
     for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
     if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
