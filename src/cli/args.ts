@@ -9,6 +9,8 @@ commands:
   list-sas                 IKE and Child SAs with state, algorithms, SPIs, counters, time to rekey
   initiate CONN [CHILD]    start a connection (or only one of its children)
   rekey ike ID             rekey an IKE SA (ID as shown by list-sas)
+  rekey ike ID --reauth    reauthenticate an IKE SA: new IKE SA, Child SAs moved make-before-break
+  reauth ID                the same as rekey ike ID --reauth
   rekey child ID           rekey a Child SA (numeric id, or NAME#ID as shown by list-sas)
   terminate CONN|ID        delete every IKE SA of a connection, or one IKE SA
   reload                   re-read the configuration file
@@ -65,12 +67,14 @@ function parseCtl(argv: string[]): Cli {
   let socket: string | undefined;
   let config: string | undefined;
   let json = false;
+  let reauth = false;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--socket' || a === '-s') socket = takeValue(argv, i++, a);
     else if (a === '--config' || a === '-c') config = takeValue(argv, i++, a);
     else if (a === '--json') json = true;
+    else if (a === '--reauth') reauth = true;
     else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`);
     else rest.push(a);
   }
@@ -80,6 +84,7 @@ function parseCtl(argv: string[]): Cli {
     if (params.length < n) throw new UsageError(`${cmd}: missing ${what}`);
     if (params.length > n) throw new UsageError(`${cmd}: unexpected argument '${params[n]}'`);
   };
+  if (reauth && cmd !== 'rekey') throw new UsageError(`--reauth only goes with 'rekey ike ID'`);
   switch (cmd) {
     case undefined:
       throw new UsageError('ctl: missing command (list-sas, initiate, rekey, terminate, reload, stats)');
@@ -101,8 +106,12 @@ function parseCtl(argv: string[]): Cli {
         if (!Number.isInteger(n) || n < 0) throw new UsageError(`rekey child: SA id must be a number (or NAME#NUMBER), got '${id}'`);
         id = n;
       }
-      return { ...base, cmd, args: { kind, id } };
+      if (reauth && kind !== 'ike') throw new UsageError('rekey child: --reauth applies to IKE SAs only');
+      return { ...base, cmd, args: { kind, id, ...(reauth ? { reauth: true } : {}) } };
     }
+    case 'reauth':
+      exactly(1, 'IKE SA id');
+      return { ...base, cmd: 'rekey', args: { kind: 'ike', id: params[0], reauth: true } };
     case 'terminate':
       exactly(1, 'connection name or IKE SA id');
       return { ...base, cmd, args: { target: params[0] } };

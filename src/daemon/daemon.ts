@@ -315,6 +315,7 @@ export class Daemon {
         if (kind === 'ike') {
           const sa = this.engine.listSas(this.now()).find((s) => s.ikeSaId === String(id));
           if (!sa) throw new Error(`no such IKE SA '${String(id)}'`);
+          if (args.reauth === true) return this.run(() => ({ actions: this.engine.reauthenticate(this.now(), sa.ikeSaId), result: { reauthenticating: 'ike', id: sa.ikeSaId } }));
           return this.run(() => ({ actions: this.engine.rekeyIke(this.now(), sa.ikeSaId), result: { rekeying: 'ike', id: sa.ikeSaId } }));
         }
         if (kind === 'child') {

@@ -23,6 +23,12 @@ describe('ikev2d command line', () => {
     expect(parseArgs(['ctl', 'initiate', 'site', 'lan'])).toMatchObject({ cmd: 'initiate', args: { connection: 'site', child: 'lan' } });
     expect(parseArgs(['ctl', 'rekey', 'ike', '3'])).toMatchObject({ cmd: 'rekey', args: { kind: 'ike', id: '3' } });
     expect(parseArgs(['ctl', 'rekey', 'child', 'lan#12'])).toMatchObject({ cmd: 'rekey', args: { kind: 'child', id: 12 } });
+    expect(parseArgs(['ctl', 'rekey', 'ike', '3'])).not.toHaveProperty('args.reauth');
+    expect(parseArgs(['ctl', 'rekey', 'ike', '3', '--reauth'])).toMatchObject({ cmd: 'rekey', args: { kind: 'ike', id: '3', reauth: true } });
+    expect(parseArgs(['ctl', 'reauth', 'ab12'])).toMatchObject({ cmd: 'rekey', args: { kind: 'ike', id: 'ab12', reauth: true } });
+    expect(() => parseArgs(['ctl', 'reauth'])).toThrow('reauth: missing IKE SA id');
+    expect(() => parseArgs(['ctl', 'rekey', 'child', '1', '--reauth'])).toThrow('rekey child: --reauth applies to IKE SAs only');
+    expect(() => parseArgs(['ctl', 'stats', '--reauth'])).toThrow("--reauth only goes with 'rekey ike ID'");
     expect(parseArgs(['ctl', 'terminate', 'site'])).toMatchObject({ cmd: 'terminate', args: { target: 'site' } });
     expect(parseArgs(['ctl', 'reload'])).toMatchObject({ cmd: 'reload', args: {} });
   });

@@ -68,6 +68,7 @@ class FakeEngine implements IkeEngine {
     ];
   }
   rekeyIke(_now: number, id: string): Action[] { this.calls.push(`rekeyIke ${id}`); return []; }
+  reauthenticate(_now: number, id: string): Action[] { this.calls.push(`reauthenticate ${id}`); return []; }
   rekeyChild(_now: number, id: number): Action[] { this.calls.push(`rekeyChild ${id}`); return []; }
   terminate(_now: number, t: { ikeSaId?: string; connection?: string }): Action[] { this.calls.push(`terminate ${JSON.stringify(t)}`); return []; }
   reload(_now: number, config: EngineConfig): Action[] { this.calls.push(`reload ${config.connections.map((c) => c.name).join(',')}`); this.config = config; return []; }
@@ -188,8 +189,9 @@ describe('Daemon shell (fake engine and kernel)', () => {
     expect(list[0]!.children[0]!.rekeyInSeconds).toBeGreaterThanOrEqual(89);
     expect(await controlRequest(d.ctl, 'rekey', { kind: 'child', id: 1 })).toEqual({ rekeying: 'child', id: 1 });
     expect(await controlRequest(d.ctl, 'rekey', { kind: 'ike', id: '1' })).toEqual({ rekeying: 'ike', id: '1' });
+    expect(await controlRequest(d.ctl, 'rekey', { kind: 'ike', id: '1', reauth: true })).toEqual({ reauthenticating: 'ike', id: '1' });
     expect(await controlRequest(d.ctl, 'terminate', { target: 'site' })).toEqual({ terminated: 'site' });
-    expect(d.engine.calls).toEqual(expect.arrayContaining(['rekeyChild 1', 'rekeyIke 1', 'terminate {"connection":"site"}']));
+    expect(d.engine.calls).toEqual(expect.arrayContaining(['rekeyChild 1', 'rekeyIke 1', 'reauthenticate 1', 'terminate {"connection":"site"}']));
   });
 
   it('reload: a broken file is rejected whole and the running configuration stays; a good one reaches the engine', async () => {
