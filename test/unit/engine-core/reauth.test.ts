@@ -12,6 +12,7 @@ import type { IkeSaSnapshot } from '../../../src/ike/engine/api.js';
 import { Engine } from '../../../src/ike/engine/engine.js';
 import { EnginePairHarness, mirrored, peerConfig, seededRng, type PeerOptions } from '../../helpers/engine-pair.js';
 import type { Host } from '../../helpers/lossy-link.js';
+import { configFor, EnginePair, kernelsMirror } from './pair.js';
 
 const HOSTS: Host[] = ['a', 'b'];
 
@@ -300,6 +301,50 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
       h.run(20_000);
       expectKernelsSettled(h, after, policyKeys);
     }
+  });
+
+  it('12 h soak at 5% loss with DPD, Child SA rekeys, two Child SAs, reauthentication every 2 h (on both sides for some seeds): one IKE SA, mirrored kernels, no violations', () => {
+    for (let seed = 1; seed <= 4; seed++) {
+      const both = seed % 2 === 0;
+      const h = pair({ dpd: '30s', extraChild: true }, { dpd: '30s', extraChild: true }, (c) => withIke(c, { reauth: 7_200 }), (c) => (both ? withIke(c, { reauth: 5_000 }) : c), { lossRate: 0.05, seed }, seed);
+      h.establish(60_000);
+      h.call('a', (e, now) => e.initiate(now, 'site', 'dmz'));
+      h.run(60_000);
+      const { policyKeys } = snapshot(h);
+      for (let i = 0; i < 24; i++) h.run(1_800_000);
+      h.run(60_000);
+      const reauths = h.eventsOf('notice').filter((e) => e.message.includes('reauthenticated as')).length;
+      expect(reauths).toBeGreaterThanOrEqual(5);
+      const after = { a: only(h, 'a'), b: only(h, 'b') };
+      expect(after.a.children).toHaveLength(2);
+      expect(h.thrown).toEqual([]);
+      expectKernelsSettled(h, after, policyKeys);
+    }
+  });
+
+  it('also with the engine-core harness (FakeKernel): policies re-pointed, never left on a missing outbound SA', () => {
+    const p = new EnginePair(configFor('a'), configFor('b'));
+    p.apply('a', p.a.initiate(p.now, 'site'));
+    p.run(2_000);
+    const old = p.a.listSas(p.now)[0]!;
+    const outboundChecks: boolean[] = [];
+    const apply = p.apply.bind(p);
+    p.apply = (side, actions) => {
+      apply(side, actions);
+      outboundChecks.push(p.kernelA.outboundOk(), p.kernelB.outboundOk());
+    };
+    p.apply('b', p.b.reauthenticate(p.now, p.b.listSas(p.now)[0]!.ikeSaId));
+    p.run(20_000);
+    expect(p.kernelA.violations).toEqual([]);
+    expect(p.kernelB.violations).toEqual([]);
+    expect(outboundChecks.length).toBeGreaterThan(4);
+    expect(outboundChecks.every(Boolean)).toBe(true);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    const now = p.a.listSas(p.now);
+    expect(now).toHaveLength(1);
+    expect(now[0]!.ikeSaId).not.toBe(old.ikeSaId);
+    expect(now[0]!.children[0]!.spiIn).not.toBe(old.children[0]!.spiIn);
+    expect(p.kernelA.policies.get(100)).toBe(now[0]!.children[0]!.spiOut);
   });
 });
 
