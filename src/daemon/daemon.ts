@@ -362,7 +362,7 @@ export class Daemon {
         }
         children.push({ ...c, ...(counters ? { counters } : {}), rekeyInSeconds: rel(c.rekeyAt) });
       }
-      out.push({ ...s, rekeyInSeconds: rel(s.rekeyAt), children });
+      out.push({ ...s, rekeyInSeconds: rel(s.rekeyAt), ...(s.reauthAt ? { reauthInSeconds: rel(s.reauthAt) } : {}), children });
     }
     return out;
   }

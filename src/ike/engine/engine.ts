@@ -1229,8 +1229,9 @@ export class Engine implements IkeEngine {
     });
     ike.sa = { spiI: ike.spiI, spiR: ike.spiR, originalInitiator: true, keys, chosen, keMethods: keMethodsOf(chosen), optimizedNegotiated: false, childPfsInfoNegotiated: ike.childPfsInfo };
     if (ike.natLocal || ike.natRemote) {
+      // RFC 7296 §2.23: move from 500 to 4500; an IKE SA begun on 4500 (a reauthentication across a NAT) keeps the peer's mapped port.
       ike.local = { ...ike.local, port: NATT_PORT };
-      ike.remote = { ...ike.remote, port: NATT_PORT };
+      ike.remote = { ...ike.remote, port: ike.remote.port === IKE_PORT ? NATT_PORT : ike.remote.port };
     }
     ike.peerHashes = this.signatureHashes(payloads);
     ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
@@ -2005,6 +2006,14 @@ export class Engine implements IkeEngine {
   private finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
     // The peer may have rekeyed the IKE SA while this exchange was in flight: finish where the Child SAs are.
     ike = this.childHolder(ike);
+    if (ike.reauthRetired?.includes(old)) {
+      // A reauthentication moved this Child SA to the new IKE SA meanwhile: the rekeyed SA is not needed.
+      this.usedSpis.delete(sa.spiIn);
+      return [
+        this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${old.cfg.name} rekeyed while its IKE SA was reauthenticated: deleting the rekeyed SA` }),
+        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ];
+    }
     // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
     // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
     // The rival is the SA of the peer's rekey we answered: still waiting for its switch, or, when loss
@@ -2389,8 +2398,12 @@ export class Engine implements IkeEngine {
    * UPDPOLICY moves the per-reqid outbound policy to it and the old outbound SA goes. The old inbound
    * SA stays until the old IKE SA is gone plus the grace period (the peer switches on its Delete).
    */
-  private retireForReauth(owner: IkeSaState, old: ChildSaState, fresh: ChildSaState): Action[] {
-    owner.children.delete(old.childId);
+  private retireForReauth(owner: IkeSaState, found: ChildSaState, fresh: ChildSaState): Action[] {
+    // A rekey of it we answered but whose switch has not come: the policy still uses the SA it was to
+    // replace; the rekeyed SA never carried traffic and goes with the old IKE SA.
+    const old = found.pendingSwitch?.replaced ?? found;
+    if (found.pendingSwitch) found.pendingSwitch = undefined;
+    else owner.children.delete(found.childId);
     old.state = 'rekeyed';
     (owner.reauthRetired ??= []).push(old);
     return [
@@ -2422,21 +2435,27 @@ export class Engine implements IkeEngine {
   private handOverReauthenticated(now: number, old: IkeSaState): Action[] {
     const out: Action[] = [];
     for (const s of this.sas.values()) {
-      if (s === old || s.state !== 'established') continue;
+      if (s === old || s.state !== 'established' || s.conn.name !== old.conn.name) continue;
       for (const fresh of s.children.values()) {
-        const c = fresh.reauthSwitch;
-        if (!c || old.children.get(c.childId) !== c) continue;
+        if (!fresh.reauthSwitch) continue;
+        // The SA it replaces, or the one that replaced it by a Child SA rekey meanwhile (policies are per reqid).
+        const x = old.children.get(fresh.reauthSwitch.childId) === fresh.reauthSwitch ? fresh.reauthSwitch : [...old.children.values()].find((c) => c.cfg.reqid === fresh.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying'));
+        if (!x) continue;
         fresh.reauthSwitch = undefined;
-        old.children.delete(c.childId);
-        c.state = 'rekeyed';
+        // A rekey of it we answered but whose switch never came: the policy still uses the SA it was to replace;
+        // the unused rekeyed SA goes with the old IKE SA.
+        const current = x.pendingSwitch?.replaced ?? x;
+        if (x.pendingSwitch) x.pendingSwitch = undefined;
+        else old.children.delete(x.childId);
+        current.state = 'rekeyed';
         out.push(
-          ...this.cancel(`child:${c.childId}:rekey`),
-          ...this.cancel(`child:${c.childId}:expire`),
-          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: c.sa.spiOut } },
-          { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } },
-          this.event({ type: 'child-rekeyed', connection: old.conn.name, child: c.cfg.name, oldSpiIn: c.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
+          ...this.cancel(`child:${current.childId}:rekey`),
+          ...this.cancel(`child:${current.childId}:expire`),
+          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: current.sa.spiOut } },
+          { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: current.spec } },
+          this.event({ type: 'child-rekeyed', connection: old.conn.name, child: current.cfg.name, oldSpiIn: current.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
         );
-        (old.reauthRetired ??= []).push(c);
+        (old.reauthRetired ??= []).push(current);
       }
     }
     return out;

@@ -303,6 +303,46 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
     }
   });
 
+  for (const who of ['a', 'b'] as const) {
+    it(`behind a NAT (initiator inside), reauthenticated by ${who === 'a' ? 'the host behind the NAT' : 'the host outside (whose remote is %any)'}: the new IKE SA runs over 4500 with UDP encapsulation`, () => {
+      const h = pair({}, { remoteAddrs: '%any' });
+      h.link.nat = { inside: 'a', publicAddress: '198.51.100.7', portMap: new Map([[500, 31500], [4500, 34500]]) };
+      up(h);
+      const { before, policyKeys } = snapshot(h);
+      h.call(who, (e, now) => e.reauthenticate(now, before[who].ikeSaId));
+      h.run(3_000);
+      const after = expectReauthenticated(h, before);
+      expect(after.a.natDetected.local).toBe(true);
+      expect(after.b.natDetected.remote).toBe(true);
+      expect(after.b.remote).toEqual({ address: '198.51.100.7', port: 34500 });
+      const last = (host: Host) => h.kernels[host].log.filter((k) => k.op === 'installOutboundSa').at(-1)!.spec;
+      expect(last('a').encap).toEqual({ localPort: 4500, remotePort: 4500 });
+      expect(last('b').encap).toEqual({ localPort: 4500, remotePort: 34500 });
+      h.run(15_000);
+      expectKernelsSettled(h, after, policyKeys);
+    });
+  }
+
+  for (const who of ['a', 'b'] as const) {
+    it(`a Child SA rekey by ${who} in flight when a reauthenticates (its answer lost): the reauthentication still moves the traffic without loss`, () => {
+      const h = pair({}, {});
+      up(h);
+      const { before, policyKeys } = snapshot(h);
+      // Lose the first answer to the Child SA rekey, so that it is still open when the new IKE SA takes over.
+      const responder = who === 'a' ? 'b' : 'a';
+      let dropped = 0;
+      // IKE header: octet 18 is the exchange type (36 = CREATE_CHILD_SA), octet 19 the flags (0x20 = response).
+      h.link.dropIf = (from, data) => from === responder && data[18] === 36 && (data[19]! & 0x20) !== 0 && dropped++ === 0;
+      h.call(who, (e, now) => e.rekeyChild(now, before[who].children[0]!.childId));
+      h.call('a', (e, now) => e.reauthenticate(now, before.a.ikeSaId));
+      h.run(30_000);
+      expect(dropped).toBeGreaterThan(0);
+      const after = expectReauthenticated(h, before);
+      h.run(15_000);
+      expectKernelsSettled(h, after, policyKeys);
+    });
+  }
+
   it('12 h soak at 5% loss with DPD, Child SA rekeys, two Child SAs, reauthentication every 2 h (on both sides for some seeds): one IKE SA, mirrored kernels, no violations', () => {
     for (let seed = 1; seed <= 4; seed++) {
       const both = seed % 2 === 0;
