@@ -231,6 +231,8 @@ interface IkeSaState {
   reauthAt: number;
   /** When this IKE SA came into being (a reauthentication's new IKE SA is younger than the one it replaces). */
   createdAt: number;
+  /** When the peer was authenticated for this IKE SA (IKE_AUTH; an IKE SA rekey inherits it), 0 before. */
+  authenticatedAt: number;
   /** A reauthentication of this IKE SA is under way: the new IKE SA that is to replace it. */
   reauthBy?: IkeSaState;
   /** This IKE SA reauthenticates `old`: the old Child SAs to re-create here (same selectors and reqids). */
@@ -739,6 +741,7 @@ export class Engine implements IkeEngine {
       expiresAt: 0,
       reauthAt: 0,
       createdAt: now,
+      authenticatedAt: 0,
       refusedOptimizedIke: false,
       ppkMode: 'none',
       fragmentation: false,
@@ -1707,6 +1710,7 @@ export class Engine implements IkeEngine {
   private established(now: number, ike: IkeSaState): Action[] {
     ike.state = 'established';
     ike.establishedAt = now;
+    ike.authenticatedAt = now;
     for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
     const sa = ike.sa!;
     const out: Action[] = [
@@ -2207,6 +2211,7 @@ export class Engine implements IkeEngine {
     fresh.childPfsInfo = old.childPfsInfo;
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
+    fresh.authenticatedAt = old.authenticatedAt;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
     this.sas.set(fresh.id, fresh);
     return fresh;
@@ -2217,6 +2222,13 @@ export class Engine implements IkeEngine {
     old.children.clear();
     old.state = 'rekeyed';
     old.successor = fresh;
+    // A reauthentication under way follows the Child SAs: it replaces the rekeyed IKE SA.
+    const reauth = old.reauthBy;
+    if (reauth?.reauthOf?.old === old) {
+      reauth.reauthOf.old = fresh;
+      fresh.reauthBy = reauth;
+      old.reauthBy = undefined;
+    }
   }
 
   /**
@@ -2386,7 +2398,8 @@ export class Engine implements IkeEngine {
     if (ike.initiator) return undefined;
     const claimed = new Set([...ike.children.values()].map((c) => c.reauthSwitch));
     for (const s of this.sas.values()) {
-      if (s === ike || s.conn.name !== ike.conn.name || s.state !== 'established' || s.establishedAt === 0 || s.establishedAt > ike.createdAt || s.remote.address !== ike.remote.address) continue;
+      // Authenticated before this IKE SA began (an IKE SA rekey keeps that time): not the twin of a simultaneous initiation.
+      if (s === ike || s.conn.name !== ike.conn.name || s.state !== 'established' || s.authenticatedAt === 0 || s.authenticatedAt > ike.createdAt || s.remote.address !== ike.remote.address) continue;
       const c = [...s.children.values()].find((x) => live(x) && !claimed.has(x));
       if (c) return { owner: s, child: c };
     }

@@ -343,6 +343,22 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
     });
   }
 
+  for (const delay of [0, 5, 12]) {
+    it(`the peer rekeys the IKE SA while it is reauthenticated (${delay} ms later): the reauthentication follows the Child SAs to the rekeyed IKE SA and ends with one IKE SA`, () => {
+      const h = pair({}, {});
+      up(h);
+      const { before, policyKeys } = snapshot(h);
+      h.call('a', (e, now) => e.reauthenticate(now, before.a.ikeSaId));
+      h.run(delay);
+      h.call('b', (e, now) => e.rekeyIke(now, before.b.ikeSaId));
+      h.run(30_000);
+      const after = expectReauthenticated(h, before);
+      expect(h.eventsOf('notice', 'a').some((e) => e.message.includes('reauthenticated as'))).toBe(true);
+      h.run(15_000);
+      expectKernelsSettled(h, after, policyKeys);
+    });
+  }
+
   it('12 h soak at 5% loss with DPD, Child SA rekeys, two Child SAs, reauthentication every 2 h (on both sides for some seeds): one IKE SA, mirrored kernels, no violations', () => {
     for (let seed = 1; seed <= 4; seed++) {
       const both = seed % 2 === 0;
