@@ -108,6 +108,8 @@ const IKE_PORT = 500;
 const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** Two IKE SAs of a connection, one initiated by each peer, that came up this close together are twins of a simultaneous start. */
+const TWIN_WINDOW_MS = 120_000;
 /** A COOKIE secret is replaced after this long (the previous one is still accepted). */
 const COOKIE_SECRET_LIFETIME_MS = 300_000;
 
@@ -210,6 +212,10 @@ interface IkeSaState {
   reassembler: Reassembler;
   children: Map<number, ChildSaState>;
   lastActivity: number;
+  /** When its IKE_SA_INIT was sent or received (engine clock). */
+  createdAt: number;
+  /** Made by an IKE SA rekey (CREATE_CHILD_SA), not by IKE_SA_INIT. */
+  fromRekey?: boolean;
   establishedAt: number;
   rekeyAt: number;
   expiresAt: number;
@@ -415,6 +421,8 @@ export class Engine implements IkeEngine {
   /** The `now` of the input being processed, for continuations that run inside it. */
   private lastNow = 0;
   private readonly usedSpis = new Set<number>();
+  /** Which outbound SPI each connection/reqid's policies point to, as last told to the kernel. */
+  private readonly policyOut = new Map<string, number>();
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
 
   constructor(config: EngineConfig, options: EngineOptions = {}) {
@@ -673,6 +681,7 @@ export class Engine implements IkeEngine {
       id: hex(initiator ? spiI : spiR),
       conn,
       initiator,
+      createdAt: now,
       state: initiator ? 'init-sent' : 'init-received',
       spiI,
       spiR,
@@ -1278,7 +1287,10 @@ export class Engine implements IkeEngine {
       ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
     }
     const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
-    payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    // RFC 7296 §2.4: INITIAL_CONTACT tells the peer this is our only IKE SA with it, so its older ones
+    // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile).
+    const holdsOther = [...this.sas.values()].some((o) => o !== ike && o.remote.address === ike.remote.address && o.conn.name === conn.name && (o.state === 'established' || o.state === 'rekeyed'));
+    if (!holdsOther) payloads.push(notify(NotifyType.INITIAL_CONTACT));
     const child = ike.authChild?.cfg;
     if (child) {
       const spiIn = this.newEspSpi();
@@ -1350,6 +1362,7 @@ export class Engine implements IkeEngine {
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
     for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
     ike.extraChildren.clear();
+    out.push(...this.settleSimultaneousIkeSas(now, ike));
     return out;
   }
 
@@ -1578,9 +1591,11 @@ export class Engine implements IkeEngine {
     const before: Action[] = [];
     // RFC 7296 §2.4: INITIAL_CONTACT means the peer restarted and holds no other SAs with us: ours
     // with that identity are stale and go without a Delete (nobody would answer it).
+    // Only IKE SAs that were up before this one began are stale: one set up at the same time (both
+    // peers initiating at once, each sending INITIAL_CONTACT) is settled by settleSimultaneousIkeSas.
     if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
       for (const other of [...this.sas.values()]) {
-        if (other !== ike && other.conn.name === conn.name && other.state !== 'init-received' && other.remote.address === ike.remote.address) {
+        if (other !== ike && other.conn.name === conn.name && other.remote.address === ike.remote.address && (other.state === 'established' || other.state === 'rekeyed') && other.establishedAt < ike.createdAt) {
           before.push(...this.dropIkeSa(now, other, 'the peer restarted (INITIAL_CONTACT)'));
         }
       }
@@ -1617,6 +1632,7 @@ export class Engine implements IkeEngine {
         }
       }
     }
+    after.push(...this.settleSimultaneousIkeSas(now, ike));
     return { response, after: { before, after } };
   }
 
@@ -1655,6 +1671,67 @@ export class Engine implements IkeEngine {
     }
     if (method !== 2 || !conn.psk) return 'the peer must authenticate with the pre-shared key';
     return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
+  }
+
+  /**
+   * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
+   * SAs. As for simultaneous rekeys (RFC 7296 §2.8.2), the IKE SA whose IKE_SA_INIT holds the lowest
+   * of the four nonces is redundant; both peers compare the same nonces. It is deleted by the
+   * initiator of the survivor: only that peer knows the survivor is complete on both ends (it has the
+   * answer to its IKE_AUTH), so it can move its traffic there before the Delete. Twins are two IKE
+   * SAs of the connection made by IKE_SA_INIT, one initiated by each peer, that came up within
+   * TWIN_WINDOW_MS of each other; one made by a rekey, or one replaced hours later by a
+   * reauthentication, is no twin.
+   */
+  private settleSimultaneousIkeSas(now: number, ike: IkeSaState): Action[] {
+    if (ike.state !== 'established') return [];
+    if (ike.fromRekey) return [];
+    const twin = [...this.sas.values()].find(
+      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS,
+    );
+    if (!twin) return [];
+    const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
+    const survivor = redundant === ike ? twin : ike;
+    const whose = redundant.initiator ? 'our' : "the peer's";
+    if (!survivor.initiator) {
+      return [this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; the peer deletes it` })];
+    }
+    return [
+      this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; deleting it` }),
+      ...this.retireRedundantIkeSa(now, redundant),
+    ];
+  }
+
+  /**
+   * Delete a redundant IKE SA whose Child SAs have twins under the surviving one, make-before-break:
+   * policies move to the twins, the outbound SAs go, the inbound ones stay for the grace period
+   * (the peer may still send on them until our Delete reaches it), then the Delete of the IKE SA.
+   */
+  private retireRedundantIkeSa(now: number, ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      c.state = 'rekeyed';
+      const key = policyKey(c.spec);
+      const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((o) => o.cfg.reqid === c.cfg.reqid && o.spec.connection === c.spec.connection && o.state !== 'rekeyed');
+      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`));
+      if (heir && this.policyOut.get(key) === c.sa.spiOut) {
+        out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: c.sa.spiOut } });
+      }
+      out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
+      out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(c.sa.spiIn);
+        const later: Action[] = [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
+        if (!heir) later.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: c.spec } });
+        return later;
+      }));
+      out.push(this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason: 'redundant: both peers initiated at once' }));
+    }
+    ike.state = 'deleting';
+    ike.queue = [];
+    out.push(...this.abandonRequests(ike));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, 'redundant: both peers initiated at once'), false, true));
+    return out;
   }
 
   private established(now: number, ike: IkeSaState): Action[] {
@@ -1830,24 +1907,44 @@ export class Engine implements IkeEngine {
     return [
       { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } },
       { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } },
-      { kind: 'kernel', action: { op: 'installPolicies', spec: child.spec } },
+      // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
+      // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
+      ...(this.policiesHeldByOther(child) ? [] : [{ kind: 'kernel' as const, action: { op: 'installPolicies' as const, spec: this.notePolicy(child.spec) } }]),
       this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
       ...this.espKeylog(child),
       ...this.childTimers(ike, child),
     ];
   }
 
+  private policiesHeldByOther(child: ChildSaState): boolean {
+    const held = this.policyOut.get(policyKey(child.spec));
+    if (held === undefined) return false;
+    return [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.sa.spiOut === held && c.spec.connection === child.spec.connection));
+  }
+
+  /** Record that the outbound policies of `spec`'s reqid now point to its outbound SPI. */
+  private notePolicy(spec: ChildSaKernelSpec): ChildSaKernelSpec {
+    this.policyOut.set(policyKey(spec), spec.spiOut);
+    return spec;
+  }
+
   private removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
     this.usedSpis.delete(child.sa.spiIn);
-    const out: Action[] = [
-      ...this.cancel(`child:${child.childId}:rekey`),
-      ...this.cancel(`child:${child.childId}:expire`),
-      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
-      { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
-    ];
-    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision) uses them.
-    const shared = [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.cfg.reqid === child.cfg.reqid && s.conn.name === child.spec.connection));
-    if (policies && !shared) out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`)];
+    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
+    // or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
+    // pointed to this one, so that its outbound SA is never deleted under a policy (make-before-break).
+    const key = policyKey(child.spec);
+    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
+    if (heir && this.policyOut.get(key) === child.sa.spiOut) {
+      out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: heir.spec, previousSpiOut: child.sa.spiOut } });
+      this.policyOut.set(key, heir.sa.spiOut);
+    }
+    out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } }, { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } });
+    if (policies && !heir) {
+      out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+      this.policyOut.delete(key);
+    }
     return out;
   }
 
@@ -1949,7 +2046,7 @@ export class Engine implements IkeEngine {
     fresh.nonces = nonces;
     old.supersededBy = fresh;
     this.usedSpis.add(sa.spiIn);
-    const actions = rekeyKernelActions(old.spec, fresh.spec, sa);
+    const actions = rekeyKernelActions(old.spec, this.notePolicy(fresh.spec), sa);
     ike.children.delete(old.childId);
     old.state = 'rekeyed';
     this.counters.child++;
@@ -2127,6 +2224,7 @@ export class Engine implements IkeEngine {
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
+    fresh.fromRekey = true;
     this.sas.set(fresh.id, fresh);
     return fresh;
   }
@@ -2224,7 +2322,7 @@ export class Engine implements IkeEngine {
           pendingSwitch.pendingSwitch = undefined;
           ours.push(spi32(old.sa.spiIn));
           after.push(
-            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: pendingSwitch.spec, previousSpiOut: old.sa.spiOut } },
+            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
             { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
             this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
               this.usedSpis.delete(old.sa.spiIn);
@@ -2405,6 +2503,10 @@ export class Engine implements IkeEngine {
     ike.state = 'deleting';
     return out;
   }
+}
+
+function policyKey(spec: ChildSaKernelSpec): string {
+  return `${spec.connection}/${spec.reqid}`;
 }
 
 function bufferReplacer(_k: string, v: unknown): unknown {
