@@ -248,6 +248,9 @@ export class Daemon {
         this.reinstallTrap(e.connection, e.child);
         break;
       case 'auth-failed': this.log.warn(fields, `authentication failed: ${e.reason}`); break;
+      case 'virtual-ip':
+        this.log.info(fields, e.assignedTo === 'us' ? `virtual IP ${e.address} assigned by the peer${e.dns.length ? `, DNS ${e.dns.join(' ')}` : ''}` : `virtual IP ${e.address} leased to the peer`);
+        break;
       case 'error': this.log.error(fields, e.message); break;
     }
   }

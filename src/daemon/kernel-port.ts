@@ -4,8 +4,8 @@
 // find and remove what a crashed run left behind.
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isIPv6 } from 'node:net';
-import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec } from '../ike/engine/actions.js';
+import { isIP, isIPv6 } from 'node:net';
+import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec, VirtualIpSpec } from '../ike/engine/actions.js';
 import type { ChildConfig, ConnectionConfig, TrafficSelectorConfig } from '../ike/config.js';
 import { addressToBigInt, bigIntToAddress, parsePrefix } from '../kernel/address.js';
 
@@ -27,12 +27,18 @@ export interface StateFile {
   reqids: number[];
   /** Child SAs installed (childId -> connection/child, SPIs), for operators reading it. */
   children: { childId: number; connection: string; child: string; reqid: number; spiIn: string; spiOut: string }[];
+  /** Virtual IPs this run put on the host (RFC 7296 §2.19). */
+  virtualIps?: VirtualIpSpec[];
 }
 
 export function readStateFile(path: string): StateFile | undefined {
   try {
     const v = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
     if (!Array.isArray(v.reqids) || !v.reqids.every((r) => Number.isInteger(r) && r > 0)) return undefined;
+    if (v.virtualIps !== undefined) {
+      const ok = Array.isArray(v.virtualIps) && v.virtualIps.every((x) => x && typeof x.address === 'string' && isIP(x.address) !== 0 && Number.isInteger(x.prefixLength));
+      if (!ok) delete v.virtualIps;
+    }
     return v;
   } catch {
     return undefined;
@@ -99,6 +105,8 @@ export function trapSpecFor(conn: ConnectionConfig, child: ChildConfig): ChildSa
 /** Tracks the Child SAs installed through it and keeps the state file current. */
 export class KernelState {
   readonly children = new Map<number, ChildSaKernelSpec>();
+  /** Virtual IPs put on this host (address/prefix -> spec), removed at teardown. */
+  readonly virtualIps = new Map<string, VirtualIpSpec>();
   private readonly reqids = new Set<number>();
   private readonly startedAt = new Date().toISOString();
 
@@ -108,12 +116,15 @@ export class KernelState {
   ) {}
 
   /** Removes what a crashed earlier run recorded in the state file. */
-  async cleanStale(): Promise<{ sas: number; policies: number; reqids: number[] } | undefined> {
+  async cleanStale(): Promise<{ sas: number; policies: number; reqids: number[]; virtualIps?: string[] } | undefined> {
     if (!this.stateFile) return undefined;
     const old = readStateFile(this.stateFile);
-    if (!old || old.reqids.length === 0) return undefined;
-    const r = await this.ops.flushReqids(old.reqids);
-    return { ...r, reqids: old.reqids };
+    if (!old) return undefined;
+    const vips = old.virtualIps ?? [];
+    for (const vip of vips) await this.ops.apply({ op: 'removeVirtualIp', vip });
+    if (old.reqids.length === 0 && vips.length === 0) return undefined;
+    const r = old.reqids.length > 0 ? await this.ops.flushReqids(old.reqids) : { sas: 0, policies: 0 };
+    return { ...r, reqids: old.reqids, ...(vips.length > 0 ? { virtualIps: vips.map((v) => `${v.address}/${v.prefixLength}`) } : {}) };
   }
 
   /** Reqids this run owns (configured ones); written before anything is installed. */
@@ -125,6 +136,13 @@ export class KernelState {
   async apply(action: KernelAction): Promise<KernelEventInput | undefined> {
     const result = await this.ops.apply(action);
     const failed = result?.type === 'action-failed';
+    if (action.op === 'addVirtualIp' || action.op === 'removeVirtualIp') {
+      const key = `${action.vip.address}/${action.vip.prefixLength}`;
+      if (action.op === 'addVirtualIp' && !failed) this.virtualIps.set(key, action.vip);
+      if (action.op === 'removeVirtualIp') this.virtualIps.delete(key);
+      this.save();
+      return result;
+    }
     const s = action.spec;
     if (!failed) {
       if (action.op === 'installInboundSa' || action.op === 'installOutboundSa' || action.op === 'installPolicies') {
@@ -161,6 +179,8 @@ export class KernelState {
   async teardown(): Promise<{ sas: number; policies: number }> {
     const r = this.reqids.size ? await this.ops.flushReqids([...this.reqids]) : { sas: 0, policies: 0 };
     this.children.clear();
+    for (const vip of [...this.virtualIps.values()]) await this.ops.apply({ op: 'removeVirtualIp', vip });
+    this.virtualIps.clear();
     if (this.stateFile) {
       try {
         unlinkSync(this.stateFile);
@@ -180,6 +200,7 @@ export class KernelState {
       children: [...this.children.values()].map((c) => ({
         childId: c.childId, connection: c.connection, child: c.child, reqid: c.reqid, spiIn: hex8(c.spiIn), spiOut: hex8(c.spiOut),
       })),
+      ...(this.virtualIps.size > 0 ? { virtualIps: [...this.virtualIps.values()] } : {}),
     };
     mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
     const tmp = `${this.stateFile}.tmp`;

@@ -16,6 +16,7 @@
 import type { ChildSaKernelSpec, KernelAction, KernelEventInput, SaKeys, TrafficSelectorSpec } from '../ike/engine/actions.js';
 import { espAlgorithmFields } from './ike-mapping.js';
 import { parseAddress, portRangeToMasks, rangeToPrefixes } from './address.js';
+import { addVirtualIp, removeVirtualIp } from './virtual-ip.js';
 import {
   isXfrmError,
   type Mark,
@@ -278,6 +279,10 @@ export async function carryOutKernelAction(client: XfrmClient, action: KernelAct
       return void (await deletePolicies(client, action.spec));
     case 'queryCounters':
       return queryCounters(client, action.spec);
+    case 'addVirtualIp':
+      return void (await addVirtualIp(action.vip));
+    case 'removeVirtualIp':
+      return void (await removeVirtualIp(action.vip));
     default: {
       const never: never = action;
       throw new TypeError(`unknown kernel action ${(never as { op: string }).op}`);
