@@ -1028,7 +1028,7 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
   // Selectors that default from the virtual IPs: ours is whatever the peer assigns (it narrows
   // TSi to it), the peer's is its lease from one of the pools.
   const vipLocalTs = localVips?.map((a): TrafficSelectorConfig => ({ cidr: isIP(a) === 6 ? '::/0' : '0.0.0.0/0', protocol: 0, startPort: 0, endPort: 65535 }));
-  const vipRemoteTs = raw.pools?.map((p): TrafficSelectorConfig => ({ cidr: p, protocol: 0, startPort: 0, endPort: 65535 }));
+  const vipRemoteTs = (raw.pools ?? raw.vips?.pool)?.map((p): TrafficSelectorConfig => ({ cidr: p, protocol: 0, startPort: 0, endPort: 65535 }));
 
   const children: ChildConfig[] = [];
   for (const [childName, c] of Object.entries(raw.children ?? {})) {
