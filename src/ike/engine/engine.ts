@@ -2023,7 +2023,10 @@ export class Engine implements IkeEngine {
     return { reply: vipReplyPayload(got.addresses, dns), actions };
   }
 
-  /** Initiator, IKE_AUTH response: the virtual IPs the responder assigned; we asked because we need one (§2.19). */
+  /**
+   * Initiator, IKE_AUTH response: the virtual IPs the responder assigned. We asked because we need
+   * one: without any, the IKE SA is deleted (§2.19 lets the initiator tear it down and retry later).
+   */
   private takeVirtualIps(ike: IkeSaState, payloads: Payload[], errorNotify: number | undefined): { ok: true; actions: Action[] } | { ok: false; reason: string } {
     const reply = parseVipReply(payloads);
     for (const why of reply?.ignored ?? []) this.log('warn', { connection: ike.conn.name }, `CFG_REPLY: ignored ${why}`);

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KernelAction, KernelEventInput, VirtualIpSpec } from '../../../src/ike/engine/actions.js';
 import { ActionQueue } from '../../../src/daemon/applier.js';
 import { KernelState, readStateFile, type KernelOps } from '../../../src/daemon/kernel-port.js';
+import { formatListSas, type ListedIkeSa } from '../../../src/daemon/format.js';
 
 class FakeOps implements KernelOps {
   readonly log: string[] = [];
@@ -105,5 +106,22 @@ describe('KernelState and virtual IPs', () => {
       { kind: 'kernel', action: { op: 'installPolicies', spec } },
     ]);
     expect(ops.log).toEqual(['addVirtualIp 10.99.0.1/32', 'installPolicies 1001']);
+  });
+});
+
+describe('list-sas with virtual IPs', () => {
+  const sa = (id: string, virtualIps?: string[]): ListedIkeSa => ({
+    ikeSaId: id, connection: 'home', state: 'established', initiator: true, spiI: '00'.repeat(8), spiR: '11'.repeat(8),
+    local: { address: '192.0.2.1', port: 500 }, remote: { address: '192.0.2.2', port: 500 }, localId: 'a', remoteId: 'b',
+    suite: 'AES_GCM_16_256', natDetected: { local: false, remote: false }, optimizedRekeyNegotiated: false, childPfsInfoNegotiated: false,
+    rekeyAt: 0, establishedAt: 0, rekeyInSeconds: null, children: [], ...(virtualIps ? { virtualIps } : {}),
+  });
+
+  it('the table gets a VIRTUAL IP column only when some IKE SA has one', () => {
+    expect(formatListSas([sa('1')])).not.toMatch(/VIRTUAL IP/);
+    const text = formatListSas([sa('1', ['10.99.0.1', 'fd00:99::1']), sa('2')]);
+    expect(text).toMatch(/^IKE SA\s+CONNECTION\s+STATE\s+ROLE\s+LOCAL\s+REMOTE\s+VIRTUAL IP\s+SPIi/);
+    expect(text).toMatch(/\n1\s+home\s+established\s+initiator\s+192\.0\.2\.1\[500\]\s+192\.0\.2\.2\[500\]\s+10\.99\.0\.1,fd00:99::1\s+0{16}/);
+    expect(text).toMatch(/\n2\s+home\s+.*192\.0\.2\.2\[500\]\s+-\s+0{16}/);
   });
 });

@@ -130,3 +130,29 @@ describe('pools', () => {
     expect(pools.release('sa1')).toEqual(['10.0.0.5']);
   });
 });
+
+describe('hostile CP payloads', () => {
+  it('random attributes never throw and only well-formed addresses come out', () => {
+    let seed = 12345;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const attributes = Array.from({ length: rnd(6) }, () => ({
+        type: [1, 2, 3, 8, 10, 13, 14, rnd(0x8000)][rnd(8)]!,
+        value: Buffer.from(Array.from({ length: [0, 1, 4, 5, 16, 17, 18][rnd(7)]! }, () => rnd(256))),
+      }));
+      const cfgType = 1 + rnd(4);
+      const payload = cpPayload(cfgType, attributes);
+      const req = parseVipRequest([payload]);
+      const rep = parseVipReply([payload]);
+      if (cfgType !== CfgType.CFG_REQUEST) expect(req).toBeUndefined();
+      if (cfgType !== CfgType.CFG_REPLY) expect(rep).toBeUndefined();
+      for (const a of [...(req?.addresses ?? []), ...(rep?.addresses ?? []), ...(rep?.dns ?? [])]) {
+        expect(a).toMatch(/^(\d+\.\d+\.\d+\.\d+|[0-9a-f:]+)$/);
+      }
+      expect(req?.addresses.length ?? 0).toBeLessThanOrEqual(2);
+    }
+  });
+});

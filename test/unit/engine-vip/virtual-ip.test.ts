@@ -243,6 +243,18 @@ describe('leases (gateway with a one-address pool, road warriors alice and carol
     expect(n.violations()).toEqual([]);
   });
 
+  it('a road warrior that restarted (INITIAL_CONTACT) gets its address back from a one-address pool', () => {
+    const n = net();
+    up(n, 'alice');
+    // Alice's host reboots: a fresh engine, no Delete ever sent; the gateway still holds the lease.
+    n.add('alice', ALICE, vipConfig({ addr: ALICE, id: 'alice.example', peerAddr: GW, peerId: 'gw.example', vips: ['0.0.0.0'], remoteTs: ['10.2.0.0/24'], start: true }));
+    up(n, 'alice');
+    expect(n.eventsOf('ike-down', 'gw').map((e) => e.reason)).toEqual(['the peer restarted (INITIAL_CONTACT)']);
+    expect(n.host('gw').engine.listSas(n.now).map((s) => s.virtualIps)).toEqual([['10.99.0.7']]);
+    expect(vipOf(n, 'alice')).toEqual(['10.99.0.7/32']);
+    expect(n.violations()).toEqual([]);
+  });
+
   for (const optimized of [false, true]) {
     for (const rekeyer of ['alice', 'gw'] as const) {
       it(`the lease follows the IKE SA through a ${optimized ? 'optimized' : 'regular'} IKE SA rekey started by ${rekeyer}`, () => {
@@ -275,4 +287,29 @@ describe('leases (gateway with a one-address pool, road warriors alice and carol
       });
     }
   }
+});
+
+describe('more Child SAs of a road warrior', () => {
+  it('a Child SA created later (CREATE_CHILD_SA) is narrowed to the virtual IP too', () => {
+    const a = vipConfig({ addr: ALICE, id: 'alice.example', peerAddr: GW, peerId: 'gw.example', vips: ['0.0.0.0'], remoteTs: ['10.2.0.0/24'], start: true, extraChild: { remoteTs: ['10.12.0.0/24'] } });
+    const b = vipConfig({ addr: GW, id: 'gw.example', peerAddr: ALICE, peerId: 'alice.example', pools: ['10.99.0.0/24'], localTs: ['10.2.0.0/24'], extraChild: { localTs: ['10.12.0.0/24'], remoteTs: ['0.0.0.0/0'] } });
+    const p = new EnginePairHarness(a, b);
+    p.establish();
+    p.call('a', (e, now) => e.initiate(now, 'site', 'dmz'));
+    p.run(5_000);
+    expect(p.thrown).toEqual([]);
+    expect(p.allViolations()).toEqual([]);
+    const specs = policiesOf(p.kernels.a.log);
+    expect(specs.map((x) => [x.child, x.localTs.map(range), x.remoteTs.map(range)])).toEqual([
+      ['lan', ['10.99.0.1-10.99.0.1'], ['10.2.0.0-10.2.0.255']],
+      ['dmz', ['10.99.0.1-10.99.0.1'], ['10.12.0.0-10.12.0.255']],
+    ]);
+    expect(policiesOf(p.kernels.b.log).map((x) => [x.child, x.remoteTs.map(range)])).toEqual([
+      ['lan', ['10.99.0.1-10.99.0.1']],
+      ['dmz', ['10.99.0.1-10.99.0.1']],
+    ]);
+    // One address on the host for both Child SAs.
+    expect([...p.kernels.a.virtualIps.keys()]).toEqual(['10.99.0.1/32']);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
+  });
 });
