@@ -33,17 +33,26 @@ function prefixArg(vip: VirtualIpSpec): { family: '-4' | '-6'; cidr: string } {
   return { family: version === 4 ? '-4' : '-6', cidr: `${address}/${vip.prefixLength}` };
 }
 
+export interface VirtualIpOptions {
+  /** Device (default lo). */
+  device?: string;
+  /** A named network namespace (`ip -n`) instead of the process's own; for tests. */
+  netns?: string;
+}
+
 /** `ip addr add ADDRESS/PREFIX dev lo`; an address that is there already counts as added. */
-export async function addVirtualIp(vip: VirtualIpSpec, device = VIRTUAL_IP_DEVICE): Promise<void> {
+export async function addVirtualIp(vip: VirtualIpSpec, opts: VirtualIpOptions = {}): Promise<void> {
   const { family, cidr } = prefixArg(vip);
+  const device = opts.device ?? VIRTUAL_IP_DEVICE;
   // nodad: the address is ours by assignment, duplicate address detection would only delay it.
-  const r = await ip([family, 'addr', 'add', cidr, 'dev', device, ...(family === '-6' ? ['nodad'] : [])]);
-  if (!r.ok && !/exists/i.test(r.message)) throw new VirtualIpError(`adding virtual IP ${cidr} to ${device}: ${r.message}`);
+  const r = await ip([...(opts.netns ? ['-n', opts.netns] : []), family, 'addr', 'add', cidr, 'dev', device, ...(family === '-6' ? ['nodad'] : [])]);
+  if (!r.ok && !/exists|already assigned/i.test(r.message)) throw new VirtualIpError(`adding virtual IP ${cidr} to ${device}: ${r.message}`);
 }
 
 /** `ip addr del ADDRESS/PREFIX dev lo`; an address that is gone already counts as removed. */
-export async function removeVirtualIp(vip: VirtualIpSpec, device = VIRTUAL_IP_DEVICE): Promise<void> {
+export async function removeVirtualIp(vip: VirtualIpSpec, opts: VirtualIpOptions = {}): Promise<void> {
   const { family, cidr } = prefixArg(vip);
-  const r = await ip([family, 'addr', 'del', cidr, 'dev', device]);
+  const device = opts.device ?? VIRTUAL_IP_DEVICE;
+  const r = await ip([...(opts.netns ? ['-n', opts.netns] : []), family, 'addr', 'del', cidr, 'dev', device]);
   if (!r.ok && !/cannot assign|not found|no such/i.test(r.message)) throw new VirtualIpError(`removing virtual IP ${cidr} from ${device}: ${r.message}`);
 }
