@@ -115,7 +115,7 @@ export class Daemon {
 
     const kernel = this.opts.kernel ?? (await (await import('./kernel-port.js')).openKernel());
     this.kernelOps = kernel.ops;
-    this.kernel = new KernelState(kernel.ops, this.config.daemon.stateFile);
+    this.kernel = new KernelState(kernel.ops, this.config.daemon.stateFile, (message) => this.log.warn(message));
     const stale = await this.kernel.cleanStale();
     if (stale) this.log.warn({ stateFile: this.config.daemon.stateFile, ...stale }, 'removed kernel state left by an earlier run');
     this.kernel.own(this.configuredReqids(this.engineConfig));

@@ -7,7 +7,8 @@ import { dirname } from 'node:path';
 import { isIP, isIPv6 } from 'node:net';
 import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec, VirtualIpSpec } from '../ike/engine/actions.js';
 import type { ChildConfig, ConnectionConfig, TrafficSelectorConfig } from '../ike/config.js';
-import { addressToBigInt, bigIntToAddress, parsePrefix } from '../kernel/address.js';
+import { addressToBigInt, bigIntToAddress, parsePrefix, rangeToPrefixes } from '../kernel/address.js';
+import type { SourceRoutes } from '../kernel/virtual-ip.js';
 
 /** What the daemon needs of the kernel layer (src/kernel), so tests can use a fake. */
 export interface KernelOps {
@@ -17,6 +18,9 @@ export interface KernelOps {
   counters(spec: ChildSaKernelSpec): Promise<Extract<KernelEventInput, { type: 'counters' }>>;
   /** Remove every SA and policy carrying one of these reqids; returns the counts. */
   flushReqids(reqids: number[]): Promise<{ sas: number; policies: number }>;
+  /** Routes that give the host's own traffic into a tunnel its virtual IP as source (RFC 7296 §2.19). */
+  installSourceRoutes?(r: SourceRoutes): Promise<void>;
+  removeSourceRoutes?(r: SourceRoutes): Promise<void>;
   close(): void;
 }
 
@@ -107,12 +111,16 @@ export class KernelState {
   readonly children = new Map<number, ChildSaKernelSpec>();
   /** Virtual IPs put on this host (address/prefix -> spec), removed at teardown. */
   readonly virtualIps = new Map<string, VirtualIpSpec>();
+  /** Source routes of Child SAs whose local selector is a virtual IP, by connection/reqid. */
+  readonly sourceRoutes = new Map<string, SourceRoutes[]>();
   private readonly reqids = new Set<number>();
   private readonly startedAt = new Date().toISOString();
 
   constructor(
     private readonly ops: KernelOps,
     private readonly stateFile: string | undefined,
+    /** Problems that do not fail the action (source routes), for the log. */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
   /** Removes what a crashed earlier run recorded in the state file. */
@@ -157,8 +165,53 @@ export class KernelState {
         this.children.set(s.childId, s);
         this.save();
       }
+      if (action.op === 'installPolicies') await this.routeFromVirtualIp(s);
     }
+    if (action.op === 'deletePolicies') await this.unrouteFromVirtualIp(s);
     return result;
+  }
+
+  /**
+   * A Child SA whose local selectors are our virtual IPs: route its remote selectors out toward the
+   * peer with the virtual IP as source, or the host's own traffic would leave from its physical
+   * address, match no policy and not enter the tunnel.
+   */
+  private async routeFromVirtualIp(spec: ChildSaKernelSpec): Promise<void> {
+    if (!this.ops.installSourceRoutes || spec.localTs.length === 0) return;
+    const vips = new Set([...this.virtualIps.values()].map((v) => v.address));
+    if (!spec.localTs.every((t) => t.startAddress === t.endAddress && vips.has(t.startAddress))) return;
+    const routes: SourceRoutes[] = [];
+    for (const vip of new Set(spec.localTs.map((t) => t.startAddress))) {
+      const destinations = spec.remoteTs
+        .filter((t) => isIP(t.startAddress) === isIP(vip))
+        .flatMap((t) => rangeToPrefixes(t.startAddress, t.endAddress).map((p) => `${p.address}/${p.prefix}`));
+      if (destinations.length > 0) routes.push({ vip, peer: spec.remote, destinations });
+    }
+    const key = `${spec.connection}/${spec.reqid}`;
+    const done: SourceRoutes[] = [];
+    for (const r of routes) {
+      try {
+        await this.ops.installSourceRoutes(r);
+        done.push(r);
+      } catch (e) {
+        this.warn(`${key}: ${(e as Error).message}; traffic from this host into the tunnel needs its virtual IP as source address`);
+      }
+    }
+    if (done.length > 0) this.sourceRoutes.set(key, done);
+  }
+
+  private async unrouteFromVirtualIp(spec: ChildSaKernelSpec): Promise<void> {
+    const key = `${spec.connection}/${spec.reqid}`;
+    const routes = this.sourceRoutes.get(key);
+    if (!routes) return;
+    this.sourceRoutes.delete(key);
+    for (const r of routes) {
+      try {
+        await this.ops.removeSourceRoutes?.(r);
+      } catch (e) {
+        this.warn(`${key}: ${(e as Error).message}`);
+      }
+    }
   }
 
   async installTrap(spec: ChildSaKernelSpec): Promise<void> {
@@ -179,6 +232,10 @@ export class KernelState {
   async teardown(): Promise<{ sas: number; policies: number }> {
     const r = this.reqids.size ? await this.ops.flushReqids([...this.reqids]) : { sas: 0, policies: 0 };
     this.children.clear();
+    for (const [key, routes] of [...this.sourceRoutes]) {
+      this.sourceRoutes.delete(key);
+      for (const route of routes) await this.ops.removeSourceRoutes?.(route).catch((e: Error) => this.warn(`${key}: ${e.message}`));
+    }
     for (const vip of [...this.virtualIps.values()]) await this.ops.apply({ op: 'removeVirtualIp', vip });
     this.virtualIps.clear();
     if (this.stateFile) {
@@ -218,6 +275,8 @@ export async function openKernel(): Promise<{ ops: KernelOps; onEvent(cb: (ev: K
     installPolicies: (s) => k.installPolicies(client, s),
     deletePolicies: (s) => k.deletePolicies(client, s),
     counters: (s) => k.queryCounters(client, s),
+    installSourceRoutes: (r) => k.installSourceRoutes(r),
+    removeSourceRoutes: (r) => k.removeSourceRoutes(r),
     async flushReqids(reqids) {
       let sas = 0, policies = 0;
       for (const r of new Set(reqids)) {

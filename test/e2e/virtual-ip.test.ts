@@ -1,11 +1,12 @@
 // A road warrior gets a virtual IP from the gateway's pool (RFC 7296 §2.19) and pings a host behind
-// the gateway from it, through ESP; the address is on its loopback device while the IKE SA lives
-// and gone after SIGTERM.
+// the gateway from it, through ESP: the address is on its loopback device and a route in table 220
+// makes it the source of the host's traffic into the tunnel while the IKE SA lives; both are gone
+// after SIGTERM.
 //
 //   rw (192.0.2.1, VIP on lo) == gw (192.0.2.2) -- hostb (10.2.0.10)
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectVeth, createNetns, ping, type Netns } from '../helpers/netns.js';
-import { e2eUnavailable, espPackets, kernelCounts, removeDir, startIkev2d, type Ikev2d } from './harness.js';
+import { e2eUnavailable, espPackets, kernelCounts, removeDir, sleep, startIkev2d, type Ikev2d } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e virtual IPs: ${why}`);
@@ -55,7 +56,7 @@ interface SaWithVip {
 }
 
 describe.skipIf(why !== null)('virtual IP from a pool', () => {
-  it('the road warrior gets 10.99.0.1, pings through the tunnel from it, and loses it at SIGTERM', async () => {
+  it('the road warrior gets 10.99.0.1, pings through the tunnel from it without choosing a source, and loses it at SIGTERM', async () => {
     const [rw, gw, hostB] = [await createNetns('rw'), await createNetns('gw'), await createNetns('hostb')];
     namespaces.push(rw, gw, hostB);
     await connectVeth({ ns: rw, ifname: 'wan', v4: '192.0.2.1/24' }, { ns: gw, ifname: 'wan', v4: '192.0.2.2/24' });
@@ -82,15 +83,26 @@ describe.skipIf(why !== null)('virtual IP from a pool', () => {
     // The policies carry the virtual IP as the inner source.
     expect((await rw.exec(['ip', 'xfrm', 'policy'])).stdout).toMatch(/src 10\.99\.0\.1\/32 dst 10\.2\.0\.0\/24/);
 
+    // A route in table 220 gives the host's own traffic into the tunnel the virtual IP as source
+    // (added right after the policies; list-sas may answer before that).
+    let route = '';
+    for (let i = 0; i < 60 && !/src 10\.99\.0\.1/.test(route); i++) {
+      if (i > 0) await sleep(250);
+      route = (await rw.exec(['ip', 'route', 'get', '10.2.0.10'])).stdout;
+    }
+    expect(route, r.tail(60)).toMatch(/src 10\.99\.0\.1/);
     const before = await espPackets(rw);
-    const p = await ping(rw, '10.2.0.10', { count: 5, intervalS: 0.2, timeoutS: 5, src: '10.99.0.1' });
+    const p = await ping(rw, '10.2.0.10', { count: 5, intervalS: 0.2, timeoutS: 5 });
     expect(p.received, p.output).toBe(5);
     expect(await espPackets(rw)).toBeGreaterThanOrEqual(before + 10);
+    const bound = await ping(rw, '10.2.0.10', { count: 3, intervalS: 0.2, timeoutS: 5, src: '10.99.0.1' });
+    expect(bound.received, bound.output).toBe(3);
     // hostb saw the virtual IP as the source: it answered to it through the gateway.
     expect((await gw.exec(['ip', '-s', 'xfrm', 'state'])).stdout).toMatch(/src 192\.0\.2\.2 dst 192\.0\.2\.1/);
 
     expect(await r.stop()).toBe(0);
     expect((await rw.exec(['ip', '-4', 'addr', 'show', 'dev', 'lo'])).stdout).not.toMatch(/10\.99\.0\.1/);
+    expect((await rw.exec(['ip', 'route', 'show', 'table', '220'])).stdout.trim()).toBe('');
     expect((await kernelCounts(rw)).policies).toBe(0);
     await g.waitFor("IKE SA deleted after the road warrior's Delete", (s) => s.length === 0, 30_000);
     expect((await kernelCounts(gw)).sas).toBe(0);

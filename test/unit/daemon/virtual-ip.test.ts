@@ -8,6 +8,8 @@ import type { KernelAction, KernelEventInput, VirtualIpSpec } from '../../../src
 import { ActionQueue } from '../../../src/daemon/applier.js';
 import { KernelState, readStateFile, type KernelOps } from '../../../src/daemon/kernel-port.js';
 import { formatListSas, type ListedIkeSa } from '../../../src/daemon/format.js';
+import type { SourceRoutes } from '../../../src/kernel/virtual-ip.js';
+import type { ChildSaKernelSpec, TrafficSelectorSpec } from '../../../src/ike/engine/actions.js';
 
 class FakeOps implements KernelOps {
   readonly log: string[] = [];
@@ -25,6 +27,14 @@ class FakeOps implements KernelOps {
   async deletePolicies(): Promise<void> {}
   async counters(): Promise<Extract<KernelEventInput, { type: 'counters' }>> {
     return { type: 'counters', childId: 0, bytesIn: 0, bytesOut: 0, packetsIn: 0, packetsOut: 0 };
+  }
+  failRoutes = false;
+  async installSourceRoutes(r: SourceRoutes): Promise<void> {
+    this.log.push(`route ${r.destinations.join(',')} src ${r.vip} toward ${r.peer}`);
+    if (this.failRoutes) throw new Error('no route to the peer 192.0.2.2');
+  }
+  async removeSourceRoutes(r: SourceRoutes): Promise<void> {
+    this.log.push(`unroute ${r.destinations.join(',')} src ${r.vip}`);
   }
   async flushReqids(reqids: number[]) {
     this.log.push(`flush ${reqids.join(',')}`);
@@ -100,7 +110,7 @@ describe('KernelState and virtual IPs', () => {
         throw e;
       },
     });
-    const spec = { reqid: 1001, childId: 1 } as unknown as Extract<KernelAction, { op: 'installPolicies' }>['spec'];
+    const spec = { reqid: 1001, childId: 1, localTs: [], remoteTs: [] } as unknown as Extract<KernelAction, { op: 'installPolicies' }>['spec'];
     await q.submit(() => [
       { kind: 'kernel', action: { op: 'addVirtualIp', vip: vip('10.99.0.1', 32) } },
       { kind: 'kernel', action: { op: 'installPolicies', spec } },
@@ -123,5 +133,45 @@ describe('list-sas with virtual IPs', () => {
     expect(text).toMatch(/^IKE SA\s+CONNECTION\s+STATE\s+ROLE\s+LOCAL\s+REMOTE\s+VIRTUAL IP\s+SPIi/);
     expect(text).toMatch(/\n1\s+home\s+established\s+initiator\s+192\.0\.2\.1\[500\]\s+192\.0\.2\.2\[500\]\s+10\.99\.0\.1,fd00:99::1\s+0{16}/);
     expect(text).toMatch(/\n2\s+home\s+.*192\.0\.2\.2\[500\]\s+-\s+0{16}/);
+  });
+});
+
+describe('source routes for Child SAs from a virtual IP', () => {
+  const ts = (a: string, b = a): TrafficSelectorSpec => ({ protocol: 0, startPort: 0, endPort: 65535, startAddress: a, endAddress: b });
+  const spec = (localTs: TrafficSelectorSpec[], remoteTs: TrafficSelectorSpec[]) =>
+    ({ childId: 1, connection: 'home', child: 'lan', reqid: 1001, local: '192.0.2.1', remote: '192.0.2.2', localTs, remoteTs }) as unknown as ChildSaKernelSpec;
+
+  it('policies whose local selector is our virtual IP get routes for the remote selectors of its IP version, removed with the policies', async () => {
+    const ops = new FakeOps();
+    const warnings: string[] = [];
+    const k = new KernelState(ops, undefined, (m) => warnings.push(m));
+    await k.apply({ op: 'addVirtualIp', vip: vip('10.99.0.1', 32) });
+    const s = spec([ts('10.99.0.1')], [ts('10.2.0.0', '10.2.0.255'), ts('10.3.0.0', '10.3.0.2'), ts('fd00:2::', 'fd00:2::ffff')]);
+    await k.apply({ op: 'installPolicies', spec: s });
+    await k.apply({ op: 'deletePolicies', spec: s });
+    await k.apply({ op: 'removeVirtualIp', vip: vip('10.99.0.1', 32) });
+    expect(ops.log).toEqual([
+      'addVirtualIp 10.99.0.1/32',
+      'installPolicies 1001',
+      'route 10.2.0.0/24,10.3.0.0/31,10.3.0.2/32 src 10.99.0.1 toward 192.0.2.2',
+      'deletePolicies 1001',
+      'unroute 10.2.0.0/24,10.3.0.0/31,10.3.0.2/32 src 10.99.0.1',
+      'removeVirtualIp 10.99.0.1/32',
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('no routes for policies of other addresses; a route that cannot be added is a warning, not a failed action', async () => {
+    const ops = new FakeOps();
+    const warnings: string[] = [];
+    const k = new KernelState(ops, undefined, (m) => warnings.push(m));
+    await k.apply({ op: 'installPolicies', spec: spec([ts('10.1.0.0', '10.1.0.255')], [ts('10.2.0.0', '10.2.0.255')]) });
+    expect(ops.log).toEqual(['installPolicies 1001']);
+    await k.apply({ op: 'addVirtualIp', vip: vip('10.99.0.1', 32) });
+    ops.failRoutes = true;
+    const r = await k.apply({ op: 'installPolicies', spec: { ...spec([ts('10.99.0.1')], [ts('10.2.0.0', '10.2.0.255')]), reqid: 1002 } });
+    expect(r).toBeUndefined();
+    expect(warnings).toEqual(['home/1002: no route to the peer 192.0.2.2; traffic from this host into the tunnel needs its virtual IP as source address']);
+    expect(k.sourceRoutes.size).toBe(0);
   });
 });
