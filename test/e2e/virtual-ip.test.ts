@@ -21,6 +21,13 @@ afterEach(async () => {
   for (const ns of namespaces.splice(0)) await ns.delete();
 });
 
+/** The daemon logs an event once the kernel actions before it are done: list-sas can answer earlier. */
+async function waitLogged(d: Ikev2d, re: RegExp, timeoutMs = 15_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!d.logged(re) && Date.now() < end) await sleep(200);
+  return d.logged(re);
+}
+
 const PSK = 'e2e-virtual-ip-pre-shared-key-0123456789';
 
 const gatewayYaml = `  rw:
@@ -79,7 +86,7 @@ describe.skipIf(why !== null)('virtual IP from a pool', () => {
     expect(gsas[0]!.virtualIps).toEqual(['10.99.0.1']);
     expect(gsas[0]!.children[0]!.remoteTs).toEqual(['10.99.0.1-10.99.0.1']);
     expect((await rw.exec(['ip', '-4', 'addr', 'show', 'dev', 'lo'])).stdout).toMatch(/inet 10\.99\.0\.1\/32/);
-    expect(r.logged(/virtual IP 10\.99\.0\.1 assigned by the peer, DNS 10\.2\.0\.53/)).toBe(true);
+    expect(await waitLogged(r, /virtual IP 10\.99\.0\.1 assigned by the peer, DNS 10\.2\.0\.53/), r.tail(30)).toBe(true);
     // The policies carry the virtual IP as the inner source.
     expect((await rw.exec(['ip', 'xfrm', 'policy'])).stdout).toMatch(/src 10\.99\.0\.1\/32 dst 10\.2\.0\.0\/24/);
 
