@@ -19,6 +19,7 @@ import { parseAddress, portRangeToMasks, rangeToPrefixes } from './address.js';
 import { addVirtualIp, removeVirtualIp } from './virtual-ip.js';
 import {
   isXfrmError,
+  SaFlags,
   type Mark,
   type PolicyDir,
   type PolicySpec,
@@ -66,6 +67,12 @@ export function saSpecFor(spec: ChildSaKernelSpec, dir: 'in' | 'out', keys: SaKe
     lifetime: lifetimeOf(spec),
     ...espAlgorithmFields(spec.encr, spec.integ, keys),
   };
+  // Tunnel mode carrying another IP version than the outer one (an IPv6 virtual IP over IPv4): the
+  // kernel accepts the other inner family only on an SA flagged AF_UNSPEC.
+  const outer = parseAddress(spec.local, 'local').version;
+  if (spec.mode === 'tunnel' && [...spec.localTs, ...spec.remoteTs].some((t) => parseAddress(t.startAddress, 'startAddress').version !== outer)) {
+    sa.flags = SaFlags.AF_UNSPEC;
+  }
   if (spec.encap) {
     sa.encap = inbound
       ? { sport: spec.encap.remotePort, dport: spec.encap.localPort }

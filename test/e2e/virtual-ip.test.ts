@@ -114,4 +114,49 @@ describe.skipIf(why !== null)('virtual IP from a pool', () => {
     await g.waitFor("IKE SA deleted after the road warrior's Delete", (s) => s.length === 0, 30_000);
     expect((await kernelCounts(gw)).sas).toBe(0);
   });
+
+  it('IPv4 and IPv6 virtual IPs over an IPv4 tunnel: both addresses, both routed, pings of both versions through ESP', async () => {
+    const [rw, gw, hostB] = [await createNetns('rw'), await createNetns('gw'), await createNetns('hostb')];
+    namespaces.push(rw, gw, hostB);
+    await connectVeth({ ns: rw, ifname: 'wan', v4: '192.0.2.1/24' }, { ns: gw, ifname: 'wan', v4: '192.0.2.2/24' });
+    await connectVeth({ ns: gw, ifname: 'lan', v4: '10.2.0.1/24', v6: 'fd00:2::1/64' }, { ns: hostB, ifname: 'eth0', v4: '10.2.0.10/24', v6: 'fd00:2::10/64' });
+    await hostB.exec(['ip', 'route', 'add', 'default', 'via', '10.2.0.1']);
+    await hostB.exec(['ip', '-6', 'route', 'add', 'default', 'via', 'fd00:2::1']);
+    await gw.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await gw.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    await gw.exec(['ip', 'route', 'add', '10.99.0.0/24', 'via', '192.0.2.1']);
+    await gw.exec(['ip', '-6', 'route', 'add', 'fd00:99::/120', 'dev', 'wan']);
+
+    const dual = (yaml: string, from: RegExp, to: string) => yaml.replace(from, to);
+    const g = await startIkev2d(gw, 'gw', {
+      listen: ['192.0.2.2'],
+      connections: dual(dual(gatewayYaml, /pools: \[10\.99\.0\.0\/24\]/, 'pools: [10.99.0.0/24, "fd00:99::/120"]'), /local_ts: \[10\.2\.0\.0\/24\]/, 'local_ts: [10.2.0.0/24, "fd00:2::/64"]'),
+    });
+    daemons.push(g);
+    const r = await startIkev2d(rw, 'rw', {
+      listen: ['192.0.2.1'],
+      connections: dual(dual(roadWarriorYaml, /vips: \[0\.0\.0\.0\]/, 'vips: [0.0.0.0, "::"]'), /remote_ts: \[10\.2\.0\.0\/24\]/, 'remote_ts: [10.2.0.0/24, "fd00:2::/64"]'),
+    });
+    daemons.push(r);
+    const sas = (await r.waitChildren()) as unknown as SaWithVip[];
+    expect(sas[0]!.virtualIps).toEqual(['10.99.0.1', 'fd00:99::1']);
+    // (list-sas writes IPv6 selectors uncompressed)
+    expect(sas[0]!.children[0]!.localTs).toEqual(['10.99.0.1-10.99.0.1', 'fd00:0099:0000:0000:0000:0000:0000:0001-fd00:0099:0000:0000:0000:0000:0000:0001']);
+    let route = '';
+    for (let i = 0; i < 60 && !/src fd00:99::1/.test(route); i++) {
+      if (i > 0) await sleep(250);
+      route = (await rw.exec(['ip', '-6', 'route', 'get', 'fd00:2::10']).catch((e: Error) => ({ stdout: e.message }))).stdout;
+    }
+    expect(route, r.tail(60)).toMatch(/src fd00:99::1/);
+    expect((await rw.exec(['ip', '-6', 'addr', 'show', 'dev', 'lo'])).stdout).toMatch(/inet6 fd00:99::1\/128/);
+    const before = await espPackets(rw);
+    const p4 = await ping(rw, '10.2.0.10', { count: 3, intervalS: 0.2, timeoutS: 5 });
+    expect(p4.received, p4.output).toBe(3);
+    const p6 = await ping(rw, 'fd00:2::10', { count: 3, intervalS: 0.2, timeoutS: 5 });
+    expect(p6.received, p6.output).toBe(3);
+    expect(await espPackets(rw)).toBeGreaterThanOrEqual(before + 12);
+    expect(await r.stop()).toBe(0);
+    expect((await rw.exec(['ip', 'addr', 'show', 'dev', 'lo'])).stdout).not.toMatch(/10\.99\.0\.1|fd00:99::1/);
+    expect((await rw.exec(['ip', '-6', 'route', 'show', 'table', '220'])).stdout.trim()).toBe('');
+  });
 });
