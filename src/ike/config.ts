@@ -105,6 +105,25 @@ export interface PpkConfig {
   key: Buffer;
 }
 
+/**
+ * Virtual IPs (RFC 7296 §2.19). As initiator, `request` asks the responder for addresses with a
+ * CP(CFG_REQUEST) in IKE_AUTH; the IKE SA fails when none is assigned. As responder, a CP request
+ * is answered from `pool`; without a pool the CP payload is ignored.
+ */
+export interface VirtualIpConfig {
+  /** Initiator: ask for virtual IPs. */
+  request: boolean;
+  /**
+   * Initiator: the addresses asked for, one per IP version: "0.0.0.0" / "::" for any address of that
+   * version, or an address the responder may honour. Unset with `request`: ["0.0.0.0"].
+   */
+  addresses?: string[];
+  /** Responder: pools to lease from, each a CIDR ("10.99.0.0/24"), a range ("a-b") or one address. */
+  pool?: string[];
+  /** Responder: DNS servers sent with a lease (INTERNAL_IP4_DNS / INTERNAL_IP6_DNS). */
+  dns?: string[];
+}
+
 export interface ConnectionConfig {
   name: string;
   local: EndpointConfig;
@@ -139,8 +158,8 @@ export interface ConnectionConfig {
   ppk?: { keys: PpkConfig[]; required: boolean };
   /** A connection that must never fall back to a classic-only SA. */
   requirePq: boolean;
-  /** Virtual IP: request one (initiator) or hand out from a pool (responder). */
-  vips?: { request: boolean; pool?: string[] };
+  /** Virtual IPs through configuration payloads (RFC 7296 §2.19, §3.15). */
+  vips?: VirtualIpConfig;
   /** Responder-only connection (never initiates). */
   passive: boolean;
 }

@@ -89,6 +89,8 @@ export class StrictKernel {
   readonly inbound = new Map<number, InstalledSa>();
   readonly outbound = new Map<number, InstalledSa>();
   readonly policies = new Map<string, number>(); // connection/reqid -> outbound SPI
+  /** Virtual IPs on the host: address/prefix -> connection. */
+  readonly virtualIps = new Map<string, string>();
   readonly log: KernelAction[] = [];
   readonly violations: string[] = [];
 
@@ -98,6 +100,14 @@ export class StrictKernel {
 
   apply(a: KernelAction): void {
     this.log.push(a);
+    if (a.op === 'addVirtualIp' || a.op === 'removeVirtualIp') {
+      const key = `${a.vip.address}/${a.vip.prefixLength}`;
+      if (a.op === 'removeVirtualIp') {
+        if (!this.virtualIps.delete(key)) this.violations.push(`removed missing virtual IP ${key}`);
+      } else if (this.virtualIps.has(key)) this.violations.push(`virtual IP ${key} added twice`);
+      else this.virtualIps.set(key, a.vip.connection);
+      return;
+    }
     const s = a.spec;
     const key = StrictKernel.policyKey(s);
     const rec = (spi: number, keys: { encKey: Buffer; integKey?: Buffer }): InstalledSa => ({
@@ -149,7 +159,7 @@ export class StrictKernel {
   }
 
   get empty(): boolean {
-    return this.inbound.size === 0 && this.outbound.size === 0 && this.policies.size === 0;
+    return this.inbound.size === 0 && this.outbound.size === 0 && this.policies.size === 0 && this.virtualIps.size === 0;
   }
 }
 

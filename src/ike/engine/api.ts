@@ -41,6 +41,8 @@ export interface IkeSaSnapshot {
   childPfsInfoNegotiated: boolean;
   rekeyAt: number;
   establishedAt: number;
+  /** Virtual IPs of this IKE SA: assigned to us (initiator) or leased to the peer (responder). */
+  virtualIps?: string[];
   children: ChildSaSnapshot[];
 }
 

@@ -77,6 +77,7 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
+import { AddressPools, hostSelector, parseVipReply, parseVipRequest, vipReplyPayload, vipRequestPayload } from './virtual-ip.js';
 import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
@@ -243,6 +244,8 @@ interface IkeSaState {
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
   followupsIke: FollowupKeResponder<IkeFollowupContext>;
   followupsNewChild: FollowupKeResponder<NewChildFollowupContext>;
+  /** Virtual IPs (RFC 7296 §2.19): assigned to us by the peer, or leased to the peer from a pool. They follow the IKE SA through rekeys. */
+  vip?: { addresses: string[]; dns: string[]; assignedTo: 'us' | 'peer' };
 }
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -355,11 +358,18 @@ type ChildPick = { cfg: ChildConfig; remote: AddressRangeSelector[]; local: Addr
  * else the first (packet) selectors of TSi and TSr if they are single addresses it allows, else
  * SINGLE_PAIR_REQUIRED (§3.10.1) so the initiator asks again for just the traffic it forwards.
  */
-function pickChildConfig(children: readonly ChildConfig[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[], acceptable: (cfg: ChildConfig) => boolean = () => true): ChildPick {
+function pickChildConfig(
+  children: readonly ChildConfig[],
+  tsi: readonly TrafficSelector[],
+  tsr: readonly TrafficSelector[],
+  acceptable: (cfg: ChildConfig) => boolean = () => true,
+  /** Narrows the peer's side further, e.g. to the virtual IP leased to it. */
+  narrowRemote: (sels: AddressRangeSelector[]) => AddressRangeSelector[] = (sels) => sels,
+): ChildPick {
   let needSingle = false;
   const candidates: Array<{ cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[]; exact: boolean }> = [];
   for (const cfg of children) {
-    const remote = narrow(tsi, cfg.remoteTs.map(selectorOf));
+    const remote = narrowRemote(narrow(tsi, cfg.remoteTs.map(selectorOf)));
     const local = narrow(tsr, cfg.localTs.map(selectorOf));
     if (!remote.length || !local.length) continue;
     const exact = sameSelectors(cfg.remoteTs.map(selectorOf), tsi) && sameSelectors(cfg.localTs.map(selectorOf), tsr);
@@ -367,7 +377,7 @@ function pickChildConfig(children: readonly ChildConfig[], tsi: readonly Traffic
       candidates.push({ cfg, remote, local, exact });
       continue;
     }
-    const firstRemote = narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf));
+    const firstRemote = narrowRemote(narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf)));
     const firstLocal = narrow(tsr.slice(0, 1), cfg.localTs.map(selectorOf));
     if (firstRemote.length === 1 && firstLocal.length === 1 && singleAddress(firstRemote[0]!) && singleAddress(firstLocal[0]!)) {
       candidates.push({ cfg, remote: firstRemote, local: firstLocal, exact });
@@ -423,6 +433,10 @@ export class Engine implements IkeEngine {
   private readonly usedSpis = new Set<number>();
   /** Which outbound SPI each connection/reqid's policies point to, as last told to the kernel. */
   private readonly policyOut = new Map<string, number>();
+  /** Responder: the address pools virtual IPs are leased from. */
+  private readonly pools = new AddressPools();
+  /** Initiator: virtual IPs on this host and the IKE SAs holding each. */
+  private readonly hostVips = new Map<string, Set<string>>();
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
 
   constructor(config: EngineConfig, options: EngineOptions = {}) {
@@ -614,6 +628,7 @@ export class Engine implements IkeEngine {
       childPfsInfoNegotiated: ike.childPfsInfo,
       rekeyAt: ike.rekeyAt,
       establishedAt: ike.establishedAt,
+      ...(ike.vip ? { virtualIps: [...ike.vip.addresses] } : {}),
       children: [...ike.children.values()].map((c) => ({
         childId: c.childId,
         name: c.cfg.name,
@@ -1291,6 +1306,7 @@ export class Engine implements IkeEngine {
     // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile).
     const holdsOther = [...this.sas.values()].some((o) => o !== ike && o.remote.address === ike.remote.address && o.conn.name === conn.name && (o.state === 'established' || o.state === 'rekeyed'));
     if (!holdsOther) payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    if (conn.vips?.request) payloads.push(vipRequestPayload(conn.vips.addresses?.length ? conn.vips.addresses : ['0.0.0.0']));
     const child = ike.authChild?.cfg;
     if (child) {
       const spiIn = this.newEspSpi();
@@ -1333,6 +1349,15 @@ export class Engine implements IkeEngine {
     sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
     const out = this.established(now, ike);
     const pending = ike.authChild;
+    if (conn.vips?.request) {
+      const vip = this.takeVirtualIps(ike, payloads, err?.notifyType);
+      if (!vip.ok) {
+        if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...this.deleteIkeSa(now, ike, vip.reason, true));
+        return out;
+      }
+      out.push(...vip.actions);
+    }
     if (pending && pending.spiIn !== 0) {
       const sar = getSa(payloads);
       const tsi = getTsi(payloads);
@@ -1355,8 +1380,14 @@ export class Engine implements IkeEngine {
         out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
         return out;
       }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
+        return out;
+      }
       const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
+      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
       out.push(...this.installChild(now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
@@ -1421,11 +1452,13 @@ export class Engine implements IkeEngine {
           return fail((e as Error).message);
         }
       }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
       const nr = Buffer.from(nonce.data);
       const finish = (all: Buffer[], at: number) =>
-        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
+        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
       const more = keMethodsOf(chosen).slice(1);
       if (more.length === 0) {
         if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
@@ -1453,7 +1486,7 @@ export class Engine implements IkeEngine {
     const tsr = getTsr(payloads);
     if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
     const kp = getKe(payloads);
-    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined);
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => this.peerTs(ike, sels));
     if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
@@ -1601,12 +1634,16 @@ export class Engine implements IkeEngine {
       }
     }
     const after: Action[] = this.established(now, ike);
+    const vip = this.leaseVirtualIps(ike, conn, payloads, idData);
+    if (vip.reply) response.push(vip.reply);
+    if (vip.refuse !== undefined) response.push(notify(vip.refuse));
+    after.push(...vip.actions);
     const sai = getSa(payloads);
     const tsi = getTsi(payloads);
     const tsr = getTsr(payloads);
-    if (sai && tsi && tsr) {
+    if (sai && tsi && tsr && vip.refuse === undefined) {
       // TSi are the initiator's (our remote) selectors, TSr ours.
-      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok);
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => this.peerTs(ike, sels));
       if ('refuse' in picked) {
         response.push(notify(picked.refuse));
         after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
@@ -2230,6 +2267,7 @@ export class Engine implements IkeEngine {
   }
 
   private moveChildren(old: IkeSaState, fresh: IkeSaState): void {
+    this.moveVirtualIps(old, fresh);
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();
     old.state = 'rekeyed';
@@ -2469,6 +2507,110 @@ export class Engine implements IkeEngine {
     return this.respondCreateChildSa(now, ike, payloads);
   }
 
+  // ------------------------------------------------------------------------------ virtual IPs
+
+  /** Our side's selectors of a Child SA: inside the virtual IPs the peer assigned us, if any (RFC 7296 §2.19). */
+  private ourTs(ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
+    return ike.vip?.assignedTo === 'us' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : [...selectors];
+  }
+
+  /** The peer's selectors of a Child SA: narrowed to the virtual IPs leased to it, if any (RFC 7296 §2.19). */
+  private peerTs(ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
+    return ike.vip?.assignedTo === 'peer' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : selectors;
+  }
+
+  /**
+   * Responder, IKE_AUTH: answer a CP(CFG_REQUEST) from the connection's pools (RFC 7296 §2.19). A
+   * connection without pools ignores the CP payload. With pools, a request without CP is answered
+   * FAILED_CP_REQUIRED and an exhausted pool INTERNAL_ADDRESS_FAILURE (§3.10.1); the IKE SA stands,
+   * no Child SA is created.
+   */
+  private leaseVirtualIps(ike: IkeSaState, conn: ConnectionConfig, payloads: Payload[], peerId: { type: number; data: Buffer }): { reply?: Payload; refuse?: number; actions: Action[] } {
+    const pools = conn.vips?.pool ?? [];
+    if (pools.length === 0) return { actions: [] };
+    const request = parseVipRequest(payloads);
+    if (!request || request.addresses.length === 0) {
+      return { refuse: NotifyType.FAILED_CP_REQUIRED, actions: [this.event({ type: 'error', connection: conn.name, message: 'the peer asked for no virtual IP but the connection hands them out: FAILED_CP_REQUIRED, no Child SA' })] };
+    }
+    const got = this.pools.lease(pools, request, `${peerId.type}:${hex(peerId.data)}`, ike.id);
+    if (got.addresses.length === 0) {
+      return { refuse: NotifyType.INTERNAL_ADDRESS_FAILURE, actions: [this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}: INTERNAL_ADDRESS_FAILURE, no Child SA` })] };
+    }
+    const families = new Set(got.addresses.map((a) => isIPv4(a)));
+    const dns = (conn.vips?.dns ?? []).filter((d) => families.has(isIPv4(d)));
+    ike.vip = { addresses: got.addresses, dns, assignedTo: 'peer' };
+    const actions = got.addresses.map((address) => this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: conn.name, address, dns, assignedTo: 'peer' }));
+    if (got.missing.length > 0) actions.push(this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}` }));
+    return { reply: vipReplyPayload(got.addresses, dns), actions };
+  }
+
+  /**
+   * Initiator, IKE_AUTH response: the virtual IPs the responder assigned. We asked because we need
+   * one: without any, the IKE SA is deleted (§2.19 lets the initiator tear it down and retry later).
+   */
+  private takeVirtualIps(ike: IkeSaState, payloads: Payload[], errorNotify: number | undefined): { ok: true; actions: Action[] } | { ok: false; reason: string } {
+    const reply = parseVipReply(payloads);
+    for (const why of reply?.ignored ?? []) this.log('warn', { connection: ike.conn.name }, `CFG_REPLY: ignored ${why}`);
+    if (!reply || reply.addresses.length === 0) {
+      const why =
+        errorNotify === NotifyType.INTERNAL_ADDRESS_FAILURE
+          ? 'the responder has no address to assign (INTERNAL_ADDRESS_FAILURE)'
+          : errorNotify === NotifyType.FAILED_CP_REQUIRED
+            ? 'the responder refused the configuration request (FAILED_CP_REQUIRED)'
+            : reply
+              ? 'its CFG_REPLY holds no address'
+              : 'no CP(CFG_REPLY) in the IKE_AUTH response';
+      return { ok: false, reason: `a virtual IP is required but none was assigned: ${why}` };
+    }
+    ike.vip = { addresses: reply.addresses, dns: reply.dns, assignedTo: 'us' };
+    const actions: Action[] = [];
+    for (const address of reply.addresses) {
+      let holders = this.hostVips.get(address);
+      if (!holders) {
+        holders = new Set();
+        this.hostVips.set(address, holders);
+        actions.push({ kind: 'kernel', action: { op: 'addVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+      }
+      holders.add(ike.id);
+      actions.push(this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: ike.conn.name, address, dns: reply.dns, assignedTo: 'us' }));
+    }
+    return { ok: true, actions };
+  }
+
+  /** An IKE SA rekey: the virtual IPs (and pool leases) go with the Child SAs to the new IKE SA. */
+  private moveVirtualIps(old: IkeSaState, fresh: IkeSaState): void {
+    const vip = old.vip;
+    if (!vip) return;
+    fresh.vip = vip;
+    old.vip = undefined;
+    if (vip.assignedTo === 'peer') this.pools.transfer(old.id, fresh.id);
+    else {
+      for (const a of vip.addresses) {
+        const holders = this.hostVips.get(a);
+        if (holders?.delete(old.id)) holders.add(fresh.id);
+      }
+    }
+  }
+
+  /** The IKE SA is gone: leases go back to the pool; our virtual IPs leave the host when no IKE SA holds them. */
+  private releaseVirtualIps(ike: IkeSaState): Action[] {
+    const vip = ike.vip;
+    if (!vip) return [];
+    ike.vip = undefined;
+    if (vip.assignedTo === 'peer') {
+      this.pools.release(ike.id);
+      return [];
+    }
+    const out: Action[] = [];
+    for (const address of vip.addresses) {
+      const holders = this.hostVips.get(address);
+      if (!holders?.delete(ike.id) || holders.size > 0) continue;
+      this.hostVips.delete(address);
+      out.push({ kind: 'kernel', action: { op: 'removeVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+    }
+    return out;
+  }
+
   // ------------------------------------------------------------------------------ teardown
 
   private deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
@@ -2492,6 +2634,7 @@ export class Engine implements IkeEngine {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
+    out.push(...this.releaseVirtualIps(ike));
     for (const suffix of ['rekey', 'dpd', 'half-open', 'followup']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
     out.push(...this.abandonRequests(ike));
     for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
