@@ -161,7 +161,7 @@ export class KernelState {
         // the inbound SA goes last (after the grace time of a rekey)
         this.children.delete(s.childId);
         this.save();
-      } else if (action.op === 'updateOutboundPolicy') {
+      } else if (action.op === 'updateOutboundPolicy' || action.op === 'updateSaEncap') {
         this.children.set(s.childId, s);
         this.save();
       }

@@ -280,6 +280,10 @@ export async function carryOutKernelAction(client: XfrmClient, action: KernelAct
       return void (await installPolicies(client, action.spec));
     case 'updateOutboundPolicy':
       return void (await updateOutboundPolicy(client, action.spec));
+    case 'updateSaEncap':
+      // XFRM_MSG_UPDSA on a valid SA replaces its encapsulation template in place.
+      await client.updateSa(saSpecFor(action.spec, 'in', action.keysIn));
+      return void (await client.updateSa(saSpecFor(action.spec, 'out', action.keysOut)));
     case 'deleteInboundSa':
       return void (await deleteInboundSa(client, action.spec));
     case 'deleteOutboundSa':

@@ -139,6 +139,15 @@ export class StrictKernel {
         if (this.policies.get(key) !== a.previousSpiOut) this.violations.push(`policy of ${key} re-pointed from ${hex(a.previousSpiOut)} but it used ${hex(this.policies.get(key) ?? 0)}`);
         this.policies.set(key, s.spiOut);
         break;
+      case 'updateSaEncap': {
+        const i = this.inbound.get(s.spiIn);
+        const o = this.outbound.get(s.spiOut);
+        if (!i || !o) this.violations.push(`encapsulation of missing SAs ${hex(s.spiIn)}/${hex(s.spiOut)} updated`);
+        if (i && o && (i.encKey !== a.keysIn.encKey.toString('hex') || o.encKey !== a.keysOut.encKey.toString('hex'))) this.violations.push(`encapsulation update of ${hex(s.spiIn)} changed its keys`);
+        if (i) this.inbound.set(s.spiIn, { ...i, ...(s.encap ? { encap: { ...s.encap } } : {}) });
+        if (o) this.outbound.set(s.spiOut, { ...o, ...(s.encap ? { encap: { ...s.encap } } : {}) });
+        break;
+      }
       case 'deleteOutboundSa':
         if (!this.outbound.delete(s.spiOut)) this.violations.push(`deleted missing outbound SA ${hex(s.spiOut)}`);
         break;

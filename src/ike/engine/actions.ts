@@ -73,6 +73,11 @@ export type KernelAction =
   | { op: 'installPolicies'; spec: ChildSaKernelSpec }
   /** Make-before-break: one UPDPOLICY re-points the outbound template to spec.spiOut. */
   | { op: 'updateOutboundPolicy'; spec: ChildSaKernelSpec; previousSpiOut: number }
+  /**
+   * NAT re-mapping (RFC 7296 §2.23): the peer's UDP encapsulation port changed; both SAs of the Child
+   * SA get spec.encap in place (UPDSA with the same keys), so they keep their SPIs and counters.
+   */
+  | { op: 'updateSaEncap'; spec: ChildSaKernelSpec; keysIn: SaKeys; keysOut: SaKeys }
   | { op: 'deleteInboundSa'; spec: ChildSaKernelSpec }
   | { op: 'deleteOutboundSa'; spec: ChildSaKernelSpec }
   | { op: 'deletePolicies'; spec: ChildSaKernelSpec }

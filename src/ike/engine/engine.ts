@@ -874,6 +874,36 @@ export class Engine implements IkeEngine {
     return out;
   }
 
+  /**
+   * Where the peer's authenticated messages come from (RFC 7296 §2.23). The first move to port 4500
+   * is followed (RFC 3948). After that, when the peer is behind a NAT and we are not, its NAT may
+   * re-map it to another port or address at any time: IKE follows every authenticated change, and the
+   * Child SAs' UDP encapsulation follows a port change in place. A changed public address changes the
+   * SAs' outer address, which XFRM cannot alter in place: those Child SAs are created anew.
+   */
+  private followPeer(now: number, ike: IkeSaState, local: Endpoint, remote: Endpoint): Action[] {
+    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
+      ike.local = { ...local };
+      ike.remote = { ...remote };
+      return [];
+    }
+    if (!ike.natRemote || ike.natLocal || ike.state !== 'established') return [];
+    if (remote.address === ike.remote.address && remote.port === ike.remote.port) return [];
+    const before = ike.remote;
+    ike.remote = { ...remote };
+    const out: Action[] = [this.event({ type: 'notice', connection: ike.conn.name, message: `the peer's NAT mapping changed from ${before.address}:${before.port} to ${remote.address}:${remote.port} (RFC 7296 §2.23)` })];
+    for (const child of [...ike.children.values()]) {
+      if (!child.spec.encap) continue;
+      if (remote.address !== before.address) {
+        out.push(...this.deleteChild(now, ike, child, 'the peer moved to another address', true), ...this.createChildSa(now, ike, child.cfg));
+        continue;
+      }
+      child.spec = { ...child.spec, encap: { ...child.spec.encap, remotePort: remote.port } };
+      out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: this.keysOf(child.sa.keysIn), keysOut: this.keysOf(child.sa.keysOut) } });
+    }
+    return out;
+  }
+
   /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
   private windowSizeNotify(conn: ConnectionConfig): Payload[] {
     if (conn.ike.windowSize <= 1) return [];
@@ -960,7 +990,7 @@ export class Engine implements IkeEngine {
       ike.inflight.delete(header.messageId);
       ike.lastActivity = now;
       this.noteWindowSize(ike, opened.payloads);
-      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...o.onResponse(now, opened.header, opened.payloads, data)];
+      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...this.followPeer(now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
       if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
       return out;
     }
@@ -981,15 +1011,11 @@ export class Engine implements IkeEngine {
     }
     const opened = this.open(now, ike, data, decoded.message);
     if (!opened) return [];
-    // Follow the peer to port 4500 (RFC 3948, RFC 7296 §2.23).
-    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
-      ike.local = { ...local };
-      ike.remote = { ...remote };
-    }
+    const followed = this.followPeer(now, ike, local, remote);
     ike.lastActivity = now;
     this.noteWindowSize(ike, opened.payloads);
     const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
-    const out: Action[] = [];
+    const out: Action[] = [...followed];
     const reply = (payloads: Payload[]) => {
       const datagrams = this.seal(ike, header.exchangeType, header.messageId, true, payloads);
       ike.responses.set(header.messageId, datagrams);

@@ -258,19 +258,32 @@ describe('NAT traversal', () => {
     expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 
-  // KNOWN GAP: RFC 7296 §2.23 says the host not behind the NAT SHOULD send to the address and port of
-  // the last valid authenticated packet. The engine follows the peer only once (500 -> 4500), so a
-  // NAT that re-maps the initiator's port leaves the responder answering the stale mapping, and both
-  // sides' DPD tears the tunnel down. (The kernel SA's encap port would need updating as well; the
-  // KernelAction contract has no operation for that yet.)
-  it.fails('KNOWN GAP: the IKE SA survives a NAT re-mapping of the initiator port (fails today)', () => {
+  // RFC 7296 §2.23: the host not behind the NAT sends to the address and port of the last valid
+  // authenticated packet. A NAT that re-maps the initiator's port (twice here) must not cost the IKE
+  // SA, and the Child SA's UDP encapsulation must follow in the kernel (SPIs and keys unchanged).
+  it('the IKE SA and the Child SA follow every NAT re-mapping of the initiator port', () => {
     const p = pair({ dpd: '10s' }, { remoteAddrs: '%any', dpd: '10s' });
     p.link.nat = { inside: 'a', publicAddress: '198.51.100.7', portMap: new Map([[500, 31500], [4500, 34500]]) };
     p.establish();
-    p.link.nat.portMap.set(4500, 45000);
-    p.run(300_000);
-    expect(p.eventsOf('ike-down')).toEqual([]);
-    expect(p.engines.b.listSas(p.now)[0]?.remote).toEqual({ address: '198.51.100.7', port: 45000 });
+    const before = p.engines.b.listSas(p.now)[0]!.children[0]!;
+    for (const port of [45000, 46000]) {
+      p.link.nat.portMap.set(4500, port);
+      p.run(120_000);
+      expect(p.eventsOf('ike-down')).toEqual([]);
+      expect(p.engines.b.listSas(p.now)[0]?.remote).toEqual({ address: '198.51.100.7', port });
+      const out = [...p.kernels.b.outbound.values()];
+      expect(out).toHaveLength(1);
+      expect(out[0]!.encap).toEqual({ localPort: 4500, remotePort: port });
+      expect([...p.kernels.b.inbound.values()][0]!.encap).toEqual({ localPort: 4500, remotePort: port });
+    }
+    // Same Child SA throughout, and it still rekeys over the re-mapped path.
+    expect(p.engines.b.listSas(p.now)[0]!.children[0]!.spiIn).toBe(before.spiIn);
+    p.call('b', (e, now) => e.rekeyChild(now, before.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+    expect(p.kernels.b.log.filter((k) => k.op === 'installOutboundSa').at(-1)!.spec.encap).toEqual({ localPort: 4500, remotePort: 46000 });
+    expect(p.allViolations()).toEqual([]);
+    expect(mirrored(p.kernels.a, p.kernels.b)).toEqual([]);
   });
 
   it('no NAT: port 500 and no encapsulation; force_encap: encapsulation without a NAT', () => {
