@@ -2,25 +2,14 @@
 // host-to-host transport mode, NAT-T through a masquerading router, trap + ACQUIRE,
 // reload with a broken file, DPD after the peer is cut off, SIGTERM cleanup.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connectVeth, createNetns, ping, type Netns } from '../helpers/netns.js';
-import {
-  connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, tcpStream,
-  type Ikev2d, type Site,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { connectVeth, createNetns, ping } from '../helpers/netns.js';
+import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, tcpStream, type Site, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e tunnels: ${why}`);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 /** Both gateways of a site; gw-b responds only, gw-a initiates (or traps). */
 async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; ikeExtra?: string; mode?: 'tunnel' | 'transport' } = {}) {

@@ -4,22 +4,14 @@
 // after SIGTERM.
 //
 //   rw (192.0.2.1, VIP on lo) == gw (192.0.2.2) -- hostb (10.2.0.10)
-import { afterEach, describe, expect, it } from 'vitest';
-import { connectVeth, createNetns, ping, type Netns } from '../helpers/netns.js';
-import { e2eUnavailable, espPackets, kernelCounts, removeDir, sleep, startIkev2d, type Ikev2d } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { connectVeth, createNetns, ping } from '../helpers/netns.js';
+import { e2eUnavailable, espPackets, kernelCounts, sleep, startIkev2d, type Ikev2d, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e virtual IPs: ${why}`);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 /** The daemon logs an event once the kernel actions before it are done: list-sas can answer earlier. */
 async function waitLogged(d: Ikev2d, re: RegExp, timeoutMs = 15_000): Promise<boolean> {
