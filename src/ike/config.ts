@@ -136,7 +136,12 @@ export interface ConnectionConfig {
   /** child-pfs-info: negotiate the initial Child SA's KE methods in IKE_AUTH. */
   childPfsInfo: boolean;
   /** Post-quantum preshared keys (RFC 8784 / RFC 9867). */
-  ppk?: { keys: PpkConfig[]; required: boolean };
+  ppk?: {
+    keys: PpkConfig[];
+    required: boolean;
+    /** RFC 9867 (USE_PPK_INT, PPK in IKE_INTERMEDIATE and CREATE_CHILD_SA); default on. `false`: RFC 8784 only. */
+    rfc9867?: boolean;
+  };
   /** A connection that must never fall back to a classic-only SA. */
   requirePq: boolean;
   /** Virtual IP: request one (initiator) or hand out from a pool (responder). */

@@ -10,7 +10,7 @@
 // exponential back-off, and answers a retransmitted request from its cached response.
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type TrafficSelectorConfig } from '../config.js';
+import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type PpkConfig, type TrafficSelectorConfig } from '../config.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
@@ -77,7 +77,22 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
-import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
+import {
+  initiatorPpk8784Used,
+  initiatorPpk9867,
+  initiatorPpkMode,
+  mixPpkIntermediate,
+  ppkAuthRequestNotifies,
+  ppkIdentityKeyNotifies,
+  ppkInitNotifies,
+  responderPpk8784,
+  responderPpk9867,
+  responderPpkMode,
+  responderPpkNotify,
+  wantsPpkIntermediate,
+  type PpkExchangeContext,
+  type PpkMode,
+} from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import {
@@ -226,6 +241,12 @@ interface IkeSaState {
   /** RFC 7427 hash algorithms the peer announced in IKE_SA_INIT. */
   peerHashes: number[];
   ppkOffered?: import('../crypto/index.js').IkeSaKeys;
+  /**
+   * RFC 9867: the PPK round of IKE_INTERMEDIATE is still to come (set in IKE_SA_INIT when USE_PPK_INT was
+   * agreed, cleared by the exchange carrying PPK_IDENTITY_KEY), and the PPK it selected, if any.
+   */
+  ppkRoundPending?: boolean;
+  ppkUsed?: PpkConfig;
   /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
   intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
@@ -999,12 +1020,15 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
-    if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    // RFC 9867 §3.1: USE_PPK_INT needs IKE_INTERMEDIATE, so PPKs alone are reason enough to announce it.
+    const ppkInt = wantsPpkIntermediate(conn);
+    if (ppkInt || conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
     if (conn.ike.fragmentation) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
     // RFC 7427 §4: the hash algorithms we can verify signatures with.
     payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
-    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
-    payloads.push(...ppkInitNotifies(conn, false).filter((n) => n.notifyType === NotifyType.USE_PPK));
+    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH; RFC 9867 §3.1: with
+    // USE_PPK_INT too, the responder picks one of the two and answers with that notify only.
+    payloads.push(...ppkInitNotifies(conn, ppkInt));
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
@@ -1104,11 +1128,13 @@ export class Engine implements IkeEngine {
       response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
       ike.fragmentation = true;
     }
-    ike.ppkMode = responderPpkMode(payloads, conn, false);
+    ike.ppkMode = responderPpkMode(payloads, conn, wantsPpkIntermediate(conn) && announcesIntermediate(payloads));
     const ppkNotify = responderPpkNotify(ike.ppkMode);
     if (ppkNotify) response.push(ppkNotify);
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
+      // RFC 9867 §3.1: the PPK round needs IKE_INTERMEDIATE even without additional key exchanges.
       response.push(intermediateSupportedNotify());
       ike.intermediate = { responder: new IntermediateKeResponder(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR }, this.rng), chain: new IntAuthChain() };
     }
@@ -1176,14 +1202,16 @@ export class Engine implements IkeEngine {
     }
     ike.peerHashes = this.signatureHashes(payloads);
     ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-    ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
+    const sentInt = wantsPpkIntermediate(ike.conn);
+    ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
-      const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
+      const reason = `a PPK is required but the responder does not support PPKs (no ${sentInt ? 'USE_PPK_INT or ' : ''}USE_PPK)`;
       return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
     }
     ike.state = 'auth-sent';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
       if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
       ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
       return [...out, ...this.sendIntermediate(now, ike)];
@@ -1191,17 +1219,48 @@ export class Engine implements IkeEngine {
     return [...out, ...this.sendAuthRequest(now, ike)];
   }
 
+  /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
+  private ppkContext(ike: IkeSaState): PpkExchangeContext {
+    return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
+  }
+
   /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
   private sendIntermediate(now: number, ike: IkeSaState): Action[] {
     const im = ike.intermediate!;
     const init = im.initiator!;
-    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => init.nextRequest(), (t, _h, resp, datagram) => {
+    // RFC 9867 §3.1: the PPK notifies ride on the last IKE_INTERMEDIATE exchange: the one with the last
+    // additional key exchange, or a dedicated one when there is none.
+    const withKe = !init.done;
+    const ppkRound = ike.ppkRoundPending === true && init.methods.length - init.secrets.length <= 1;
+    const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
+    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
+      ...(withKe ? init.nextRequest() : []),
+      ...(ppkRound ? ppkIdentityKeyNotifies(offered, this.ppkContext(ike)) : []),
+    ], (t, _h, resp, datagram) => {
       const sa = ike.sa!;
       // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
       im.chain.addMessage(sa.keys.prf, sa.keys.skPr, datagram, resp, true);
-      const step = init.handleResponse(resp);
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.AUTHENTICATION_FAILED && ppkRound) {
+        const reason = 'the responder refused the IKE SA in the PPK exchange (AUTHENTICATION_FAILED): it requires a PPK and has none of ours (RFC 9867)';
+        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+      }
+      const step = withKe ? init.handleResponse(resp) : { ok: true as const, keys: sa.keys, done: true };
       if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
       sa.keys = step.keys;
+      if (ppkRound) {
+        ike.ppkRoundPending = false;
+        const chosenPpk = initiatorPpk9867(resp, offered, ike.conn.ppk?.required ?? false);
+        if (!chosenPpk.ok) {
+          const reason = `RFC 9867 PPK exchange failed: ${chosenPpk.reason}`;
+          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+        }
+        // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
+        if (chosenPpk.ppk) {
+          ike.ppkUsed = chosenPpk.ppk;
+          sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, this.ppkContext(ike));
+        }
+      }
       if (!step.done) return this.sendIntermediate(t, ike);
       ike.intAuth = im.chain.value(ike.nextRequestId);
       return this.sendAuthRequest(t, ike);
@@ -1221,13 +1280,30 @@ export class Engine implements IkeEngine {
     im.chain.addMessage(prf, skPi, datagram, payloads, false);
     const r = im.responder.handleRequest(payloads);
     if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    const response = [...r.response];
+    let ppk: PpkConfig | undefined;
+    if (ike.ppkRoundPending && r.done) {
+      // RFC 9867 §3.1: the exchange completing the additional key exchanges (or a dedicated one) carries
+      // the initiator's PPK_IDENTITY_KEY list; we select the first PPK we have whose confirmation matches.
+      ike.ppkRoundPending = false;
+      const d = responderPpk9867(payloads, ike.conn, this.ppkContext(ike));
+      if (d.use === 'fail') {
+        const reason = `RFC 9867 PPK exchange: ${d.reason}`;
+        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')] } };
+      }
+      if (d.use === 'ppk') {
+        ppk = d.ppk;
+        ike.ppkUsed = d.ppk;
+        response.push(d.response);
+      }
+    }
     // The response is protected with the keys in force; the update applies from the next exchange.
     return {
-      response: r.response,
+      response,
       after: {
         sealed: (out) => {
-          im.chain.addMessage(prf, skPr, out, r.response, true);
-          sa.keys = r.keys;
+          im.chain.addMessage(prf, skPr, out, response, true);
+          sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, this.ppkContext(ike)) : r.keys;
         },
       },
     };
@@ -1515,7 +1591,8 @@ export class Engine implements IkeEngine {
       let keys = sa.keys;
       let data = auth.data;
       let reply: Payload | undefined;
-      if (ike.ppkMode === 'rfc8784' || c.ppk?.required) {
+      // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
+      if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
         const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
         if (d.use === 'fail') {
           ppkReason = d.reason;
@@ -2138,7 +2215,7 @@ export class Engine implements IkeEngine {
     switch (header.exchangeType) {
       case ExchangeType.IKE_AUTH:
         if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
-        if (ike.intermediate && !ike.intermediate.responder?.done) {
+        if (ike.intermediate && (!ike.intermediate.responder?.done || ike.ppkRoundPending)) {
           return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
         }
         ike.intAuth = ike.intermediate?.chain.value(header.messageId);

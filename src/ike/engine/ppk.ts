@@ -22,6 +22,11 @@ export function ppkInitNotifies(conn: Pick<ConnectionConfig, 'ppk'>, intermediat
   return out;
 }
 
+/** RFC 9867 is offered/accepted when the connection has PPKs and does not restrict itself to RFC 8784. */
+export function wantsPpkIntermediate(conn: Pick<ConnectionConfig, 'ppk'>): boolean {
+  return !!conn.ppk && conn.ppk.keys.length > 0 && conn.ppk.rfc9867 !== false;
+}
+
 /**
  * Responder: which PPK variant to answer with in IKE_SA_INIT. RFC 9867 is preferred when both are
  * possible (it protects the initial IKE SA too); it needs IKE_INTERMEDIATE on both sides.
