@@ -45,6 +45,7 @@ import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '
 import {
   applyPpk,
   createIkeSaProtections,
+  ppkMixedSkD,
   createPrf,
   deriveChildKeys,
   deriveIkeSaKeys,
@@ -556,9 +557,18 @@ export class Engine implements IkeEngine {
     this.config = config;
     const out: Action[] = [];
     const softlyChanged = new Set<string>();
+    const ppkRotated = new Set<string>();
     for (const ike of [...this.sas.values()]) {
       const fresh = config.connections.find((c) => c.name === ike.conn.name);
       if (fresh && JSON.stringify(fresh, bufferReplacer) === old.get(ike.conn.name)) continue;
+      if (fresh && JSON.stringify({ ...fresh, ppk: fresh.ppk && { ...fresh.ppk, keys: [] } }, bufferReplacer) === JSON.stringify({ ...ike.conn, ppk: ike.conn.ppk && { ...ike.conn.ppk, keys: [] } }, bufferReplacer)) {
+        // Only the PPK values changed (rotation): nothing negotiated is affected, so optimized rekeys stay
+        // allowed; RFC 9867 offers the new PPKs in the next CREATE_CHILD_SA.
+        ike.conn = fresh;
+        for (const c of ike.children.values()) c.cfg = fresh.children.find((f) => f.name === c.cfg.name) ?? c.cfg;
+        ppkRotated.add(fresh.name);
+        continue;
+      }
       if (fresh && connectionIdentity(fresh) === oldIdentity.get(ike.conn.name) && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // Only proposals, lifetimes or timers changed: the SAs stay, the new settings apply from their
         // next rekey, which must then be a regular one (optimized rekeys inherit the old algorithms, draft §3).
@@ -573,10 +583,11 @@ export class Engine implements IkeEngine {
       }
       out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
+    for (const name of ppkRotated) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new PPKs, offered from the next CREATE_CHILD_SA (RFC 9867) or authentication (RFC 8784)' }));
     for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
       const before = old.get(c.name);
-      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
+      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !ppkRotated.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
         out.push(...this.initiate(now, c.name));
       }
     }
@@ -1224,6 +1235,41 @@ export class Engine implements IkeEngine {
     return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
   }
 
+  // RFC 9867 in CREATE_CHILD_SA (docs/post-quantum.md): on an IKE SA that agreed USE_PPK_INT, every
+  // CREATE_CHILD_SA request offers the configured PPKs again (PPK_IDENTITY_KEY), the responder echoes the
+  // one it selects (PPK_IDENTITY), and that exchange derives its keys from SK_d' = prf+(PPK, SK_d). A PPK
+  // is never carried over from an earlier exchange: an optimized rekey negotiates it like any other
+  // (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3). Here the PPK is opportunistic: a required PPK was
+  // already enforced when the IKE SA was set up, whose SK_d every later key depends on.
+
+  /** Initiator: the PPKs offered in a CREATE_CHILD_SA request, and their notifies. */
+  private ppkOffer(ike: IkeSaState): { offered: PpkConfig[]; notifies: Payload[] } {
+    const keys = ike.ppkMode === 'rfc9867' ? (ike.conn.ppk?.keys ?? []) : [];
+    return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, this.ppkContext(ike)) : [] };
+  }
+
+  /** Responder: the first offered PPK we have whose confirmation matches, and the N(PPK_IDENTITY) echoing it. */
+  private ppkAnswer(ike: IkeSaState, request: readonly Payload[]): { ppk?: PpkConfig; reply: Payload[] } {
+    if (ike.ppkMode !== 'rfc9867' || !ike.conn.ppk) return { reply: [] };
+    const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, this.ppkContext(ike));
+    return d.use === 'ppk' ? { ppk: d.ppk, reply: [d.response] } : { reply: [] };
+  }
+
+  /** Initiator: the PPK the responder selected among those we offered (none: plain SK_d). */
+  private ppkSelected(response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
+    if (offered.length === 0) return { ok: true };
+    return initiatorPpk9867(response, offered, false);
+  }
+
+  /** The IKE SA as this exchange's key derivation sees it: SK_d replaced by SK_d' = prf+(PPK, SK_d). */
+  private withPpk(sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
+    return ppk ? { ...sa, keys: { ...sa.keys, skD: ppkMixedSkD(sa.keys.prf, sa.keys.skD, ppk.key) } } : sa;
+  }
+
+  private ppkNotice(ike: IkeSaState, what: string, ppk: PpkConfig | undefined): Action[] {
+    return ppk ? [this.event({ type: 'notice', connection: ike.conn.name, message: `PPK ${ppk.id.subarray(1).toString('utf8')} mixed into the ${what} (RFC 9867)` })] : [];
+  }
+
   /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
   private sendIntermediate(now: number, ike: IkeSaState): Action[] {
     const im = ike.intermediate!;
@@ -1425,11 +1471,19 @@ export class Engine implements IkeEngine {
     if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
     payloads.push(...requestSelectors(cfg, packet, packetOnly));
     if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
+    let offered: PpkConfig[] = [];
+    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
+      const ppk = this.ppkOffer(ike);
+      offered = ppk.offered;
+      return [...payloads, ...ppk.notifies];
+    }, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
         this.usedSpis.delete(spiIn);
         return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` })];
       };
+      const sel = this.ppkSelected(resp, offered);
+      if (!sel.ok) return [...fail(sel.reason), ...this.deleteIkeSa(t, ike, `new Child SA: ${sel.reason}`, true)];
+      const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
         this.usedSpis.delete(spiIn);
@@ -1472,8 +1526,10 @@ export class Engine implements IkeEngine {
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
       const nr = Buffer.from(nonce.data);
-      const finish = (all: Buffer[], at: number) =>
-        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
+      const finish = (all: Buffer[], at: number) => [
+        ...this.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
+        ...this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
+      ];
       const more = keMethodsOf(chosen).slice(1);
       if (more.length === 0) {
         if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
@@ -1535,16 +1591,19 @@ export class Engine implements IkeEngine {
     const cfg = picked.cfg;
     const ni = Buffer.from(nonce.data);
     const spiOut = offered.spi.readUInt32BE(0);
-    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all });
+    const ppk = this.ppkAnswer(ike, payloads);
+    const skD = ppk.ppk ? this.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
+    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
     response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
     if (keReply) response.push(keReply);
     response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
     if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    response.push(...ppk.reply);
     // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
     // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
     const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
-    if (link) return { response: [...response, link], after: { after: this.armFollowupTimeout(ike) } };
-    return { response, after: { before: this.installChild(now, ike, build(secrets), cfg) } };
+    if (link) return { response: [...response, link], after: { after: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
+    return { response, after: { before: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.installChild(now, ike, build(secrets), cfg)] } };
   }
 
   /**
@@ -1782,13 +1841,14 @@ export class Engine implements IkeEngine {
     keMethods: number[] | undefined,
     weInitiated: boolean,
     tfc: boolean,
-    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[] },
+    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[]; skD?: Buffer },
   ): RekeyChildSa {
     const sa = ike.sa!;
     // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
     const km = deriveChildKeys({
       prf: sa.keys.prf,
-      skD: sa.keys.skD,
+      // RFC 9867: SK_d' = prf+(PPK, SK_d) when this CREATE_CHILD_SA selected a PPK.
+      skD: exchange?.skD ?? sa.keys.skD,
       ni: exchange?.ni ?? ike.ni,
       nr: exchange?.nr ?? ike.nr,
       sharedSecrets: exchange?.secrets ?? [],
@@ -1939,6 +1999,7 @@ export class Engine implements IkeEngine {
 
   private sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
     let pending: PendingChildRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -1946,10 +2007,19 @@ export class Engine implements IkeEngine {
       () => {
         const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
         pending = started.pending;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
-        const outcome = completeChildRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) {
+          child.state = 'installed';
+          return this.deleteIkeSa(t, ike, `Child SA rekey: ${sel.reason}`, true);
+        }
+        const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         switch (outcome.kind) {
           case 'done':
             return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
@@ -1984,6 +2054,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
     );
   }
@@ -2035,6 +2106,7 @@ export class Engine implements IkeEngine {
 
   private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
     let pending: PendingIkeRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -2043,11 +2115,17 @@ export class Engine implements IkeEngine {
         const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
         pending = started.pending;
         ike.ikeRekeyInFlight = true;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
         ike.ikeRekeyInFlight = false;
-        const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) return this.deleteIkeSa(t, ike, `IKE SA rekey: ${sel.reason}`, true);
+        const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
         if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
           // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
@@ -2095,6 +2173,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
       false,
       true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
@@ -2167,6 +2246,9 @@ export class Engine implements IkeEngine {
     fresh.childPfsInfo = old.childPfsInfo;
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
+    // RFC 9867: USE_PPK_INT, agreed at setup, holds for the IKE SA's successors; each of their
+    // CREATE_CHILD_SA exchanges negotiates its own PPK.
+    fresh.ppkMode = old.ppkMode;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
     this.sas.set(fresh.id, fresh);
     return fresh;
@@ -2353,7 +2435,8 @@ export class Engine implements IkeEngine {
       }
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
       const policy = this.policyFor(ike, target?.cfg, target);
-      const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondChildRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
       if (answer.kind === 'refused' || !target) {
         const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
         return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
@@ -2361,10 +2444,11 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'followup') {
         // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
         target.state = 'rekeying';
-        return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+        return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
       }
       const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
-      return { response: answer.response, after: accepted };
+      if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
+      return { response: [...answer.response, ...ppk.reply], after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
       if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
@@ -2372,19 +2456,22 @@ export class Engine implements IkeEngine {
         // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
         return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
       }
-      const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondIkeRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, this.policyFor(ike), ike.followupsIke, now);
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
-      if (answer.kind === 'followup') return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+      answer.response.push(...ppk.reply);
+      const ppkNote = this.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
+      if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...this.armFollowupTimeout(ike)] } };
       if (ike.ikeRekeyInFlight) {
         // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
         // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
         const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
         ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
-        return { response: answer.response, after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
+        return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
       }
-      return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
+      return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
     }
     return this.respondCreateChildSa(now, ike, payloads);
   }

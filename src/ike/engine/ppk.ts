@@ -1,7 +1,8 @@
 // Post-quantum preshared keys: negotiation and selection for RFC 8784 (PPK in IKE_AUTH) and RFC 9867
 // (PPK in IKE_INTERMEDIATE). The key mixing itself is crypto's applyPpk / applyPpkIntermediate.
-// ikev2d never mixes a PPK into a CREATE_CHILD_SA (docs/post-quantum.md), so an optimized rekey can never
-// silently reuse one (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3).
+// With RFC 9867 the engine also offers PPKs in every CREATE_CHILD_SA (mixed as SK_d' = prf+(PPK, SK_d)),
+// negotiated afresh each time, so an optimized rekey never silently reuses one
+// (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3; docs/post-quantum.md).
 import type { ConnectionConfig, PpkConfig } from '../config.js';
 import { NotifyType } from '../codec/constants.js';
 import { findNotifies, findNotify, notify } from '../codec/helpers.js';

@@ -127,3 +127,225 @@ describe('RFC 9867 PPK in IKE_INTERMEDIATE', () => {
     expect(allKeys(ia!.sa!.keys)).toBe(allKeys(expected));
   });
 });
+
+/** IKE_INTERMEDIATE requests sent by `from`, by message ID (fragments and retransmissions counted once). */
+const intermediateCount = (p: EnginePair, from: 'a' | 'b') =>
+  new Set(p.wire.filter((w) => w.from === from && w.data.length > 28 && w.data[18] === ExchangeType.IKE_INTERMEDIATE).map((w) => w.data.readUInt32BE(20))).size;
+
+/** A second Child SA configuration `lan2` (10.1.1.0/24 <-> 10.2.1.0/24) that only starts on request. */
+function withSecondChild(c: EngineConfig, side: 'a' | 'b'): EngineConfig {
+  const conn = c.connections[0]!;
+  const lan = conn.children[0]!;
+  const net = (x: string) => ({ ...lan.localTs[0]!, cidr: x });
+  const [l, r] = side === 'a' ? ['10.1.1.0/24', '10.2.1.0/24'] : ['10.2.1.0/24', '10.1.1.0/24'];
+  conn.children.push({ ...lan, name: 'lan2', localTs: [net(l)], remoteTs: [net(r)], reqid: 300, startAction: 'none' });
+  return c;
+}
+const notices = (p: EnginePair, side: 'a' | 'b', text: string) =>
+  p.eventsOf('notice', side).filter((e) => (e as { message: string }).message.includes(text));
+
+describe('RFC 9867 PPK selection and failures', () => {
+  it('several candidate PPKs, the responder has only the second: it is selected, echoed, and used by both', () => {
+    const p = new EnginePair(cfg('a', [ppk3, ppk2], true), cfg('b', [ppk2], true));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    // The initiator only records a PPK the responder echoed in N(PPK_IDENTITY) and that it offered.
+    expect(ikeSas(p, 'a')[0]!.ppkUsed?.id.equals(ppk2.id)).toBe(true);
+    expect(ikeSas(p, 'b')[0]!.ppkUsed?.id.equals(ppk2.id)).toBe(true);
+    expect(allKeys(ikeSas(p, 'a')[0]!.sa!.keys)).toBe(allKeys(ikeSas(p, 'b')[0]!.sa!.keys));
+    // No additional key exchange: one dedicated IKE_INTERMEDIATE exchange carries the PPK round.
+    expect(intermediateCount(p, 'a')).toBe(1);
+  });
+
+  it('with an additional key exchange the PPK rides on its IKE_INTERMEDIATE exchange (no extra one)', () => {
+    const ike = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
+    const p = new EnginePair(cfg('a', [ppk1], true, { ike }), cfg('b', [ppk1], true, { ike }));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(intermediateCount(p, 'a')).toBe(1);
+    expect(ikeSas(p, 'b')[0]!.ppkUsed?.id.equals(ppk1.id)).toBe(true);
+    expect(allKeys(ikeSas(p, 'a')[0]!.sa!.keys)).toBe(allKeys(ikeSas(p, 'b')[0]!.sa!.keys));
+  });
+
+  const wrong: PpkConfig = { id: ppk1.id, key: Buffer.alloc(64, 0x33) };
+  it('wrong PPK (same id, other secret), both optional: the confirmation does not match, no PPK is selected, the SA comes up unmixed', () => {
+    const p = new EnginePair(cfg('a', [ppk1], false), cfg('b', [wrong], false));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(ikeSas(p, 'a')[0]!.ppkUsed).toBeUndefined();
+    expect(ikeSas(p, 'b')[0]!.ppkUsed).toBeUndefined();
+  });
+
+  it('wrong PPK, responder requires one: AUTHENTICATION_FAILED in IKE_INTERMEDIATE, both report why, nothing installed', () => {
+    const p = new EnginePair(cfg('a', [ppk1], false), cfg('b', [wrong], true));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+    const rb = p.eventsOf('auth-failed', 'b').map((e) => (e as { reason: string }).reason);
+    const ra = p.eventsOf('auth-failed', 'a').map((e) => (e as { reason: string }).reason);
+    expect(rb.some((r) => r.includes('PPK required but no offered PPK matched'))).toBe(true);
+    expect(ra.some((r) => r.includes('requires a PPK'))).toBe(true);
+  });
+
+  it('wrong PPK, initiator requires one: the responder selects none, the initiator refuses to continue', () => {
+    const p = new EnginePair(cfg('a', [ppk1], true), cfg('b', [wrong], false));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(0);
+    expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+    const ra = p.eventsOf('auth-failed', 'a').map((e) => (e as { reason: string }).reason);
+    expect(ra.some((r) => r.includes('PPK required but the responder selected none'))).toBe(true);
+  });
+
+  describe('mandatory/optional against a peer without PPKs', () => {
+    it('initiator requires a PPK: fails at IKE_SA_INIT naming USE_PPK_INT/USE_PPK', () => {
+      const p = new EnginePair(cfg('a', [ppk1], true), cfg('b', undefined));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(0);
+      const ra = p.eventsOf('auth-failed', 'a').map((e) => (e as { reason: string }).reason);
+      expect(ra.some((r) => r.includes('no USE_PPK_INT or USE_PPK'))).toBe(true);
+      expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+    });
+    it('initiator with an optional PPK: comes up without it', () => {
+      const p = new EnginePair(cfg('a', [ppk1], false), cfg('b', undefined));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+      expect(ikeSas(p, 'a')[0]!.ppkMode).toBe('none');
+    });
+    it('responder requires a PPK the initiator does not offer: AUTHENTICATION_FAILED naming the missing PPK', () => {
+      const p = new EnginePair(cfg('a', undefined), cfg('b', [ppk1], true));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(0);
+      const rb = p.eventsOf('auth-failed', 'b').map((e) => (e as { reason: string }).reason);
+      expect(rb.some((r) => r.includes('PPK required'))).toBe(true);
+      expect(p.kernelA.sas.size + p.kernelB.sas.size).toBe(0);
+    });
+    it('responder with an optional PPK: comes up without it', () => {
+      const p = new EnginePair(cfg('a', undefined), cfg('b', [ppk1], false));
+      establish(p);
+      expect(p.eventsOf('ike-up')).toHaveLength(2);
+      expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    });
+  });
+
+  describe('a peer doing only RFC 8784', () => {
+    for (const [label, a, b] of [
+      ['responder is RFC 8784 only', cfg('a', [ppk1], true), cfg('b', [ppk1], true, { rfc9867: false })],
+      ['initiator is RFC 8784 only', cfg('a', [ppk1], true, { rfc9867: false }), cfg('b', [ppk1], true)],
+    ] as const) {
+      it(`${label}: USE_PPK is agreed, the PPK goes into IKE_AUTH, no IKE_INTERMEDIATE`, () => {
+        const p = new EnginePair(a, b);
+        establish(p);
+        expect(p.eventsOf('ike-up')).toHaveLength(2);
+        expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+        expect(ikeSas(p, 'a')[0]!.ppkMode).toBe('rfc8784');
+        expect(ikeSas(p, 'b')[0]!.ppkMode).toBe('rfc8784');
+        expect(initNotifies(p, 'b')[0]).toContain(NotifyType.USE_PPK);
+        expect(initNotifies(p, 'b')[0]).not.toContain(NotifyType.USE_PPK_INT);
+        expect(intermediateCount(p, 'a')).toBe(0);
+        const authA = sealedNotifies(p, 'a', ExchangeType.IKE_AUTH, ikeSas(p, 'b')[0]!);
+        expect(authA[0]).toContain(NotifyType.PPK_IDENTITY);
+      });
+    }
+  });
+});
+
+describe('RFC 9867 PPK in CREATE_CHILD_SA', () => {
+  it('a new Child SA offers the PPK again and mixes it into SK_d; both ends agree', () => {
+    const p = new EnginePair(withSecondChild(cfg('a', [ppk1], true), 'a'), withSecondChild(cfg('b', [ppk1], true), 'b'));
+    establish(p);
+    p.apply('a', p.a.initiate(p.now, 'site', 'lan2'));
+    p.run(5_000);
+    expect(p.eventsOf('child-up').length).toBe(4);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(notices(p, 'a', 'PPK ppk-one mixed into the new Child SA lan2')).toHaveLength(1);
+    expect(notices(p, 'b', 'PPK ppk-one mixed into the new Child SA lan2')).toHaveLength(1);
+    const reqs = sealedNotifies(p, 'a', ExchangeType.CREATE_CHILD_SA, ikeSas(p, 'b')[0]!);
+    const resps = sealedNotifies(p, 'b', ExchangeType.CREATE_CHILD_SA, ikeSas(p, 'a')[0]!);
+    expect(reqs.at(-1)).toContain(NotifyType.PPK_IDENTITY_KEY);
+    expect(resps.at(-1)).toContain(NotifyType.PPK_IDENTITY);
+  });
+
+  /**
+   * Set up with ppk1, rotate both sides to `rotated` by reloading, then rekey the Child SA and the IKE SA
+   * (optimized or regular) and once more the Child SA under the new IKE SA.
+   */
+  function rotation(rotated: PpkConfig, optimized: boolean) {
+    const o = { optimized };
+    const p = seeded(new EnginePair(cfg('a', [ppk1], true, o), cfg('b', [ppk1], true, o)));
+    establish(p);
+    expect(p.eventsOf('ike-up')).toHaveLength(2);
+    const before = allKeys(ikeSas(p, 'a')[0]!.sa!.keys);
+    p.apply('a', p.a.reload(p.now, cfg('a', [rotated], true, o)));
+    p.apply('b', p.b.reload(p.now, cfg('b', [rotated], true, o)));
+    p.run(1_000);
+    // A rotated PPK keeps the SAs (no re-authentication).
+    expect(p.eventsOf('ike-down')).toHaveLength(0);
+    const child = p.a.listSas(p.now)[0]!.children[0]!;
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    const childRekeys = p.eventsOf('child-rekeyed') as { optimized: boolean; newSpiIn: number }[];
+    expect(childRekeys).toHaveLength(2);
+    for (const r of childRekeys) expect(r.optimized).toBe(optimized);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    const label = rotated.id.subarray(1).toString();
+    expect(notices(p, 'a', `PPK ${label} mixed into the rekeyed Child SA lan`)).toHaveLength(1);
+    expect(notices(p, 'b', `PPK ${label} mixed into the rekeyed Child SA lan`)).toHaveLength(1);
+    const newSpiIn = (p.eventsOf('child-rekeyed', 'a')[0] as { newSpiIn: number }).newSpiIn;
+    const rekeyedChildKey = [...p.kernelA.sas.values()].find((s) => s.spi === newSpiIn && s.dir === 'in')!.encKey;
+
+    const ikeSaId = p.a.listSas(p.now)[0]!.ikeSaId;
+    p.apply('a', p.a.rekeyIke(p.now, ikeSaId));
+    p.run(20_000);
+    const ikeRekeys = p.eventsOf('ike-rekeyed') as { optimized: boolean }[];
+    expect(ikeRekeys).toHaveLength(2);
+    for (const r of ikeRekeys) expect(r.optimized).toBe(optimized);
+    expect(notices(p, 'a', `PPK ${label} mixed into the rekeyed IKE SA`)).toHaveLength(1);
+    expect(notices(p, 'b', `PPK ${label} mixed into the rekeyed IKE SA`)).toHaveLength(1);
+    const [na] = ikeSas(p, 'a');
+    const [nb] = ikeSas(p, 'b');
+    expect(ikeSas(p, 'a')).toHaveLength(1);
+    expect(allKeys(na!.sa!.keys)).toBe(allKeys(nb!.sa!.keys));
+    expect(na!.ppkMode).toBe('rfc9867');
+    // The new IKE SA works, and negotiates the PPK again for its own Child SA rekey.
+    const child2 = p.a.listSas(p.now)[0]!.children[0]!;
+    p.apply('a', p.a.rekeyChild(p.now, child2.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(4);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(notices(p, 'b', `PPK ${label} mixed into the rekeyed Child SA lan`)).toHaveLength(2);
+    // Optimized or not, each CREATE_CHILD_SA offered PPK_IDENTITY_KEY and got N(PPK_IDENTITY) back.
+    const reqs = sealedNotifies(p, 'a', ExchangeType.CREATE_CHILD_SA, nb!);
+    const resps = sealedNotifies(p, 'b', ExchangeType.CREATE_CHILD_SA, na!);
+    expect(reqs.length).toBeGreaterThan(0);
+    for (const r of reqs) expect(r).toContain(NotifyType.PPK_IDENTITY_KEY);
+    for (const r of resps) expect(r).toContain(NotifyType.PPK_IDENTITY);
+    return { before, rekeyedChildKey, ikeKeys: allKeys(na!.sa!.keys) };
+  }
+
+  for (const optimized of [false, true]) {
+    it(`PPK rotation across a Child SA rekey and an IKE SA rekey (${optimized ? 'optimized' : 'regular'}): both ends agree, the new keys depend on the new PPK`, () => {
+      const r1 = rotation(ppk2, optimized);
+      const r2 = rotation({ id: ppk2.id, key: Buffer.alloc(64, 0x99) }, optimized);
+      // Same seed: identical until the rotation; the keys made afterwards differ only through the PPK value.
+      expect(r1.before).toBe(r2.before);
+      expect(r1.rekeyedChildKey).not.toBe(r2.rekeyedChildKey);
+      expect(r1.ikeKeys).not.toBe(r2.ikeKeys);
+    });
+  }
+
+  it('without RFC 9867 on the IKE SA, CREATE_CHILD_SA carries no PPK notifies', () => {
+    const p = new EnginePair(cfg('a', [ppk1], true, { rfc9867: false }), cfg('b', [ppk1], true));
+    establish(p);
+    const child = p.a.listSas(p.now)[0]!.children[0]!;
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    const reqs = sealedNotifies(p, 'a', ExchangeType.CREATE_CHILD_SA, ikeSas(p, 'b')[0]!);
+    expect(reqs.length).toBe(1);
+    expect(reqs[0]).not.toContain(NotifyType.PPK_IDENTITY_KEY);
+  });
+});
