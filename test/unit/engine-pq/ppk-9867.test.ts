@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMessage } from '../../../src/ike/codec/decode.js';
 import { ExchangeType, NotifyType, PayloadType } from '../../../src/ike/codec/constants.js';
-import type { EngineConfig, PpkConfig } from '../../../src/ike/config.js';
+import { parseConfig } from '../../../src/daemon/config.js';
+import { connectionIdentity, type EngineConfig, type PpkConfig } from '../../../src/ike/config.js';
+import { wantsPpkIntermediate } from '../../../src/ike/engine/ppk.js';
 import { applyPpkIntermediate, type IkeSaKeys } from '../../../src/ike/crypto/index.js';
 import { openMessage, type RekeyIkeSa } from '../../../src/ike/engine/rekey-exchange.js';
 import { configFor, EnginePair, kernelsMirror, type SideOptions } from '../engine-core/pair.js';
@@ -347,5 +349,47 @@ describe('RFC 9867 PPK in CREATE_CHILD_SA', () => {
     const reqs = sealedNotifies(p, 'a', ExchangeType.CREATE_CHILD_SA, ikeSas(p, 'b')[0]!);
     expect(reqs.length).toBe(1);
     expect(reqs[0]).not.toContain(NotifyType.PPK_IDENTITY_KEY);
+  });
+});
+
+describe('RFC 9867 configuration', () => {
+  const yaml = (ppk: string) => `
+connections:
+  site:
+    local: { addrs: [192.0.2.1], id: gw-a.example, auth: psk }
+    remote: { addrs: [192.0.2.2], id: gw-b.example, auth: psk }
+    psk: "a shared secret of some length 0123"
+    ppk: ${ppk}
+    children:
+      lan: { local_ts: [10.1.0.0/24], remote_ts: [10.2.0.0/24] }
+`;
+  const key = `0x${'ab'.repeat(32)}`;
+  it('ppk.rfc9867 defaults to on and "no" restricts the connection to RFC 8784', () => {
+    const on = parseConfig(yaml(`{ keys: [{ id: one, key: "${key}" }] }`), 'a.yaml').engine.connections[0]!;
+    const off = parseConfig(yaml(`{ keys: [{ id: one, key: "${key}" }], rfc9867: no }`), 'a.yaml').engine.connections[0]!;
+    expect(wantsPpkIntermediate(on)).toBe(true);
+    expect(wantsPpkIntermediate(off)).toBe(false);
+    expect(off.ppk?.rfc9867).toBe(false);
+  });
+  it('a rotated PPK value is not an identity change; required or rfc9867 is', () => {
+    const base = parseConfig(yaml(`{ keys: [{ id: one, key: "${key}" }] }`), 'a.yaml').engine.connections[0]!;
+    const rotated = parseConfig(yaml(`{ keys: [{ id: two, key: "0x${'cd'.repeat(32)}" }] }`), 'a.yaml').engine.connections[0]!;
+    const required = parseConfig(yaml(`{ keys: [{ id: one, key: "${key}" }], required: yes }`), 'a.yaml').engine.connections[0]!;
+    const only8784 = parseConfig(yaml(`{ keys: [{ id: one, key: "${key}" }], rfc9867: no }`), 'a.yaml').engine.connections[0]!;
+    expect(connectionIdentity(rotated)).toBe(connectionIdentity(base));
+    expect(connectionIdentity(required)).not.toBe(connectionIdentity(base));
+    expect(connectionIdentity(only8784)).not.toBe(connectionIdentity(base));
+  });
+  it('rotating on one side only: that CREATE_CHILD_SA selects no PPK, keys still agree, the SA survives', () => {
+    const p = new EnginePair(cfg('a', [ppk1], true), cfg('b', [ppk1], true));
+    establish(p);
+    p.apply('a', p.a.reload(p.now, cfg('a', [ppk2], true)));
+    const child = p.a.listSas(p.now)[0]!.children[0]!;
+    p.apply('a', p.a.rekeyChild(p.now, child.childId));
+    p.run(20_000);
+    expect(p.eventsOf('child-rekeyed')).toHaveLength(2);
+    expect(kernelsMirror(p.kernelA, p.kernelB)).toBe(true);
+    expect(p.eventsOf('ike-down')).toHaveLength(0);
+    expect(p.eventsOf('notice').some((e) => (e as { message: string }).message.includes('mixed into the rekeyed Child SA'))).toBe(false);
   });
 });
