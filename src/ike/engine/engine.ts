@@ -1651,6 +1651,11 @@ export class Engine implements IkeEngine {
       let data = auth.data;
       let reply: Payload | undefined;
       // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
+      // The connection the peer's identity selects may be stricter than the one IKE_SA_INIT assumed.
+      if (ike.ppkMode === 'rfc9867' && c.ppk?.required && !ike.ppkUsed) {
+        ppkReason = 'PPK required but none was selected in IKE_INTERMEDIATE (RFC 9867)';
+        return false;
+      }
       if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
         const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
         if (d.use === 'fail') {
