@@ -516,6 +516,7 @@ const connectionSchema = obj({
     ids_and_keys_from: secret.optional(),
     keys: z.array(obj({ id: str('a PPK id'), key: secret }), { error: () => 'expected a list of { id, key }' }).optional(),
     required: bool.optional(),
+    rfc9867: bool.optional(),
   }).optional(),
   require_pq: bool.optional(),
   vips: obj({
@@ -1091,7 +1092,7 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
       if (seen.has(hex)) r.error(pp, `PPK id "${k.id.subarray(1).toString('utf8')}" appears twice`);
       seen.add(hex);
     }
-    ppk = { keys, required: raw.ppk.required ?? false };
+    ppk = { keys, required: raw.ppk.required ?? false, ...(raw.ppk.rfc9867 === false ? { rfc9867: false } : {}) };
   }
 
   const requirePq = raw.require_pq ?? false;

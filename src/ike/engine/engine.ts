@@ -10,7 +10,7 @@
 // exponential back-off, and answers a retransmitted request from its cached response.
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type TrafficSelectorConfig } from '../config.js';
+import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type PpkConfig, type TrafficSelectorConfig } from '../config.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
@@ -45,6 +45,7 @@ import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '
 import {
   applyPpk,
   createIkeSaProtections,
+  ppkMixedSkD,
   createPrf,
   deriveChildKeys,
   deriveIkeSaKeys,
@@ -78,7 +79,22 @@ import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
 import { AddressPools, hostSelector, parseVipReply, parseVipRequest, vipReplyPayload, vipRequestPayload } from './virtual-ip.js';
-import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
+import {
+  initiatorPpk8784Used,
+  initiatorPpk9867,
+  initiatorPpkMode,
+  mixPpkIntermediate,
+  ppkAuthRequestNotifies,
+  ppkIdentityKeyNotifies,
+  ppkInitNotifies,
+  responderPpk8784,
+  responderPpk9867,
+  responderPpkMode,
+  responderPpkNotify,
+  wantsPpkIntermediate,
+  type PpkExchangeContext,
+  type PpkMode,
+} from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import {
@@ -239,6 +255,12 @@ interface IkeSaState {
   /** RFC 7427 hash algorithms the peer announced in IKE_SA_INIT. */
   peerHashes: number[];
   ppkOffered?: import('../crypto/index.js').IkeSaKeys;
+  /**
+   * RFC 9867: the PPK round of IKE_INTERMEDIATE is still to come (set in IKE_SA_INIT when USE_PPK_INT was
+   * agreed, cleared by the exchange carrying PPK_IDENTITY_KEY), and the PPK it selected, if any.
+   */
+  ppkRoundPending?: boolean;
+  ppkUsed?: PpkConfig;
   /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
   intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
@@ -570,9 +592,18 @@ export class Engine implements IkeEngine {
     this.config = config;
     const out: Action[] = [];
     const softlyChanged = new Set<string>();
+    const ppkRotated = new Set<string>();
     for (const ike of [...this.sas.values()]) {
       const fresh = config.connections.find((c) => c.name === ike.conn.name);
       if (fresh && JSON.stringify(fresh, bufferReplacer) === old.get(ike.conn.name)) continue;
+      if (fresh && JSON.stringify({ ...fresh, ppk: fresh.ppk && { ...fresh.ppk, keys: [] } }, bufferReplacer) === JSON.stringify({ ...ike.conn, ppk: ike.conn.ppk && { ...ike.conn.ppk, keys: [] } }, bufferReplacer)) {
+        // Only the PPK values changed (rotation): nothing negotiated is affected, so optimized rekeys stay
+        // allowed; RFC 9867 offers the new PPKs in the next CREATE_CHILD_SA.
+        ike.conn = fresh;
+        for (const c of ike.children.values()) c.cfg = fresh.children.find((f) => f.name === c.cfg.name) ?? c.cfg;
+        ppkRotated.add(fresh.name);
+        continue;
+      }
       if (fresh && connectionIdentity(fresh) === oldIdentity.get(ike.conn.name) && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // Only proposals, lifetimes or timers changed: the SAs stay, the new settings apply from their
         // next rekey, which must then be a regular one (optimized rekeys inherit the old algorithms, draft §3).
@@ -587,10 +618,11 @@ export class Engine implements IkeEngine {
       }
       out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
+    for (const name of ppkRotated) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new PPKs, offered from the next CREATE_CHILD_SA (RFC 9867) or authentication (RFC 8784)' }));
     for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
       const before = old.get(c.name);
-      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
+      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !ppkRotated.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
         out.push(...this.initiate(now, c.name));
       }
     }
@@ -1063,12 +1095,15 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
-    if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    // RFC 9867 §3.1: USE_PPK_INT needs IKE_INTERMEDIATE, so PPKs alone are reason enough to announce it.
+    const ppkInt = wantsPpkIntermediate(conn);
+    if (ppkInt || conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
     if (conn.ike.fragmentation) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
     // RFC 7427 §4: the hash algorithms we can verify signatures with.
     payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
-    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
-    payloads.push(...ppkInitNotifies(conn, false).filter((n) => n.notifyType === NotifyType.USE_PPK));
+    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH; RFC 9867 §3.1: with
+    // USE_PPK_INT too, the responder picks one of the two and answers with that notify only.
+    payloads.push(...ppkInitNotifies(conn, ppkInt));
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
@@ -1168,11 +1203,13 @@ export class Engine implements IkeEngine {
       response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
       ike.fragmentation = true;
     }
-    ike.ppkMode = responderPpkMode(payloads, conn, false);
+    ike.ppkMode = responderPpkMode(payloads, conn, wantsPpkIntermediate(conn) && announcesIntermediate(payloads));
     const ppkNotify = responderPpkNotify(ike.ppkMode);
     if (ppkNotify) response.push(ppkNotify);
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
+      // RFC 9867 §3.1: the PPK round needs IKE_INTERMEDIATE even without additional key exchanges.
       response.push(intermediateSupportedNotify());
       ike.intermediate = { responder: new IntermediateKeResponder(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR }, this.rng), chain: new IntAuthChain() };
     }
@@ -1240,14 +1277,16 @@ export class Engine implements IkeEngine {
     }
     ike.peerHashes = this.signatureHashes(payloads);
     ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-    ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
+    const sentInt = wantsPpkIntermediate(ike.conn);
+    ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
-      const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
+      const reason = `a PPK is required but the responder does not support PPKs (no ${sentInt ? 'USE_PPK_INT or ' : ''}USE_PPK)`;
       return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
     }
     ike.state = 'auth-sent';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
       if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
       ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
       return [...out, ...this.sendIntermediate(now, ike)];
@@ -1255,17 +1294,83 @@ export class Engine implements IkeEngine {
     return [...out, ...this.sendAuthRequest(now, ike)];
   }
 
+  /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
+  private ppkContext(ike: IkeSaState): PpkExchangeContext {
+    return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
+  }
+
+  // RFC 9867 in CREATE_CHILD_SA (docs/post-quantum.md): on an IKE SA that agreed USE_PPK_INT, every
+  // CREATE_CHILD_SA request offers the configured PPKs again (PPK_IDENTITY_KEY), the responder echoes the
+  // one it selects (PPK_IDENTITY), and that exchange derives its keys from SK_d' = prf+(PPK, SK_d). A PPK
+  // is never carried over from an earlier exchange: an optimized rekey negotiates it like any other
+  // (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3). Here the PPK is opportunistic: a required PPK was
+  // already enforced when the IKE SA was set up, whose SK_d every later key depends on.
+
+  /** Initiator: the PPKs offered in a CREATE_CHILD_SA request, and their notifies. */
+  private ppkOffer(ike: IkeSaState): { offered: PpkConfig[]; notifies: Payload[] } {
+    const keys = ike.ppkMode === 'rfc9867' ? (ike.conn.ppk?.keys ?? []) : [];
+    return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, this.ppkContext(ike)) : [] };
+  }
+
+  /** Responder: the first offered PPK we have whose confirmation matches, and the N(PPK_IDENTITY) echoing it. */
+  private ppkAnswer(ike: IkeSaState, request: readonly Payload[]): { ppk?: PpkConfig; reply: Payload[] } {
+    if (ike.ppkMode !== 'rfc9867' || !ike.conn.ppk) return { reply: [] };
+    const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, this.ppkContext(ike));
+    return d.use === 'ppk' ? { ppk: d.ppk, reply: [d.response] } : { reply: [] };
+  }
+
+  /** Initiator: the PPK the responder selected among those we offered (none: plain SK_d). */
+  private ppkSelected(response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
+    if (offered.length === 0) return { ok: true };
+    return initiatorPpk9867(response, offered, false);
+  }
+
+  /** The IKE SA as this exchange's key derivation sees it: SK_d replaced by SK_d' = prf+(PPK, SK_d). */
+  private withPpk(sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
+    return ppk ? { ...sa, keys: { ...sa.keys, skD: ppkMixedSkD(sa.keys.prf, sa.keys.skD, ppk.key) } } : sa;
+  }
+
+  private ppkNotice(ike: IkeSaState, what: string, ppk: PpkConfig | undefined): Action[] {
+    return ppk ? [this.event({ type: 'notice', connection: ike.conn.name, message: `PPK ${ppk.id.subarray(1).toString('utf8')} mixed into the ${what} (RFC 9867)` })] : [];
+  }
+
   /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
   private sendIntermediate(now: number, ike: IkeSaState): Action[] {
     const im = ike.intermediate!;
     const init = im.initiator!;
-    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => init.nextRequest(), (t, _h, resp, datagram) => {
+    // RFC 9867 §3.1: the PPK notifies ride on the last IKE_INTERMEDIATE exchange: the one with the last
+    // additional key exchange, or a dedicated one when there is none.
+    const withKe = !init.done;
+    const ppkRound = ike.ppkRoundPending === true && init.methods.length - init.secrets.length <= 1;
+    const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
+    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
+      ...(withKe ? init.nextRequest() : []),
+      ...(ppkRound ? ppkIdentityKeyNotifies(offered, this.ppkContext(ike)) : []),
+    ], (t, _h, resp, datagram) => {
       const sa = ike.sa!;
       // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
       im.chain.addMessage(sa.keys.prf, sa.keys.skPr, datagram, resp, true);
-      const step = init.handleResponse(resp);
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.AUTHENTICATION_FAILED && ppkRound) {
+        const reason = 'the responder refused the IKE SA in the PPK exchange (AUTHENTICATION_FAILED): it requires a PPK and has none of ours (RFC 9867)';
+        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+      }
+      const step = withKe ? init.handleResponse(resp) : { ok: true as const, keys: sa.keys, done: true };
       if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
       sa.keys = step.keys;
+      if (ppkRound) {
+        ike.ppkRoundPending = false;
+        const chosenPpk = initiatorPpk9867(resp, offered, ike.conn.ppk?.required ?? false);
+        if (!chosenPpk.ok) {
+          const reason = `RFC 9867 PPK exchange failed: ${chosenPpk.reason}`;
+          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+        }
+        // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
+        if (chosenPpk.ppk) {
+          ike.ppkUsed = chosenPpk.ppk;
+          sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, this.ppkContext(ike));
+        }
+      }
       if (!step.done) return this.sendIntermediate(t, ike);
       ike.intAuth = im.chain.value(ike.nextRequestId);
       return this.sendAuthRequest(t, ike);
@@ -1285,13 +1390,30 @@ export class Engine implements IkeEngine {
     im.chain.addMessage(prf, skPi, datagram, payloads, false);
     const r = im.responder.handleRequest(payloads);
     if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    const response = [...r.response];
+    let ppk: PpkConfig | undefined;
+    if (ike.ppkRoundPending && r.done) {
+      // RFC 9867 §3.1: the exchange completing the additional key exchanges (or a dedicated one) carries
+      // the initiator's PPK_IDENTITY_KEY list; we select the first PPK we have whose confirmation matches.
+      ike.ppkRoundPending = false;
+      const d = responderPpk9867(payloads, ike.conn, this.ppkContext(ike));
+      if (d.use === 'fail') {
+        const reason = `RFC 9867 PPK exchange: ${d.reason}`;
+        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')] } };
+      }
+      if (d.use === 'ppk') {
+        ppk = d.ppk;
+        ike.ppkUsed = d.ppk;
+        response.push(d.response);
+      }
+    }
     // The response is protected with the keys in force; the update applies from the next exchange.
     return {
-      response: r.response,
+      response,
       after: {
         sealed: (out) => {
-          im.chain.addMessage(prf, skPr, out, r.response, true);
-          sa.keys = r.keys;
+          im.chain.addMessage(prf, skPr, out, response, true);
+          sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, this.ppkContext(ike)) : r.keys;
         },
       },
     };
@@ -1434,11 +1556,19 @@ export class Engine implements IkeEngine {
     if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
     payloads.push(...requestSelectors(cfg, packet, packetOnly));
     if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
+    let offered: PpkConfig[] = [];
+    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
+      const ppk = this.ppkOffer(ike);
+      offered = ppk.offered;
+      return [...payloads, ...ppk.notifies];
+    }, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
         this.usedSpis.delete(spiIn);
         return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` })];
       };
+      const sel = this.ppkSelected(resp, offered);
+      if (!sel.ok) return [...fail(sel.reason), ...this.deleteIkeSa(t, ike, `new Child SA: ${sel.reason}`, true)];
+      const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
         this.usedSpis.delete(spiIn);
@@ -1483,8 +1613,10 @@ export class Engine implements IkeEngine {
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
       const nr = Buffer.from(nonce.data);
-      const finish = (all: Buffer[], at: number) =>
-        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
+      const finish = (all: Buffer[], at: number) => [
+        ...this.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
+        ...this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
+      ];
       const more = keMethodsOf(chosen).slice(1);
       if (more.length === 0) {
         if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
@@ -1546,16 +1678,19 @@ export class Engine implements IkeEngine {
     const cfg = picked.cfg;
     const ni = Buffer.from(nonce.data);
     const spiOut = offered.spi.readUInt32BE(0);
-    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all });
+    const ppk = this.ppkAnswer(ike, payloads);
+    const skD = ppk.ppk ? this.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
+    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
     response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
     if (keReply) response.push(keReply);
     response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
     if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    response.push(...ppk.reply);
     // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
     // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
     const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
-    if (link) return { response: [...response, link], after: { after: this.armFollowupTimeout(ike) } };
-    return { response, after: { before: this.installChild(now, ike, build(secrets), cfg) } };
+    if (link) return { response: [...response, link], after: { after: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
+    return { response, after: { before: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.installChild(now, ike, build(secrets), cfg)] } };
   }
 
   /**
@@ -1602,7 +1737,13 @@ export class Engine implements IkeEngine {
       let keys = sa.keys;
       let data = auth.data;
       let reply: Payload | undefined;
-      if (ike.ppkMode === 'rfc8784' || c.ppk?.required) {
+      // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
+      // The connection the peer's identity selects may be stricter than the one IKE_SA_INIT assumed.
+      if (ike.ppkMode === 'rfc9867' && c.ppk?.required && !ike.ppkUsed) {
+        ppkReason = 'PPK required but none was selected in IKE_INTERMEDIATE (RFC 9867)';
+        return false;
+      }
+      if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
         const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
         if (d.use === 'fail') {
           ppkReason = d.reason;
@@ -1860,13 +2001,14 @@ export class Engine implements IkeEngine {
     keMethods: number[] | undefined,
     weInitiated: boolean,
     tfc: boolean,
-    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[] },
+    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[]; skD?: Buffer },
   ): RekeyChildSa {
     const sa = ike.sa!;
     // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
     const km = deriveChildKeys({
       prf: sa.keys.prf,
-      skD: sa.keys.skD,
+      // RFC 9867: SK_d' = prf+(PPK, SK_d) when this CREATE_CHILD_SA selected a PPK.
+      skD: exchange?.skD ?? sa.keys.skD,
       ni: exchange?.ni ?? ike.ni,
       nr: exchange?.nr ?? ike.nr,
       sharedSecrets: exchange?.secrets ?? [],
@@ -2037,6 +2179,7 @@ export class Engine implements IkeEngine {
 
   private sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
     let pending: PendingChildRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -2044,10 +2187,19 @@ export class Engine implements IkeEngine {
       () => {
         const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
         pending = started.pending;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
-        const outcome = completeChildRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) {
+          child.state = 'installed';
+          return this.deleteIkeSa(t, ike, `Child SA rekey: ${sel.reason}`, true);
+        }
+        const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         switch (outcome.kind) {
           case 'done':
             return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
@@ -2086,6 +2238,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
     );
   }
@@ -2154,6 +2307,7 @@ export class Engine implements IkeEngine {
 
   private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
     let pending: PendingIkeRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -2162,11 +2316,17 @@ export class Engine implements IkeEngine {
         const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
         pending = started.pending;
         ike.ikeRekeyInFlight = true;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
         ike.ikeRekeyInFlight = false;
-        const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) return this.deleteIkeSa(t, ike, `IKE SA rekey: ${sel.reason}`, true);
+        const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
         if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
           // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
@@ -2214,6 +2374,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
       false,
       true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
@@ -2286,6 +2447,9 @@ export class Engine implements IkeEngine {
     fresh.childPfsInfo = old.childPfsInfo;
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
+    // RFC 9867: USE_PPK_INT, agreed at setup, holds for the IKE SA's successors; each of their
+    // CREATE_CHILD_SA exchanges negotiates its own PPK.
+    fresh.ppkMode = old.ppkMode;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
     fresh.fromRekey = true;
     this.sas.set(fresh.id, fresh);
@@ -2336,7 +2500,7 @@ export class Engine implements IkeEngine {
     switch (header.exchangeType) {
       case ExchangeType.IKE_AUTH:
         if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
-        if (ike.intermediate && !ike.intermediate.responder?.done) {
+        if (ike.intermediate && (!ike.intermediate.responder?.done || ike.ppkRoundPending)) {
           return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
         }
         ike.intAuth = ike.intermediate?.chain.value(header.messageId);
@@ -2497,7 +2661,8 @@ export class Engine implements IkeEngine {
       }
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
       const policy = this.policyFor(ike, target?.cfg, target);
-      const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondChildRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
       if (answer.kind === 'refused' || !target) {
         const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
         return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
@@ -2505,10 +2670,11 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'followup') {
         // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
         target.state = 'rekeying';
-        return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+        return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
       }
       const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
-      return { response: answer.response, after: accepted };
+      if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
+      return { response: [...answer.response, ...ppk.reply], after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
       if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
@@ -2516,19 +2682,22 @@ export class Engine implements IkeEngine {
         // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
         return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
       }
-      const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondIkeRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, this.policyFor(ike), ike.followupsIke, now);
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
-      if (answer.kind === 'followup') return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+      answer.response.push(...ppk.reply);
+      const ppkNote = this.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
+      if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...this.armFollowupTimeout(ike)] } };
       if (ike.ikeRekeyInFlight) {
         // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
         // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
         const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
         ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
-        return { response: answer.response, after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
+        return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
       }
-      return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
+      return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
     }
     return this.respondCreateChildSa(now, ike, payloads);
   }
