@@ -137,8 +137,17 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
     const p = await ping(site.hostA, site.hostBAddr, { count: 3, timeoutS: 5 });
     expect(p.received, p.output).toBe(3);
     writeFileSync(a.configPath, good);
-    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], unchanged: ['site'] });
+    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], updated: [], unchanged: ['site'] });
     expect(installedChildren(await a.listSas())).toHaveLength(1);
+    // Only the lifetimes change: the SAs stay (their next rekey is regular), traffic keeps flowing.
+    const before = (await a.listSas())[0]!;
+    writeFileSync(a.configPath, good.replace('rekey_time: 4h', 'rekey_time: 3h'));
+    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], updated: ['site'], unchanged: [] });
+    const after = (await a.listSas())[0]!;
+    expect(after.ikeSaId).toBe(before.ikeSaId);
+    expect(installedChildren([after])[0]!.spiIn).toBe(installedChildren([before])[0]!.spiIn);
+    const q = await ping(site.hostA, site.hostBAddr, { count: 3, timeoutS: 5 });
+    expect(q.received, q.output).toBe(3);
   });
 
   it('DPD: the IKE SA goes when the peer is cut off', async () => {
