@@ -203,7 +203,9 @@ void encodeSa(const Reader& r, Message& m) {
   p->reqid = r.u32("reqid", 0);
   p->flags = r.u8("flags", 0);
   if (r.has("selector")) readSelector(r.sub("selector"), &p->sel);
-  else p->sel.family = p->family;
+  // A tunnel SA flagged AF_UNSPEC carries either inner family: its selector family must stay
+  // unspecified, or the kernel binds it to the outer family.
+  else p->sel.family = (p->flags & XFRM_STATE_AF_UNSPEC) ? AF_UNSPEC : p->family;
   if (r.has("lifetime")) readLifetime(r.sub("lifetime"), &p->lft);
   else infiniteLifetime(&p->lft);
 

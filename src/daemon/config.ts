@@ -23,10 +23,12 @@ import {
   type PpkConfig,
   type ProposalConfig,
   type TrafficSelectorConfig,
+  type VirtualIpConfig,
 } from '../ike/config.js';
 import { dnEqual, encodeIdentity, parseDnDer, parseDnText } from '../ike/crypto/id.js';
 import { certSubjectDer } from '../ike/crypto/x509.js';
 import { ConfigError, parseProposal, type ProposalKind } from '../ike/proposal.js';
+import { parsePoolRange } from '../ike/engine/virtual-ip.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/ikev2d/ikev2d.yaml';
 
@@ -424,6 +426,19 @@ function addrEntry(allowAny: boolean) {
 
 const identity = leaf(parseIdentity);
 
+/** An address pool for virtual IPs: "10.99.0.0/24", "10.99.0.10-10.99.0.20" or one address. */
+export function parseAddressPool(v: unknown): string {
+  if (typeof v === 'string' && v.trim() !== '') {
+    try {
+      parsePoolRange(v.trim());
+      return v.trim();
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
+  throw new ConfigError(`expected an address pool like "10.99.0.0/24", "10.99.0.10-10.99.0.20" or an address, got ${describe(v)}`);
+}
+
 const lifetimeShape = { rekey_time: duration.optional(), rand_time: duration.optional(), life_time: duration.optional() };
 
 const localSchema = obj({
@@ -433,6 +448,10 @@ const localSchema = obj({
   cert: listOf((x) => (typeof x === 'string' && x !== '' ? x : fail(`expected a certificate file path, got ${describe(x)}`)), 'certificate files').optional(),
   key: str('a private key file path').optional(),
   port: int(1, 65535, 'a UDP port').optional(),
+  vips: listOf((x) => {
+    if (typeof x === 'string' && isIP(x.trim()) !== 0) return x.trim();
+    throw new ConfigError(`expected a virtual IP to ask for: 0.0.0.0 or "::" for any address of that IP version, or an address, got ${describe(x)}`);
+  }, 'virtual IPs').optional(),
 });
 
 const remoteSchema = obj({
@@ -497,6 +516,7 @@ const connectionSchema = obj({
     ids_and_keys_from: secret.optional(),
     keys: z.array(obj({ id: str('a PPK id'), key: secret }), { error: () => 'expected a list of { id, key }' }).optional(),
     required: bool.optional(),
+    rfc9867: bool.optional(),
   }).optional(),
   require_pq: bool.optional(),
   vips: obj({
@@ -513,6 +533,8 @@ const connectionSchema = obj({
       throw new ConfigError(`expected an address, CIDR or range, got ${describe(x)}`);
     }, 'address pools').optional(),
   }).optional(),
+  pools: listOf(parseAddressPool, 'address pools').optional(),
+  dns: listOf(addrEntry(false), 'DNS servers').optional(),
   passive: bool.optional(),
 });
 
@@ -985,12 +1007,39 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
   if (ike.retransmit.timeout <= 0) r.error([...base, 'ike', 'retransmit', 'timeout'], `expected a duration greater than 0`);
 
   const passive = raw.passive ?? false;
+
+  // Virtual IPs (RFC 7296 §2.19): local.vips asks the peer for addresses, pools/dns hand them out.
+  const localVips = raw.local.vips;
+  if (localVips) {
+    const seen = new Set<number>();
+    localVips.forEach((a, i) => {
+      const v = isIP(a);
+      if (seen.has(v)) r.error([...base, 'local', 'vips', ...(localVips.length > 1 ? [i] : [])], `only one virtual IP per IP version can be asked for (${a} is the second IPv${v} one)`);
+      seen.add(v);
+    });
+  }
+  if (raw.dns && !raw.pools) r.error([...base, 'dns'], `DNS servers are sent with a virtual IP lease: add pools: [...]`);
+  if (raw.vips && (localVips || raw.pools || raw.dns)) {
+    r.error([...base, 'vips'], `vips cannot be combined with local.vips, pools or dns; write local.vips and pools only`);
+  }
+  let vips: VirtualIpConfig | undefined;
+  if (raw.vips) {
+    vips = { request: raw.vips.request ?? false, ...(raw.vips.pool ? { pool: raw.vips.pool } : {}) };
+    r.warn([...base, 'vips'], `vips is the older form: write local.vips: [0.0.0.0] to ask for a virtual IP and pools: [...] to hand them out`);
+  } else if (localVips || raw.pools) {
+    vips = { request: localVips !== undefined, ...(localVips ? { addresses: localVips } : {}), ...(raw.pools ? { pool: raw.pools } : {}), ...(raw.dns ? { dns: raw.dns } : {}) };
+  }
+  // Selectors that default from the virtual IPs: ours is whatever the peer assigns (it narrows
+  // TSi to it), the peer's is its lease from one of the pools.
+  const vipLocalTs = localVips?.map((a): TrafficSelectorConfig => ({ cidr: isIP(a) === 6 ? '::/0' : '0.0.0.0/0', protocol: 0, startPort: 0, endPort: 65535 }));
+  const vipRemoteTs = (raw.pools ?? raw.vips?.pool)?.map((p): TrafficSelectorConfig => ({ cidr: p, protocol: 0, startPort: 0, endPort: 65535 }));
+
   const children: ChildConfig[] = [];
   for (const [childName, c] of Object.entries(raw.children ?? {})) {
     const cp = [...base, 'children', childName];
     if (!NAME_RE.test(childName)) r.error(cp, `child name "${childName}" must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-    const localTs = c.local_ts ?? [defaultSelector(localAddrs[0])].filter((x): x is TrafficSelectorConfig => !!x);
-    const remoteTs = c.remote_ts ?? [defaultSelector(remoteAddrs[0])].filter((x): x is TrafficSelectorConfig => !!x);
+    const localTs = c.local_ts ?? vipLocalTs ?? [defaultSelector(localAddrs[0])].filter((x): x is TrafficSelectorConfig => !!x);
+    const remoteTs = c.remote_ts ?? vipRemoteTs ?? [defaultSelector(remoteAddrs[0])].filter((x): x is TrafficSelectorConfig => !!x);
     if (localTs.length === 0) r.error([...cp, 'local_ts'], `expected local traffic selectors like [10.1.0.0/24]`);
     if (remoteTs.length === 0) r.error([...cp, 'remote_ts'], `expected remote traffic selectors like [10.2.0.0/24] (remote.addrs is %any)`);
     const startAction = c.start_action ?? DEFAULTS.child.startAction;
@@ -1043,7 +1092,7 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
       if (seen.has(hex)) r.error(pp, `PPK id "${k.id.subarray(1).toString('utf8')}" appears twice`);
       seen.add(hex);
     }
-    ppk = { keys, required: raw.ppk.required ?? false };
+    ppk = { keys, required: raw.ppk.required ?? false, ...(raw.ppk.rfc9867 === false ? { rfc9867: false } : {}) };
   }
 
   const requirePq = raw.require_pq ?? false;
@@ -1057,8 +1106,6 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
       }
     });
   }
-
-  const vips = raw.vips ? { request: raw.vips.request ?? false, ...(raw.vips.pool ? { pool: raw.vips.pool } : {}) } : undefined;
 
   if (r.issues.length > before) return undefined;
   const conn: ConnectionConfig = {
@@ -1196,6 +1243,18 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
       if (other) r.error(['connections', conn.name, 'children', child.name, 'reqid'], `reqid ${child.reqid} is already used by ${other}`);
       else reqids.set(child.reqid, here);
     }
+  }
+  // Connections naming the same pool share its leases; pools that only partly overlap would hand
+  // the same address out twice.
+  const pools: { range: ReturnType<typeof parsePoolRange>; where: string; path: PropertyKey[] }[] = [];
+  for (const conn of connections) {
+    (conn.vips?.pool ?? []).forEach((p, i) => {
+      const range = parsePoolRange(p);
+      const path = ['connections', conn.name, ...(raw.connections?.[conn.name]?.vips ? ['vips', 'pool'] : ['pools']), i];
+      const clash = pools.find((o) => o.range.version === range.version && o.range.key !== range.key && o.range.first < range.first + range.size && range.first < o.range.first + o.range.size);
+      if (clash) r.error(path, `pool ${p} overlaps pool ${clash.where} without being the same range; two connections share a pool only when they name the same range`);
+      else pools.push({ range, where: `${p} of connections.${conn.name}`, path });
+    });
   }
   if (r.issues.length > 0) throw new ConfigLoadError(sortIssues(r.issues), r.warnings);
   return {

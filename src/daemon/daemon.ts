@@ -115,7 +115,7 @@ export class Daemon {
 
     const kernel = this.opts.kernel ?? (await (await import('./kernel-port.js')).openKernel());
     this.kernelOps = kernel.ops;
-    this.kernel = new KernelState(kernel.ops, this.config.daemon.stateFile);
+    this.kernel = new KernelState(kernel.ops, this.config.daemon.stateFile, (message) => this.log.warn(message));
     const stale = await this.kernel.cleanStale();
     if (stale) this.log.warn({ stateFile: this.config.daemon.stateFile, ...stale }, 'removed kernel state left by an earlier run');
     this.kernel.own(this.configuredReqids(this.engineConfig));
@@ -248,6 +248,9 @@ export class Daemon {
         this.reinstallTrap(e.connection, e.child);
         break;
       case 'auth-failed': this.log.warn(fields, `authentication failed: ${e.reason}`); break;
+      case 'virtual-ip':
+        this.log.info(fields, e.assignedTo === 'us' ? `virtual IP ${e.address} assigned by the peer${e.dns.length ? `, DNS ${e.dns.join(' ')}` : ''}` : `virtual IP ${e.address} leased to the peer`);
+        break;
       case 'error': this.log.error(fields, e.message); break;
       case 'notice': this.log.info(fields, e.message); break;
     }

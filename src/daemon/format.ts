@@ -53,6 +53,11 @@ export function formatListSas(sas: ListedIkeSa[]): string {
       `${s.local.address}[${s.local.port}]`, `${s.remote.address}[${s.remote.port}]`, s.spiI, s.spiR, s.suite, humanDuration(s.rekeyInSeconds),
     ]);
   }
+  // Virtual IPs (RFC 7296 §2.19) get a column when some IKE SA has one.
+  if (sas.some((s) => s.virtualIps?.length)) {
+    ike[0]!.splice(6, 0, 'VIRTUAL IP');
+    sas.forEach((s, i) => ike[i + 1]!.splice(6, 0, s.virtualIps?.join(',') || '-'));
+  }
   out.push(table(ike));
   const child: string[][] = [['CHILD', 'CONNECTION', 'IKE SA', 'STATE', 'MODE', 'SPI in', 'SPI out', 'SUITE', 'BYTES in/out', 'PKTS in/out', 'REKEY IN', 'TS']];
   for (const s of sas) {

@@ -4,10 +4,11 @@
 // find and remove what a crashed run left behind.
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isIPv6 } from 'node:net';
-import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec } from '../ike/engine/actions.js';
+import { isIP, isIPv6 } from 'node:net';
+import type { ChildSaKernelSpec, KernelAction, KernelEventInput, TrafficSelectorSpec, VirtualIpSpec } from '../ike/engine/actions.js';
 import type { ChildConfig, ConnectionConfig, TrafficSelectorConfig } from '../ike/config.js';
-import { addressToBigInt, bigIntToAddress, parsePrefix } from '../kernel/address.js';
+import { addressToBigInt, bigIntToAddress, parsePrefix, rangeToPrefixes } from '../kernel/address.js';
+import type { SourceRoutes } from '../kernel/virtual-ip.js';
 
 /** What the daemon needs of the kernel layer (src/kernel), so tests can use a fake. */
 export interface KernelOps {
@@ -17,6 +18,9 @@ export interface KernelOps {
   counters(spec: ChildSaKernelSpec): Promise<Extract<KernelEventInput, { type: 'counters' }>>;
   /** Remove every SA and policy carrying one of these reqids; returns the counts. */
   flushReqids(reqids: number[]): Promise<{ sas: number; policies: number }>;
+  /** Routes that give the host's own traffic into a tunnel its virtual IP as source (RFC 7296 §2.19). */
+  installSourceRoutes?(r: SourceRoutes): Promise<void>;
+  removeSourceRoutes?(r: SourceRoutes): Promise<void>;
   close(): void;
 }
 
@@ -27,12 +31,18 @@ export interface StateFile {
   reqids: number[];
   /** Child SAs installed (childId -> connection/child, SPIs), for operators reading it. */
   children: { childId: number; connection: string; child: string; reqid: number; spiIn: string; spiOut: string }[];
+  /** Virtual IPs this run put on the host (RFC 7296 §2.19). */
+  virtualIps?: VirtualIpSpec[];
 }
 
 export function readStateFile(path: string): StateFile | undefined {
   try {
     const v = JSON.parse(readFileSync(path, 'utf8')) as StateFile;
     if (!Array.isArray(v.reqids) || !v.reqids.every((r) => Number.isInteger(r) && r > 0)) return undefined;
+    if (v.virtualIps !== undefined) {
+      const ok = Array.isArray(v.virtualIps) && v.virtualIps.every((x) => x && typeof x.address === 'string' && isIP(x.address) !== 0 && Number.isInteger(x.prefixLength));
+      if (!ok) delete v.virtualIps;
+    }
     return v;
   } catch {
     return undefined;
@@ -99,21 +109,30 @@ export function trapSpecFor(conn: ConnectionConfig, child: ChildConfig): ChildSa
 /** Tracks the Child SAs installed through it and keeps the state file current. */
 export class KernelState {
   readonly children = new Map<number, ChildSaKernelSpec>();
+  /** Virtual IPs put on this host (address/prefix -> spec), removed at teardown. */
+  readonly virtualIps = new Map<string, VirtualIpSpec>();
+  /** Source routes of Child SAs whose local selector is a virtual IP, by connection/reqid. */
+  readonly sourceRoutes = new Map<string, SourceRoutes[]>();
   private readonly reqids = new Set<number>();
   private readonly startedAt = new Date().toISOString();
 
   constructor(
     private readonly ops: KernelOps,
     private readonly stateFile: string | undefined,
+    /** Problems that do not fail the action (source routes), for the log. */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {}
 
   /** Removes what a crashed earlier run recorded in the state file. */
-  async cleanStale(): Promise<{ sas: number; policies: number; reqids: number[] } | undefined> {
+  async cleanStale(): Promise<{ sas: number; policies: number; reqids: number[]; virtualIps?: string[] } | undefined> {
     if (!this.stateFile) return undefined;
     const old = readStateFile(this.stateFile);
-    if (!old || old.reqids.length === 0) return undefined;
-    const r = await this.ops.flushReqids(old.reqids);
-    return { ...r, reqids: old.reqids };
+    if (!old) return undefined;
+    const vips = old.virtualIps ?? [];
+    for (const vip of vips) await this.ops.apply({ op: 'removeVirtualIp', vip });
+    if (old.reqids.length === 0 && vips.length === 0) return undefined;
+    const r = old.reqids.length > 0 ? await this.ops.flushReqids(old.reqids) : { sas: 0, policies: 0 };
+    return { ...r, reqids: old.reqids, ...(vips.length > 0 ? { virtualIps: vips.map((v) => `${v.address}/${v.prefixLength}`) } : {}) };
   }
 
   /** Reqids this run owns (configured ones); written before anything is installed. */
@@ -125,6 +144,13 @@ export class KernelState {
   async apply(action: KernelAction): Promise<KernelEventInput | undefined> {
     const result = await this.ops.apply(action);
     const failed = result?.type === 'action-failed';
+    if (action.op === 'addVirtualIp' || action.op === 'removeVirtualIp') {
+      const key = `${action.vip.address}/${action.vip.prefixLength}`;
+      if (action.op === 'addVirtualIp' && !failed) this.virtualIps.set(key, action.vip);
+      if (action.op === 'removeVirtualIp') this.virtualIps.delete(key);
+      this.save();
+      return result;
+    }
     const s = action.spec;
     if (!failed) {
       if (action.op === 'installInboundSa' || action.op === 'installOutboundSa' || action.op === 'installPolicies') {
@@ -135,12 +161,57 @@ export class KernelState {
         // the inbound SA goes last (after the grace time of a rekey)
         this.children.delete(s.childId);
         this.save();
-      } else if (action.op === 'updateOutboundPolicy') {
+      } else if (action.op === 'updateOutboundPolicy' || action.op === 'updateSaEncap') {
         this.children.set(s.childId, s);
         this.save();
       }
+      if (action.op === 'installPolicies') await this.routeFromVirtualIp(s);
     }
+    if (action.op === 'deletePolicies') await this.unrouteFromVirtualIp(s);
     return result;
+  }
+
+  /**
+   * A Child SA whose local selectors are our virtual IPs: route its remote selectors out toward the
+   * peer with the virtual IP as source, or the host's own traffic would leave from its physical
+   * address, match no policy and not enter the tunnel.
+   */
+  private async routeFromVirtualIp(spec: ChildSaKernelSpec): Promise<void> {
+    if (!this.ops.installSourceRoutes || spec.localTs.length === 0) return;
+    const vips = new Set([...this.virtualIps.values()].map((v) => v.address));
+    if (!spec.localTs.every((t) => t.startAddress === t.endAddress && vips.has(t.startAddress))) return;
+    const routes: SourceRoutes[] = [];
+    for (const vip of new Set(spec.localTs.map((t) => t.startAddress))) {
+      const destinations = spec.remoteTs
+        .filter((t) => isIP(t.startAddress) === isIP(vip))
+        .flatMap((t) => rangeToPrefixes(t.startAddress, t.endAddress).map((p) => `${p.address}/${p.prefix}`));
+      if (destinations.length > 0) routes.push({ vip, peer: spec.remote, destinations });
+    }
+    const key = `${spec.connection}/${spec.reqid}`;
+    const done: SourceRoutes[] = [];
+    for (const r of routes) {
+      try {
+        await this.ops.installSourceRoutes(r);
+        done.push(r);
+      } catch (e) {
+        this.warn(`${key}: ${(e as Error).message}; traffic from this host into the tunnel needs its virtual IP as source address`);
+      }
+    }
+    if (done.length > 0) this.sourceRoutes.set(key, done);
+  }
+
+  private async unrouteFromVirtualIp(spec: ChildSaKernelSpec): Promise<void> {
+    const key = `${spec.connection}/${spec.reqid}`;
+    const routes = this.sourceRoutes.get(key);
+    if (!routes) return;
+    this.sourceRoutes.delete(key);
+    for (const r of routes) {
+      try {
+        await this.ops.removeSourceRoutes?.(r);
+      } catch (e) {
+        this.warn(`${key}: ${(e as Error).message}`);
+      }
+    }
   }
 
   async installTrap(spec: ChildSaKernelSpec): Promise<void> {
@@ -161,6 +232,12 @@ export class KernelState {
   async teardown(): Promise<{ sas: number; policies: number }> {
     const r = this.reqids.size ? await this.ops.flushReqids([...this.reqids]) : { sas: 0, policies: 0 };
     this.children.clear();
+    for (const [key, routes] of [...this.sourceRoutes]) {
+      this.sourceRoutes.delete(key);
+      for (const route of routes) await this.ops.removeSourceRoutes?.(route).catch((e: Error) => this.warn(`${key}: ${e.message}`));
+    }
+    for (const vip of [...this.virtualIps.values()]) await this.ops.apply({ op: 'removeVirtualIp', vip });
+    this.virtualIps.clear();
     if (this.stateFile) {
       try {
         unlinkSync(this.stateFile);
@@ -180,6 +257,7 @@ export class KernelState {
       children: [...this.children.values()].map((c) => ({
         childId: c.childId, connection: c.connection, child: c.child, reqid: c.reqid, spiIn: hex8(c.spiIn), spiOut: hex8(c.spiOut),
       })),
+      ...(this.virtualIps.size > 0 ? { virtualIps: [...this.virtualIps.values()] } : {}),
     };
     mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
     const tmp = `${this.stateFile}.tmp`;
@@ -197,6 +275,8 @@ export async function openKernel(): Promise<{ ops: KernelOps; onEvent(cb: (ev: K
     installPolicies: (s) => k.installPolicies(client, s),
     deletePolicies: (s) => k.deletePolicies(client, s),
     counters: (s) => k.queryCounters(client, s),
+    installSourceRoutes: (r) => k.installSourceRoutes(r),
+    removeSourceRoutes: (r) => k.removeSourceRoutes(r),
     async flushReqids(reqids) {
       let sas = 0, policies = 0;
       for (const r of new Set(reqids)) {

@@ -105,6 +105,25 @@ export interface PpkConfig {
   key: Buffer;
 }
 
+/**
+ * Virtual IPs (RFC 7296 §2.19). As initiator, `request` asks the responder for addresses with a
+ * CP(CFG_REQUEST) in IKE_AUTH; the IKE SA fails when none is assigned. As responder, a CP request
+ * is answered from `pool`; without a pool the CP payload is ignored.
+ */
+export interface VirtualIpConfig {
+  /** Initiator: ask for virtual IPs. */
+  request: boolean;
+  /**
+   * Initiator: the addresses asked for, one per IP version: "0.0.0.0" / "::" for any address of that
+   * version, or an address the responder may honour. Unset with `request`: ["0.0.0.0"].
+   */
+  addresses?: string[];
+  /** Responder: pools to lease from, each a CIDR ("10.99.0.0/24"), a range ("a-b") or one address. */
+  pool?: string[];
+  /** Responder: DNS servers sent with a lease (INTERNAL_IP4_DNS / INTERNAL_IP6_DNS). */
+  dns?: string[];
+}
+
 export interface ConnectionConfig {
   name: string;
   local: EndpointConfig;
@@ -136,11 +155,16 @@ export interface ConnectionConfig {
   /** child-pfs-info: negotiate the initial Child SA's KE methods in IKE_AUTH. */
   childPfsInfo: boolean;
   /** Post-quantum preshared keys (RFC 8784 / RFC 9867). */
-  ppk?: { keys: PpkConfig[]; required: boolean };
+  ppk?: {
+    keys: PpkConfig[];
+    required: boolean;
+    /** RFC 9867 (USE_PPK_INT, PPK in IKE_INTERMEDIATE and CREATE_CHILD_SA); default on. `false`: RFC 8784 only. */
+    rfc9867?: boolean;
+  };
   /** A connection that must never fall back to a classic-only SA. */
   requirePq: boolean;
-  /** Virtual IP: request one (initiator) or hand out from a pool (responder). */
-  vips?: { request: boolean; pool?: string[] };
+  /** Virtual IPs through configuration payloads (RFC 7296 §2.19, §3.15). */
+  vips?: VirtualIpConfig;
   /** Responder-only connection (never initiates). */
   passive: boolean;
 }
@@ -174,11 +198,15 @@ export interface EngineConfig {
  * SAs keep running and its next rekeys are regular ones that negotiate the new settings.
  */
 export function connectionIdentity(c: ConnectionConfig): string {
-  const { ike, children, optimizedRekey: _o, childPfsInfo: _p, ...rest } = c;
+  const { ike, children, optimizedRekey: _o, childPfsInfo: _p, ppk, ...rest } = c;
   void _o;
   void _p;
   const kids = children.map(({ espProposals: _e, lifetime: _l, replayWindow: _r, tfcPadding: _t, startAction: _s, closeAction: _c, ...k }) => k);
-  return JSON.stringify({ ...rest, forceEncap: ike.forceEncap, children: kids }, (_k, v: unknown) => {
+  // The PPK values are not part of the identity: a rotated PPK is used from the next CREATE_CHILD_SA on
+  // (RFC 9867) or the next authentication (RFC 8784), without tearing the SAs down. Whether PPKs are
+  // used, required, and by which RFC still is.
+  const ppkPolicy = ppk && { used: ppk.keys.length > 0, required: ppk.required, rfc9867: ppk.rfc9867 !== false };
+  return JSON.stringify({ ...rest, ppk: ppkPolicy, forceEncap: ike.forceEncap, children: kids }, (_k, v: unknown) => {
     if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return `buf:${Buffer.from((v as { data: number[] }).data).toString('base64')}`;
     return v;
   });

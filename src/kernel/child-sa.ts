@@ -16,8 +16,10 @@
 import type { ChildSaKernelSpec, KernelAction, KernelEventInput, SaKeys, TrafficSelectorSpec } from '../ike/engine/actions.js';
 import { espAlgorithmFields } from './ike-mapping.js';
 import { parseAddress, portRangeToMasks, rangeToPrefixes } from './address.js';
+import { addVirtualIp, removeVirtualIp } from './virtual-ip.js';
 import {
   isXfrmError,
+  SaFlags,
   type Mark,
   type PolicyDir,
   type PolicySpec,
@@ -67,6 +69,12 @@ export function saSpecFor(spec: ChildSaKernelSpec, dir: 'in' | 'out', keys: SaKe
   };
   // TFC padding applies to what we send (RFC 4303 §2.7); the receiver strips it without being told.
   if (!inbound && spec.tfcPad) sa.tfcPad = spec.tfcPad;
+  // Tunnel mode carrying another IP version than the outer one (an IPv6 virtual IP over IPv4): the
+  // kernel accepts the other inner family only on an SA flagged AF_UNSPEC.
+  const outer = parseAddress(spec.local, 'local').version;
+  if (spec.mode === 'tunnel' && [...spec.localTs, ...spec.remoteTs].some((t) => parseAddress(t.startAddress, 'startAddress').version !== outer)) {
+    sa.flags = SaFlags.AF_UNSPEC;
+  }
   if (spec.encap) {
     sa.encap = inbound
       ? { sport: spec.encap.remotePort, dport: spec.encap.localPort }
@@ -272,6 +280,10 @@ export async function carryOutKernelAction(client: XfrmClient, action: KernelAct
       return void (await installPolicies(client, action.spec));
     case 'updateOutboundPolicy':
       return void (await updateOutboundPolicy(client, action.spec));
+    case 'updateSaEncap':
+      // XFRM_MSG_UPDSA on a valid SA replaces its encapsulation template in place.
+      await client.updateSa(saSpecFor(action.spec, 'in', action.keysIn));
+      return void (await client.updateSa(saSpecFor(action.spec, 'out', action.keysOut)));
     case 'deleteInboundSa':
       return void (await deleteInboundSa(client, action.spec));
     case 'deleteOutboundSa':
@@ -280,6 +292,10 @@ export async function carryOutKernelAction(client: XfrmClient, action: KernelAct
       return void (await deletePolicies(client, action.spec));
     case 'queryCounters':
       return queryCounters(client, action.spec);
+    case 'addVirtualIp':
+      return void (await addVirtualIp(action.vip));
+    case 'removeVirtualIp':
+      return void (await removeVirtualIp(action.vip));
     default: {
       const never: never = action;
       throw new TypeError(`unknown kernel action ${(never as { op: string }).op}`);

@@ -2,4 +2,5 @@
 export * from './xfrm-client.js';
 export * from './ike-mapping.js';
 export * from './child-sa.js';
+export * from './virtual-ip.js';
 export { rangeToPrefixes, portRangeToMasks } from './address.js';

@@ -4,24 +4,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { ping, type Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, espPackets, installedChildren, removeDir, siteToSite, startIkev2d, type Ikev2d } from './harness.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ping } from '../helpers/netns.js';
+import { connectionYaml, e2eUnavailable, espPackets, installedChildren, siteToSite, startIkev2d, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e certificates: ${why}`);
 
 const pki = mkdtempSync(join(tmpdir(), 'ikev2d-e2e-pki-'));
 afterAll(() => rmSync(pki, { recursive: true, force: true }));
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 /** The harness writes PSK connections; swap in certificate authentication for both ends. */
 function certYaml(o: Parameters<typeof connectionYaml>[0], me: { id: string; cert: string[]; key: string }, peerId: string): string {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectVeth, createNetns, isRoot, kernelHasEsp, type Netns } from '../helpers/netns.js';
+import { afterEach } from 'vitest';
 import { parseArgs } from '../../src/cli/args.js';
 import { controlRequest } from '../../src/daemon/control.js';
 
@@ -39,6 +40,8 @@ export interface SaView {
   local: { address: string; port: number };
   remote: { address: string; port: number };
   natDetected: { local: boolean; remote: boolean };
+  /** The negotiated IKE algorithms, e.g. "AES_GCM_16_256/PRF_HMAC_SHA2_384/X25519+ML-KEM-768". */
+  suite: string;
   children: { childId: number; name: string; state: string; spiIn: number; spiOut: number; counters?: { packetsIn: number; packetsOut: number } }[];
 }
 
@@ -371,4 +374,22 @@ export async function tcpStream(from: Netns, to: Netns, toAddr: string, bytes = 
   while (Date.now() < end && sout.trim().split('\n').length < 2) await sleep(100);
   server.kill();
   return { sent: client.stdout.trim(), received: sout.trim().split('\n').pop() ?? '' };
+}
+
+/**
+ * What a test started (daemons, namespaces), stopped and removed after each test whatever its
+ * outcome: push onto the returned lists. `before` runs first (e.g. stopping a peer daemon).
+ */
+export function cleanupAfterEach(before?: () => Promise<void>): { daemons: Ikev2d[]; namespaces: Netns[] } {
+  const daemons: Ikev2d[] = [];
+  const namespaces: Netns[] = [];
+  afterEach(async () => {
+    if (before) await before();
+    for (const d of daemons.splice(0)) {
+      await d.stop().catch(() => undefined);
+      removeDir(d.dir);
+    }
+    for (const ns of namespaces.splice(0)) await ns.delete();
+  });
+  return { daemons, namespaces };
 }

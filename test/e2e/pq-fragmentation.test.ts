@@ -3,22 +3,14 @@
 // CREATE_CHILD_SA) and a mandatory PPK (RFC 8784). The ML-KEM messages do not fit 1280 octets, so they
 // travel as RFC 7383 fragments: counted on the wire by nftables in each gateway, with no IP fragment
 // at all. Rekeyed under a ping flood with zero loss; a second Child SA is created with IKE_FOLLOWUP_KE.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel over a small MTU: ${why}`);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 const MTU = 1280;
 const IKE_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_mlkem1024';

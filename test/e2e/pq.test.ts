@@ -1,22 +1,13 @@
 // A post-quantum tunnel between two ikev2d gateways: X25519 + ML-KEM-768 in IKE_INTERMEDIATE
 // (RFC 9242/9370) and a mandatory PPK (RFC 8784), rekeyed under a ping flood with zero loss;
 // the IKE SA rekeys continue with IKE_FOLLOWUP_KE for the ML-KEM round.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel: ${why}`);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 const PQ_PROPOSAL = 'aes256gcm16-prfsha384-x25519-ke1_mlkem768';
 const PPK = `    ppk: { keys: [{ id: e2e-ppk, key: "0x${'5a'.repeat(32)}" }], required: yes }\n    require_pq: yes\n`;

@@ -8,7 +8,7 @@ import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, remove
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e reauthentication: ${why}`);
 
-const REAUTHS = Number(process.env.IKEV2D_E2E_REAUTHS ?? 6);
+const REAUTHS = Number(process.env.IKEV2D_E2E_REAUTHS ?? 5);
 
 const daemons: Ikev2d[] = [];
 const namespaces: Netns[] = [];
@@ -21,7 +21,7 @@ afterEach(async () => {
 });
 
 describe.skipIf(why !== null)('reauthentication under load', () => {
-  it(`${REAUTHS} reauthentications (ikev2d ctl reauth, alternating gateways) with zero lost packets`, async () => {
+  it(`${REAUTHS} reauthentications (ikev2d ctl rekey ike --reauth, from both gateways) with zero lost packets`, async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
     const grace = '  rekey_grace_time: 3s\n';
@@ -41,12 +41,14 @@ describe.skipIf(why !== null)('reauthentication under load', () => {
     const flood = startPing(site.hostA, site.hostBAddr, 0.01);
     await sleep(1000);
     const gateways = [a, b];
+    // The last one by the responder of the IKE SA in place: deferred by the engine until the IKE SA is
+    // older than the window in which the peer would take it for a simultaneous start (~130 s).
     for (let i = 0; i < REAUTHS; i++) {
-      const d = gateways[i % 2]!;
+      const d = i === REAUTHS - 1 ? b : a;
       const old = (await d.listSas()).find((s) => s.state === 'established')!;
       const oldSpis = new Set(installedChildren([old]).map((c) => c.spiIn));
       await d.ctl('rekey', 'ike', old.ikeSaId, '--reauth');
-      await d.waitFor(`reauthentication ${i + 1}`, (s) => s.length === 1 && s[0]!.state === 'established' && s[0]!.ikeSaId !== old.ikeSaId && installedChildren(s).length === 1 && !oldSpis.has(installedChildren(s)[0]!.spiIn), 60_000);
+      await d.waitFor(`reauthentication ${i + 1}`, (s) => s.length === 1 && s[0]!.state === 'established' && s[0]!.ikeSaId !== old.ikeSaId && installedChildren(s).length === 1 && !oldSpis.has(installedChildren(s)[0]!.spiIn), 200_000);
       await sleep(300);
     }
     await sleep(1000);

@@ -1,8 +1,7 @@
 // Child SA and IKE SA rekeys through the daemon under a continuous ping flood: not one
 // packet may be lost (make-before-break), and the kernel is clean afterwards.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { connectionYaml, e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e rekeys: ${why}`);
@@ -11,15 +10,7 @@ const CHILD_REKEYS = Number(process.env.IKEV2D_E2E_CHILD_REKEYS ?? 100);
 const IKE_REKEYS = Number(process.env.IKEV2D_E2E_IKE_REKEYS ?? 10);
 const EXTRA_REKEYS = Number(process.env.IKEV2D_E2E_EXTRA_REKEYS ?? 20);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 describe.skipIf(why !== null)('rekeys under load', () => {
   it(`${CHILD_REKEYS} Child SA and ${IKE_REKEYS} IKE SA rekeys with zero lost packets`, async () => {

@@ -2,25 +2,14 @@
 // host-to-host transport mode, NAT-T through a masquerading router, trap + ACQUIRE,
 // reload with a broken file, DPD after the peer is cut off, SIGTERM cleanup.
 import { writeFileSync, readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connectVeth, createNetns, ping, type Netns } from '../helpers/netns.js';
-import {
-  connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, tcpStream,
-  type Ikev2d, type Site,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { connectVeth, createNetns, ping } from '../helpers/netns.js';
+import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, tcpStream, type Site, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e tunnels: ${why}`);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 /** Both gateways of a site; gw-b responds only, gw-a initiates (or traps). */
 async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; ikeExtra?: string; mode?: 'tunnel' | 'transport' } = {}) {
@@ -148,8 +137,17 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
     const p = await ping(site.hostA, site.hostBAddr, { count: 3, timeoutS: 5 });
     expect(p.received, p.output).toBe(3);
     writeFileSync(a.configPath, good);
-    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], unchanged: ['site'] });
+    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], updated: [], unchanged: ['site'] });
     expect(installedChildren(await a.listSas())).toHaveLength(1);
+    // Only the lifetimes change: the SAs stay (their next rekey is regular), traffic keeps flowing.
+    const before = (await a.listSas())[0]!;
+    writeFileSync(a.configPath, good.replace('rekey_time: 4h', 'rekey_time: 3h'));
+    expect(await a.ctl('reload')).toEqual({ added: [], removed: [], changed: [], updated: ['site'], unchanged: [] });
+    const after = (await a.listSas())[0]!;
+    expect(after.ikeSaId).toBe(before.ikeSaId);
+    expect(installedChildren([after])[0]!.spiIn).toBe(installedChildren([before])[0]!.spiIn);
+    const q = await ping(site.hostA, site.hostBAddr, { count: 3, timeoutS: 5 });
+    expect(q.received, q.output).toBe(3);
   });
 
   it('DPD: the IKE SA goes when the peer is cut off', async () => {

@@ -89,6 +89,8 @@ export class StrictKernel {
   readonly inbound = new Map<number, InstalledSa>();
   readonly outbound = new Map<number, InstalledSa>();
   readonly policies = new Map<string, number>(); // connection/reqid -> outbound SPI
+  /** Virtual IPs on the host: address/prefix -> connection. */
+  readonly virtualIps = new Map<string, string>();
   readonly log: KernelAction[] = [];
   readonly violations: string[] = [];
 
@@ -98,6 +100,14 @@ export class StrictKernel {
 
   apply(a: KernelAction): void {
     this.log.push(a);
+    if (a.op === 'addVirtualIp' || a.op === 'removeVirtualIp') {
+      const key = `${a.vip.address}/${a.vip.prefixLength}`;
+      if (a.op === 'removeVirtualIp') {
+        if (!this.virtualIps.delete(key)) this.violations.push(`removed missing virtual IP ${key}`);
+      } else if (this.virtualIps.has(key)) this.violations.push(`virtual IP ${key} added twice`);
+      else this.virtualIps.set(key, a.vip.connection);
+      return;
+    }
     const s = a.spec;
     const key = StrictKernel.policyKey(s);
     const rec = (spi: number, keys: { encKey: Buffer; integKey?: Buffer }): InstalledSa => ({
@@ -129,6 +139,15 @@ export class StrictKernel {
         if (this.policies.get(key) !== a.previousSpiOut) this.violations.push(`policy of ${key} re-pointed from ${hex(a.previousSpiOut)} but it used ${hex(this.policies.get(key) ?? 0)}`);
         this.policies.set(key, s.spiOut);
         break;
+      case 'updateSaEncap': {
+        const i = this.inbound.get(s.spiIn);
+        const o = this.outbound.get(s.spiOut);
+        if (!i || !o) this.violations.push(`encapsulation of missing SAs ${hex(s.spiIn)}/${hex(s.spiOut)} updated`);
+        if (i && o && (i.encKey !== a.keysIn.encKey.toString('hex') || o.encKey !== a.keysOut.encKey.toString('hex'))) this.violations.push(`encapsulation update of ${hex(s.spiIn)} changed its keys`);
+        if (i) this.inbound.set(s.spiIn, { ...i, ...(s.encap ? { encap: { ...s.encap } } : {}) });
+        if (o) this.outbound.set(s.spiOut, { ...o, ...(s.encap ? { encap: { ...s.encap } } : {}) });
+        break;
+      }
       case 'deleteOutboundSa':
         if (!this.outbound.delete(s.spiOut)) this.violations.push(`deleted missing outbound SA ${hex(s.spiOut)}`);
         break;
@@ -149,7 +168,7 @@ export class StrictKernel {
   }
 
   get empty(): boolean {
-    return this.inbound.size === 0 && this.outbound.size === 0 && this.policies.size === 0;
+    return this.inbound.size === 0 && this.outbound.size === 0 && this.policies.size === 0 && this.virtualIps.size === 0;
   }
 }
 

@@ -126,7 +126,7 @@ describe.skipIf(!espOk)('ESP traffic between two namespaces', () => {
     }
   });
 
-  it('MAPPING event when the peer\'s NAT-T source port changes', async () => {
+  it('MAPPING event when the peer\'s NAT-T source port changes; updateSaEncap follows it in place', async () => {
     const p = await twoHosts(false);
     const listeners: ChildProcess[] = [];
     try {
@@ -145,6 +145,19 @@ describe.skipIf(!espOk)('ESP traffic between two namespaces', () => {
       expect(r.received).toBe(2);
       const ev = await mapping;
       expect(ev).toMatchObject({ type: 'mapping', dst: p.b.outer, spi: 0xc4000001, proto: 'esp', oldSrc: p.a.outer, newSrc: p.a.outer, oldSport: 4500, newSport: 4501 });
+
+      // B follows the new mapping in place (RFC 7296 §2.23): same SPIs, same keys, new port. With A's
+      // socket on 4500 gone, B's replies only arrive if they now go to 4501.
+      listeners.push(await espInUdpListener(p.a.ns, 4501, false));
+      listeners[0]!.kill();
+      const followed = { ...c.specB, encap: { localPort: 4500, remotePort: 4501 } };
+      await apply(p.b.client, { op: 'updateSaEncap', spec: followed, keysIn: c.keysAB, keysOut: c.keysBA });
+      const out = await p.b.client.getSa({ dst: p.a.outer, spi: c.specB.spiOut });
+      const inb = await p.b.client.getSa({ dst: p.b.outer, spi: c.specB.spiIn });
+      expect(out.encap).toMatchObject({ type: 2, sport: 4500, dport: 4501 });
+      expect(inb.encap).toMatchObject({ type: 2, sport: 4501, dport: 4500 });
+      const again = await ping(p.a.ns, p.b.inner, { count: 3, src: p.a.inner });
+      expect(again.received, again.output).toBe(3);
       for (const [host, spec] of [[p.a, c.specA], [p.b, c.specB]] as const) {
         await apply(host.client, { op: 'deletePolicies', spec });
         await apply(host.client, { op: 'deleteOutboundSa', spec });

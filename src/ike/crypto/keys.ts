@@ -204,7 +204,8 @@ export function applyPpkIntermediate(keys: IkeSaKeys, ppk: Buffer, ni: Buffer, n
 /**
  * RFC 9867 PPK in CREATE_CHILD_SA: SK_d' = prf+(PPK, SK_d), which then replaces SK_d in that exchange's
  * Child KEYMAT or rekeyed-IKE SKEYSEED. UNCONFIRMED: written from ppk.md's recollection of the draft;
- * the RFC body (§3.2/§3.3) was not available. Use only for interop experiments until verified.
+ * the RFC body (§3.2/§3.3) was not available. The engine uses it for RFC 9867 CREATE_CHILD_SA exchanges
+ * (docs/post-quantum.md records the decision).
  */
 export function ppkMixedSkD(prf: Prf, skD: Buffer, ppk: Buffer): Buffer {
   if (ppk.length === 0) throw new Error('PPK must not be empty');

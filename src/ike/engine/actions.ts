@@ -73,11 +73,30 @@ export type KernelAction =
   | { op: 'installPolicies'; spec: ChildSaKernelSpec }
   /** Make-before-break: one UPDPOLICY re-points the outbound template to spec.spiOut. */
   | { op: 'updateOutboundPolicy'; spec: ChildSaKernelSpec; previousSpiOut: number }
+  /**
+   * NAT re-mapping (RFC 7296 §2.23): the peer's UDP encapsulation port changed; both SAs of the Child
+   * SA get spec.encap in place (UPDSA with the same keys), so they keep their SPIs and counters.
+   */
+  | { op: 'updateSaEncap'; spec: ChildSaKernelSpec; keysIn: SaKeys; keysOut: SaKeys }
   | { op: 'deleteInboundSa'; spec: ChildSaKernelSpec }
   | { op: 'deleteOutboundSa'; spec: ChildSaKernelSpec }
   | { op: 'deletePolicies'; spec: ChildSaKernelSpec }
   /** Ask for current counters; answered through Engine.kernelEvent({type:'counters'}). */
-  | { op: 'queryCounters'; spec: ChildSaKernelSpec };
+  | { op: 'queryCounters'; spec: ChildSaKernelSpec }
+  /** Put a virtual IP the peer assigned us (RFC 7296 §2.19) on this host, like `ip addr add ADDRESS/PREFIX dev lo`. */
+  | { op: 'addVirtualIp'; vip: VirtualIpSpec }
+  /** Take it away again once no IKE SA holds it any more. */
+  | { op: 'removeVirtualIp'; vip: VirtualIpSpec };
+
+/** A virtual IP this host uses as the inner source address of its Child SAs. */
+export interface VirtualIpSpec {
+  connection: string;
+  /** The IKE SA that obtained it (it follows the IKE SA through rekeys). */
+  ikeSaId: string;
+  address: string;
+  /** 32 or 128: the address alone. */
+  prefixLength: number;
+}
 
 export type EngineEvent =
   | { type: 'ike-up'; ikeSaId: string; connection: string; spiI: string; spiR: string; suite: string }
@@ -87,6 +106,8 @@ export type EngineEvent =
   | { type: 'child-rekeyed'; connection: string; child: string; oldSpiIn: number; newSpiIn: number; optimized: boolean }
   | { type: 'child-down'; connection: string; child: string; spiIn: number; spiOut: number; reason: string }
   | { type: 'auth-failed'; connection: string; reason: string }
+  /** A virtual IP (RFC 7296 §2.19) assigned to us by the peer (initiator) or leased to the peer from a pool (responder). */
+  | { type: 'virtual-ip'; ikeSaId: string; connection: string; address: string; dns: string[]; assignedTo: 'us' | 'peer' }
   | { type: 'error'; connection?: string; message: string }
   /** Something worth an operator's attention that is not a fault (e.g. a rekey collision resolved). */
   | { type: 'notice'; connection?: string; message: string }

@@ -43,6 +43,8 @@ export interface IkeSaSnapshot {
   /** When this side reauthenticates the IKE SA (absolute engine time, ms); absent or 0 = never. */
   reauthAt?: number;
   establishedAt: number;
+  /** Virtual IPs of this IKE SA: assigned to us (initiator) or leased to the peer (responder). */
+  virtualIps?: string[];
   children: ChildSaSnapshot[];
 }
 

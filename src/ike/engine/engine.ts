@@ -10,7 +10,7 @@
 // exponential back-off, and answers a retransmitted request from its cached response.
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type TrafficSelectorConfig } from '../config.js';
+import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type PpkConfig, type TrafficSelectorConfig } from '../config.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
@@ -45,6 +45,7 @@ import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '
 import {
   applyPpk,
   createIkeSaProtections,
+  ppkMixedSkD,
   createPrf,
   deriveChildKeys,
   deriveIkeSaKeys,
@@ -77,7 +78,23 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
-import { initiatorPpk8784Used, initiatorPpkMode, ppkAuthRequestNotifies, ppkInitNotifies, responderPpk8784, responderPpkMode, responderPpkNotify, type PpkMode } from './ppk.js';
+import { AddressPools, hostSelector, parseVipReply, parseVipRequest, vipReplyPayload, vipRequestPayload } from './virtual-ip.js';
+import {
+  initiatorPpk8784Used,
+  initiatorPpk9867,
+  initiatorPpkMode,
+  mixPpkIntermediate,
+  ppkAuthRequestNotifies,
+  ppkIdentityKeyNotifies,
+  ppkInitNotifies,
+  responderPpk8784,
+  responderPpk9867,
+  responderPpkMode,
+  responderPpkNotify,
+  wantsPpkIntermediate,
+  type PpkExchangeContext,
+  type PpkMode,
+} from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import {
@@ -108,8 +125,12 @@ const IKE_PORT = 500;
 const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
+/** Two IKE SAs of a connection, one initiated by each peer, that came up this close together are twins of a simultaneous start. */
+const TWIN_WINDOW_MS = 120_000;
 /** A reauthentication starts at least this long (or a tenth of the time left) before the hard lifetime. */
 const REAUTH_MARGIN_MS = 60_000;
+/** Beyond TWIN_WINDOW_MS, so that the peer never takes a reauthentication for a simultaneous start. */
+const REAUTH_TWIN_MARGIN_MS = 10_000;
 /** A COOKIE secret is replaced after this long (the previous one is still accepted). */
 const COOKIE_SECRET_LIFETIME_MS = 300_000;
 
@@ -224,13 +245,15 @@ interface IkeSaState {
   reassembler: Reassembler;
   children: Map<number, ChildSaState>;
   lastActivity: number;
+  /** When its IKE_SA_INIT was sent or received (engine clock). */
+  createdAt: number;
+  /** Made by an IKE SA rekey (CREATE_CHILD_SA), not by IKE_SA_INIT. */
+  fromRekey?: boolean;
   establishedAt: number;
   rekeyAt: number;
   expiresAt: number;
   /** RFC 7296 §2.8.3: when this side replaces the IKE SA by a freshly authenticated one (0 = never). */
   reauthAt: number;
-  /** When this IKE SA came into being (a reauthentication's new IKE SA is younger than the one it replaces). */
-  createdAt: number;
   /** When the peer was authenticated for this IKE SA (IKE_AUTH; an IKE SA rekey inherits it), 0 before. */
   authenticatedAt: number;
   /** A reauthentication of this IKE SA is under way: the new IKE SA that is to replace it. */
@@ -258,11 +281,19 @@ interface IkeSaState {
   /** RFC 7427 hash algorithms the peer announced in IKE_SA_INIT. */
   peerHashes: number[];
   ppkOffered?: import('../crypto/index.js').IkeSaKeys;
+  /**
+   * RFC 9867: the PPK round of IKE_INTERMEDIATE is still to come (set in IKE_SA_INIT when USE_PPK_INT was
+   * agreed, cleared by the exchange carrying PPK_IDENTITY_KEY), and the PPK it selected, if any.
+   */
+  ppkRoundPending?: boolean;
+  ppkUsed?: PpkConfig;
   /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
   intAuth?: Buffer;
   followupsChild: FollowupKeResponder<ChildFollowupContext>;
   followupsIke: FollowupKeResponder<IkeFollowupContext>;
   followupsNewChild: FollowupKeResponder<NewChildFollowupContext>;
+  /** Virtual IPs (RFC 7296 §2.19): assigned to us by the peer, or leased to the peer from a pool. They follow the IKE SA through rekeys. */
+  vip?: { addresses: string[]; dns: string[]; assignedTo: 'us' | 'peer' };
 }
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -380,11 +411,18 @@ type ChildPick = { cfg: ChildConfig; remote: AddressRangeSelector[]; local: Addr
  * else the first (packet) selectors of TSi and TSr if they are single addresses it allows, else
  * SINGLE_PAIR_REQUIRED (§3.10.1) so the initiator asks again for just the traffic it forwards.
  */
-function pickChildConfig(children: readonly ChildConfig[], tsi: readonly TrafficSelector[], tsr: readonly TrafficSelector[], acceptable: (cfg: ChildConfig) => boolean = () => true): ChildPick {
+function pickChildConfig(
+  children: readonly ChildConfig[],
+  tsi: readonly TrafficSelector[],
+  tsr: readonly TrafficSelector[],
+  acceptable: (cfg: ChildConfig) => boolean = () => true,
+  /** Narrows the peer's side further, e.g. to the virtual IP leased to it. */
+  narrowRemote: (sels: AddressRangeSelector[]) => AddressRangeSelector[] = (sels) => sels,
+): ChildPick {
   let needSingle = false;
   const candidates: Array<{ cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[]; exact: boolean }> = [];
   for (const cfg of children) {
-    const remote = narrow(tsi, cfg.remoteTs.map(selectorOf));
+    const remote = narrowRemote(narrow(tsi, cfg.remoteTs.map(selectorOf)));
     const local = narrow(tsr, cfg.localTs.map(selectorOf));
     if (!remote.length || !local.length) continue;
     const exact = sameSelectors(cfg.remoteTs.map(selectorOf), tsi) && sameSelectors(cfg.localTs.map(selectorOf), tsr);
@@ -392,7 +430,7 @@ function pickChildConfig(children: readonly ChildConfig[], tsi: readonly Traffic
       candidates.push({ cfg, remote, local, exact });
       continue;
     }
-    const firstRemote = narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf));
+    const firstRemote = narrowRemote(narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf)));
     const firstLocal = narrow(tsr.slice(0, 1), cfg.localTs.map(selectorOf));
     if (firstRemote.length === 1 && firstLocal.length === 1 && singleAddress(firstRemote[0]!) && singleAddress(firstLocal[0]!)) {
       candidates.push({ cfg, remote: firstRemote, local: firstLocal, exact });
@@ -446,6 +484,12 @@ export class Engine implements IkeEngine {
   /** The `now` of the input being processed, for continuations that run inside it. */
   private lastNow = 0;
   private readonly usedSpis = new Set<number>();
+  /** Which outbound SPI each connection/reqid's policies point to, as last told to the kernel. */
+  private readonly policyOut = new Map<string, number>();
+  /** Responder: the address pools virtual IPs are leased from. */
+  private readonly pools = new AddressPools();
+  /** Initiator: virtual IPs on this host and the IKE SAs holding each. */
+  private readonly hostVips = new Map<string, Set<string>>();
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
 
   constructor(config: EngineConfig, options: EngineOptions = {}) {
@@ -591,9 +635,18 @@ export class Engine implements IkeEngine {
     this.config = config;
     const out: Action[] = [];
     const softlyChanged = new Set<string>();
+    const ppkRotated = new Set<string>();
     for (const ike of [...this.sas.values()]) {
       const fresh = config.connections.find((c) => c.name === ike.conn.name);
       if (fresh && JSON.stringify(fresh, bufferReplacer) === old.get(ike.conn.name)) continue;
+      if (fresh && JSON.stringify({ ...fresh, ppk: fresh.ppk && { ...fresh.ppk, keys: [] } }, bufferReplacer) === JSON.stringify({ ...ike.conn, ppk: ike.conn.ppk && { ...ike.conn.ppk, keys: [] } }, bufferReplacer)) {
+        // Only the PPK values changed (rotation): nothing negotiated is affected, so optimized rekeys stay
+        // allowed; RFC 9867 offers the new PPKs in the next CREATE_CHILD_SA.
+        ike.conn = fresh;
+        for (const c of ike.children.values()) c.cfg = fresh.children.find((f) => f.name === c.cfg.name) ?? c.cfg;
+        ppkRotated.add(fresh.name);
+        continue;
+      }
       if (fresh && connectionIdentity(fresh) === oldIdentity.get(ike.conn.name) && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // Only proposals, lifetimes or timers changed: the SAs stay, the new settings apply from their
         // next rekey, which must then be a regular one (optimized rekeys inherit the old algorithms, draft §3).
@@ -608,10 +661,11 @@ export class Engine implements IkeEngine {
       }
       out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
+    for (const name of ppkRotated) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new PPKs, offered from the next CREATE_CHILD_SA (RFC 9867) or authentication (RFC 8784)' }));
     for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
       const before = old.get(c.name);
-      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
+      if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !ppkRotated.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
         out.push(...this.initiate(now, c.name));
       }
     }
@@ -650,6 +704,7 @@ export class Engine implements IkeEngine {
       rekeyAt: ike.rekeyAt,
       reauthAt: ike.reauthAt,
       establishedAt: ike.establishedAt,
+      ...(ike.vip ? { virtualIps: [...ike.vip.addresses] } : {}),
       children: [...ike.children.values()].map((c) => ({
         childId: c.childId,
         name: c.cfg.name,
@@ -717,6 +772,7 @@ export class Engine implements IkeEngine {
       id: hex(initiator ? spiI : spiR),
       conn,
       initiator,
+      createdAt: now,
       state: initiator ? 'init-sent' : 'init-received',
       spiI,
       spiR,
@@ -740,7 +796,6 @@ export class Engine implements IkeEngine {
       rekeyAt: 0,
       expiresAt: 0,
       reauthAt: 0,
-      createdAt: now,
       authenticatedAt: 0,
       refusedOptimizedIke: false,
       ppkMode: 'none',
@@ -897,6 +952,36 @@ export class Engine implements IkeEngine {
     return out;
   }
 
+  /**
+   * Where the peer's authenticated messages come from (RFC 7296 §2.23). The first move to port 4500
+   * is followed (RFC 3948). After that, when the peer is behind a NAT and we are not, its NAT may
+   * re-map it to another port or address at any time: IKE follows every authenticated change, and the
+   * Child SAs' UDP encapsulation follows a port change in place. A changed public address changes the
+   * SAs' outer address, which XFRM cannot alter in place: those Child SAs are created anew.
+   */
+  private followPeer(now: number, ike: IkeSaState, local: Endpoint, remote: Endpoint): Action[] {
+    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
+      ike.local = { ...local };
+      ike.remote = { ...remote };
+      return [];
+    }
+    if (!ike.natRemote || ike.natLocal || ike.state !== 'established') return [];
+    if (remote.address === ike.remote.address && remote.port === ike.remote.port) return [];
+    const before = ike.remote;
+    ike.remote = { ...remote };
+    const out: Action[] = [this.event({ type: 'notice', connection: ike.conn.name, message: `the peer's NAT mapping changed from ${before.address}:${before.port} to ${remote.address}:${remote.port} (RFC 7296 §2.23)` })];
+    for (const child of [...ike.children.values()]) {
+      if (!child.spec.encap) continue;
+      if (remote.address !== before.address) {
+        out.push(...this.deleteChild(now, ike, child, 'the peer moved to another address', true), ...this.createChildSa(now, ike, child.cfg));
+        continue;
+      }
+      child.spec = { ...child.spec, encap: { ...child.spec.encap, remotePort: remote.port } };
+      out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: this.keysOf(child.sa.keysIn), keysOut: this.keysOf(child.sa.keysOut) } });
+    }
+    return out;
+  }
+
   /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
   private windowSizeNotify(conn: ConnectionConfig): Payload[] {
     if (conn.ike.windowSize <= 1) return [];
@@ -983,7 +1068,7 @@ export class Engine implements IkeEngine {
       ike.inflight.delete(header.messageId);
       ike.lastActivity = now;
       this.noteWindowSize(ike, opened.payloads);
-      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...o.onResponse(now, opened.header, opened.payloads, data)];
+      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...this.followPeer(now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
       if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
       return out;
     }
@@ -1004,15 +1089,11 @@ export class Engine implements IkeEngine {
     }
     const opened = this.open(now, ike, data, decoded.message);
     if (!opened) return [];
-    // Follow the peer to port 4500 (RFC 3948, RFC 7296 §2.23).
-    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
-      ike.local = { ...local };
-      ike.remote = { ...remote };
-    }
+    const followed = this.followPeer(now, ike, local, remote);
     ike.lastActivity = now;
     this.noteWindowSize(ike, opened.payloads);
     const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
-    const out: Action[] = [];
+    const out: Action[] = [...followed];
     const reply = (payloads: Payload[]) => {
       const datagrams = this.seal(ike, header.exchangeType, header.messageId, true, payloads);
       ike.responses.set(header.messageId, datagrams);
@@ -1060,12 +1141,15 @@ export class Engine implements IkeEngine {
       ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
     );
     if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
-    if (conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    // RFC 9867 §3.1: USE_PPK_INT needs IKE_INTERMEDIATE, so PPKs alone are reason enough to announce it.
+    const ppkInt = wantsPpkIntermediate(conn);
+    if (ppkInt || conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
     if (conn.ike.fragmentation) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
     // RFC 7427 §4: the hash algorithms we can verify signatures with.
     payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
-    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH.
-    payloads.push(...ppkInitNotifies(conn, false).filter((n) => n.notifyType === NotifyType.USE_PPK));
+    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH; RFC 9867 §3.1: with
+    // USE_PPK_INT too, the responder picks one of the two and answers with that notify only.
+    payloads.push(...ppkInitNotifies(conn, ppkInt));
     const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
     const datagram = encodeMessage({ header, payloads });
     ike.initRequest = datagram;
@@ -1165,11 +1249,13 @@ export class Engine implements IkeEngine {
       response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
       ike.fragmentation = true;
     }
-    ike.ppkMode = responderPpkMode(payloads, conn, false);
+    ike.ppkMode = responderPpkMode(payloads, conn, wantsPpkIntermediate(conn) && announcesIntermediate(payloads));
     const ppkNotify = responderPpkNotify(ike.ppkMode);
     if (ppkNotify) response.push(ppkNotify);
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
+      // RFC 9867 §3.1: the PPK round needs IKE_INTERMEDIATE even without additional key exchanges.
       response.push(intermediateSupportedNotify());
       ike.intermediate = { responder: new IntermediateKeResponder(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR }, this.rng), chain: new IntAuthChain() };
     }
@@ -1238,14 +1324,16 @@ export class Engine implements IkeEngine {
     }
     ike.peerHashes = this.signatureHashes(payloads);
     ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-    ike.ppkMode = initiatorPpkMode(payloads, false, (ike.conn.ppk?.keys.length ?? 0) > 0, false);
+    const sentInt = wantsPpkIntermediate(ike.conn);
+    ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
-      const reason = 'a PPK is required but the responder does not support PPKs (no USE_PPK)';
+      const reason = `a PPK is required but the responder does not support PPKs (no ${sentInt ? 'USE_PPK_INT or ' : ''}USE_PPK)`;
       return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
     }
     ike.state = 'auth-sent';
     const rounds = intermediateRounds(chosen);
-    if (rounds.length > 0) {
+    if (rounds.length > 0 || ike.ppkRoundPending) {
       if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
       ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
       return [...out, ...this.sendIntermediate(now, ike)];
@@ -1253,17 +1341,83 @@ export class Engine implements IkeEngine {
     return [...out, ...this.sendAuthRequest(now, ike)];
   }
 
+  /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
+  private ppkContext(ike: IkeSaState): PpkExchangeContext {
+    return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
+  }
+
+  // RFC 9867 in CREATE_CHILD_SA (docs/post-quantum.md): on an IKE SA that agreed USE_PPK_INT, every
+  // CREATE_CHILD_SA request offers the configured PPKs again (PPK_IDENTITY_KEY), the responder echoes the
+  // one it selects (PPK_IDENTITY), and that exchange derives its keys from SK_d' = prf+(PPK, SK_d). A PPK
+  // is never carried over from an earlier exchange: an optimized rekey negotiates it like any other
+  // (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3). Here the PPK is opportunistic: a required PPK was
+  // already enforced when the IKE SA was set up, whose SK_d every later key depends on.
+
+  /** Initiator: the PPKs offered in a CREATE_CHILD_SA request, and their notifies. */
+  private ppkOffer(ike: IkeSaState): { offered: PpkConfig[]; notifies: Payload[] } {
+    const keys = ike.ppkMode === 'rfc9867' ? (ike.conn.ppk?.keys ?? []) : [];
+    return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, this.ppkContext(ike)) : [] };
+  }
+
+  /** Responder: the first offered PPK we have whose confirmation matches, and the N(PPK_IDENTITY) echoing it. */
+  private ppkAnswer(ike: IkeSaState, request: readonly Payload[]): { ppk?: PpkConfig; reply: Payload[] } {
+    if (ike.ppkMode !== 'rfc9867' || !ike.conn.ppk) return { reply: [] };
+    const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, this.ppkContext(ike));
+    return d.use === 'ppk' ? { ppk: d.ppk, reply: [d.response] } : { reply: [] };
+  }
+
+  /** Initiator: the PPK the responder selected among those we offered (none: plain SK_d). */
+  private ppkSelected(response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
+    if (offered.length === 0) return { ok: true };
+    return initiatorPpk9867(response, offered, false);
+  }
+
+  /** The IKE SA as this exchange's key derivation sees it: SK_d replaced by SK_d' = prf+(PPK, SK_d). */
+  private withPpk(sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
+    return ppk ? { ...sa, keys: { ...sa.keys, skD: ppkMixedSkD(sa.keys.prf, sa.keys.skD, ppk.key) } } : sa;
+  }
+
+  private ppkNotice(ike: IkeSaState, what: string, ppk: PpkConfig | undefined): Action[] {
+    return ppk ? [this.event({ type: 'notice', connection: ike.conn.name, message: `PPK ${ppk.id.subarray(1).toString('utf8')} mixed into the ${what} (RFC 9867)` })] : [];
+  }
+
   /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
   private sendIntermediate(now: number, ike: IkeSaState): Action[] {
     const im = ike.intermediate!;
     const init = im.initiator!;
-    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => init.nextRequest(), (t, _h, resp, datagram) => {
+    // RFC 9867 §3.1: the PPK notifies ride on the last IKE_INTERMEDIATE exchange: the one with the last
+    // additional key exchange, or a dedicated one when there is none.
+    const withKe = !init.done;
+    const ppkRound = ike.ppkRoundPending === true && init.methods.length - init.secrets.length <= 1;
+    const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
+    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
+      ...(withKe ? init.nextRequest() : []),
+      ...(ppkRound ? ppkIdentityKeyNotifies(offered, this.ppkContext(ike)) : []),
+    ], (t, _h, resp, datagram) => {
       const sa = ike.sa!;
       // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
       im.chain.addMessage(sa.keys.prf, sa.keys.skPr, datagram, resp, true);
-      const step = init.handleResponse(resp);
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.AUTHENTICATION_FAILED && ppkRound) {
+        const reason = 'the responder refused the IKE SA in the PPK exchange (AUTHENTICATION_FAILED): it requires a PPK and has none of ours (RFC 9867)';
+        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+      }
+      const step = withKe ? init.handleResponse(resp) : { ok: true as const, keys: sa.keys, done: true };
       if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
       sa.keys = step.keys;
+      if (ppkRound) {
+        ike.ppkRoundPending = false;
+        const chosenPpk = initiatorPpk9867(resp, offered, ike.conn.ppk?.required ?? false);
+        if (!chosenPpk.ok) {
+          const reason = `RFC 9867 PPK exchange failed: ${chosenPpk.reason}`;
+          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+        }
+        // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
+        if (chosenPpk.ppk) {
+          ike.ppkUsed = chosenPpk.ppk;
+          sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, this.ppkContext(ike));
+        }
+      }
       if (!step.done) return this.sendIntermediate(t, ike);
       ike.intAuth = im.chain.value(ike.nextRequestId);
       return this.sendAuthRequest(t, ike);
@@ -1283,13 +1437,30 @@ export class Engine implements IkeEngine {
     im.chain.addMessage(prf, skPi, datagram, payloads, false);
     const r = im.responder.handleRequest(payloads);
     if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    const response = [...r.response];
+    let ppk: PpkConfig | undefined;
+    if (ike.ppkRoundPending && r.done) {
+      // RFC 9867 §3.1: the exchange completing the additional key exchanges (or a dedicated one) carries
+      // the initiator's PPK_IDENTITY_KEY list; we select the first PPK we have whose confirmation matches.
+      ike.ppkRoundPending = false;
+      const d = responderPpk9867(payloads, ike.conn, this.ppkContext(ike));
+      if (d.use === 'fail') {
+        const reason = `RFC 9867 PPK exchange: ${d.reason}`;
+        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')] } };
+      }
+      if (d.use === 'ppk') {
+        ppk = d.ppk;
+        ike.ppkUsed = d.ppk;
+        response.push(d.response);
+      }
+    }
     // The response is protected with the keys in force; the update applies from the next exchange.
     return {
-      response: r.response,
+      response,
       after: {
         sealed: (out) => {
-          im.chain.addMessage(prf, skPr, out, r.response, true);
-          sa.keys = r.keys;
+          im.chain.addMessage(prf, skPr, out, response, true);
+          sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, this.ppkContext(ike)) : r.keys;
         },
       },
     };
@@ -1326,8 +1497,12 @@ export class Engine implements IkeEngine {
       ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
     }
     const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
-    // RFC 7296 §2.8.3: a reauthentication must not send INITIAL_CONTACT (the old IKE SA is still in use).
-    if (!ike.reauthOf) payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    // RFC 7296 §2.4: INITIAL_CONTACT tells the peer this is our only IKE SA with it, so its older ones
+    // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile), nor in a
+    // reauthentication (RFC 7296 §2.8.3: the old IKE SA is still in use).
+    const holdsOther = [...this.sas.values()].some((o) => o !== ike && o.remote.address === ike.remote.address && o.conn.name === conn.name && (o.state === 'established' || o.state === 'rekeyed'));
+    if (!holdsOther && !ike.reauthOf) payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    if (conn.vips?.request) payloads.push(vipRequestPayload(conn.vips.addresses?.length ? conn.vips.addresses : ['0.0.0.0']));
     const child = ike.authChild?.cfg;
     const reauthChild = ike.reauthOf?.children[0];
     if (child) {
@@ -1371,6 +1546,15 @@ export class Engine implements IkeEngine {
     sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
     const out = this.established(now, ike);
     const pending = ike.authChild;
+    if (conn.vips?.request) {
+      const vip = this.takeVirtualIps(ike, payloads, err?.notifyType);
+      if (!vip.ok) {
+        if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...this.deleteIkeSa(now, ike, vip.reason, true));
+        return out;
+      }
+      out.push(...vip.actions);
+    }
     if (pending && pending.spiIn !== 0) {
       const sar = getSa(payloads);
       const tsi = getTsi(payloads);
@@ -1393,13 +1577,20 @@ export class Engine implements IkeEngine {
         out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
         return out;
       }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
+        return out;
+      }
       const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
+      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
       out.push(...this.installChild(now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
     if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
     ike.extraChildren.clear();
+    out.push(...this.settleSimultaneousIkeSas(now, ike));
     return out;
   }
 
@@ -1414,11 +1605,19 @@ export class Engine implements IkeEngine {
     if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
     payloads.push(...(selectors ?? requestSelectors(cfg, packet, packetOnly)));
     if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => payloads, (t, _h, resp) => {
+    let offered: PpkConfig[] = [];
+    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
+      const ppk = this.ppkOffer(ike);
+      offered = ppk.offered;
+      return [...payloads, ...ppk.notifies];
+    }, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
         this.usedSpis.delete(spiIn);
         return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...this.reauthChildSettled(t, ike, cfg, reason)];
       };
+      const sel = this.ppkSelected(resp, offered);
+      if (!sel.ok) return [...fail(sel.reason), ...this.deleteIkeSa(t, ike, `new Child SA: ${sel.reason}`, true)];
+      const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
         this.usedSpis.delete(spiIn);
@@ -1458,11 +1657,15 @@ export class Engine implements IkeEngine {
           return fail((e as Error).message);
         }
       }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
       const nr = Buffer.from(nonce.data);
-      const finish = (all: Buffer[], at: number) =>
-        this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), tsi.selectors, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all }), cfg);
+      const finish = (all: Buffer[], at: number) => [
+        ...this.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
+        ...this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
+      ];
       const more = keMethodsOf(chosen).slice(1);
       if (more.length === 0) {
         if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
@@ -1490,7 +1693,7 @@ export class Engine implements IkeEngine {
     const tsr = getTsr(payloads);
     if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
     const kp = getKe(payloads);
-    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined);
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => this.peerTs(ike, sels));
     if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
@@ -1524,16 +1727,19 @@ export class Engine implements IkeEngine {
     const cfg = picked.cfg;
     const ni = Buffer.from(nonce.data);
     const spiOut = offered.spi.readUInt32BE(0);
-    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all });
+    const ppk = this.ppkAnswer(ike, payloads);
+    const skD = ppk.ppk ? this.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
+    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
     response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
     if (keReply) response.push(keReply);
     response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
     if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    response.push(...ppk.reply);
     // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
     // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
     const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
-    if (link) return { response: [...response, link], after: { after: this.armFollowupTimeout(ike) } };
-    return { response, after: { before: this.installChild(now, ike, build(secrets), cfg) } };
+    if (link) return { response: [...response, link], after: { after: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
+    return { response, after: { before: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.installChild(now, ike, build(secrets), cfg)] } };
   }
 
   /**
@@ -1580,7 +1786,13 @@ export class Engine implements IkeEngine {
       let keys = sa.keys;
       let data = auth.data;
       let reply: Payload | undefined;
-      if (ike.ppkMode === 'rfc8784' || c.ppk?.required) {
+      // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
+      // The connection the peer's identity selects may be stricter than the one IKE_SA_INIT assumed.
+      if (ike.ppkMode === 'rfc9867' && c.ppk?.required && !ike.ppkUsed) {
+        ppkReason = 'PPK required but none was selected in IKE_INTERMEDIATE (RFC 9867)';
+        return false;
+      }
+      if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
         const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
         if (d.use === 'fail') {
           ppkReason = d.reason;
@@ -1628,20 +1840,26 @@ export class Engine implements IkeEngine {
     const before: Action[] = [];
     // RFC 7296 §2.4: INITIAL_CONTACT means the peer restarted and holds no other SAs with us: ours
     // with that identity are stale and go without a Delete (nobody would answer it).
+    // Only IKE SAs that were up before this one began are stale: one set up at the same time (both
+    // peers initiating at once, each sending INITIAL_CONTACT) is settled by settleSimultaneousIkeSas.
     if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
       for (const other of [...this.sas.values()]) {
-        if (other !== ike && other.conn.name === conn.name && other.state !== 'init-received' && other.remote.address === ike.remote.address) {
+        if (other !== ike && other.conn.name === conn.name && other.remote.address === ike.remote.address && (other.state === 'established' || other.state === 'rekeyed') && other.establishedAt < ike.createdAt) {
           before.push(...this.dropIkeSa(now, other, 'the peer restarted (INITIAL_CONTACT)'));
         }
       }
     }
     const after: Action[] = this.established(now, ike);
+    const vip = this.leaseVirtualIps(ike, conn, payloads, idData);
+    if (vip.reply) response.push(vip.reply);
+    if (vip.refuse !== undefined) response.push(notify(vip.refuse));
+    after.push(...vip.actions);
     const sai = getSa(payloads);
     const tsi = getTsi(payloads);
     const tsr = getTsr(payloads);
-    if (sai && tsi && tsr) {
+    if (sai && tsi && tsr && vip.refuse === undefined) {
       // TSi are the initiator's (our remote) selectors, TSr ours.
-      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok);
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => this.peerTs(ike, sels));
       if ('refuse' in picked) {
         response.push(notify(picked.refuse));
         after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
@@ -1667,6 +1885,7 @@ export class Engine implements IkeEngine {
         }
       }
     }
+    after.push(...this.settleSimultaneousIkeSas(now, ike));
     return { response, after: { before, after } };
   }
 
@@ -1705,6 +1924,75 @@ export class Engine implements IkeEngine {
     }
     if (method !== 2 || !conn.psk) return 'the peer must authenticate with the pre-shared key';
     return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
+  }
+
+  /**
+   * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
+   * SAs. As for simultaneous rekeys (RFC 7296 §2.8.2), the IKE SA whose IKE_SA_INIT holds the lowest
+   * of the four nonces is redundant; both peers compare the same nonces. It is deleted by the
+   * initiator of the survivor: only that peer knows the survivor is complete on both ends (it has the
+   * answer to its IKE_AUTH), so it can move its traffic there before the Delete. Twins are two IKE
+   * SAs of the connection made by IKE_SA_INIT, one initiated by each peer, that came up within
+   * TWIN_WINDOW_MS of each other; one made by a rekey, or one replaced hours later by a
+   * reauthentication, is no twin.
+   */
+  /**
+   * Whether `fresh` is our reauthentication of `old`: no twins. (The peer's reauthentication of an IKE SA
+   * established within TWIN_WINDOW_MS looks like a twin to us and is settled as one by the nonces.)
+   */
+  private reauthenticates(fresh: IkeSaState, old: IkeSaState): boolean {
+    return fresh.reauthOf?.old === old || old.reauthBy === fresh;
+  }
+
+  private settleSimultaneousIkeSas(now: number, ike: IkeSaState): Action[] {
+    if (ike.state !== 'established') return [];
+    if (ike.fromRekey) return [];
+    const twin = [...this.sas.values()].find(
+      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !this.reauthenticates(ike, o),
+    );
+    if (!twin) return [];
+    const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
+    const survivor = redundant === ike ? twin : ike;
+    const whose = redundant.initiator ? 'our' : "the peer's";
+    if (!survivor.initiator) {
+      return [this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; the peer deletes it` })];
+    }
+    return [
+      this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; deleting it` }),
+      ...this.retireRedundantIkeSa(now, redundant),
+    ];
+  }
+
+  /**
+   * Delete a redundant IKE SA whose Child SAs have twins under the surviving one, make-before-break:
+   * policies move to the twins, the outbound SAs go, the inbound ones stay for the grace period
+   * (the peer may still send on them until our Delete reaches it), then the Delete of the IKE SA.
+   */
+  private retireRedundantIkeSa(now: number, ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      c.state = 'rekeyed';
+      const key = policyKey(c.spec);
+      const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((o) => o.cfg.reqid === c.cfg.reqid && o.spec.connection === c.spec.connection && o.state !== 'rekeyed');
+      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`));
+      if (heir && this.policyOut.get(key) === c.sa.spiOut) {
+        out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: c.sa.spiOut } });
+      }
+      out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
+      out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(c.sa.spiIn);
+        const later: Action[] = [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
+        if (!heir) later.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: c.spec } });
+        return later;
+      }));
+      out.push(this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason: 'redundant: both peers initiated at once' }));
+    }
+    ike.state = 'deleting';
+    ike.queue = [];
+    out.push(...this.abandonRequests(ike));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, 'redundant: both peers initiated at once'), false, true));
+    return out;
   }
 
   private established(now: number, ike: IkeSaState): Action[] {
@@ -1788,13 +2076,14 @@ export class Engine implements IkeEngine {
     keMethods: number[] | undefined,
     weInitiated: boolean,
     tfc: boolean,
-    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[] },
+    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[]; skD?: Buffer },
   ): RekeyChildSa {
     const sa = ike.sa!;
     // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
     const km = deriveChildKeys({
       prf: sa.keys.prf,
-      skD: sa.keys.skD,
+      // RFC 9867: SK_d' = prf+(PPK, SK_d) when this CREATE_CHILD_SA selected a PPK.
+      skD: exchange?.skD ?? sa.keys.skD,
       ni: exchange?.ni ?? ike.ni,
       nr: exchange?.nr ?? ike.nr,
       sharedSecrets: exchange?.secrets ?? [],
@@ -1898,7 +2187,9 @@ export class Engine implements IkeEngine {
     const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } };
     const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } };
     const replaced = this.reauthReplaces(ike, child);
-    let kernel: Action[] = [inbound, outbound, { kind: 'kernel', action: { op: 'installPolicies', spec: child.spec } }];
+    // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
+    // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
+    let kernel: Action[] = [inbound, outbound, ...(this.policiesHeldByOther(child) ? [] : [{ kind: 'kernel' as const, action: { op: 'installPolicies' as const, spec: this.notePolicy(child.spec) } }])];
     if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...this.retireForReauth(replaced.owner, replaced.child, child)];
     else if (replaced) {
       // Responder of a reauthentication: the policies (per reqid) stay on the old SA until the old IKE SA goes.
@@ -1914,17 +2205,35 @@ export class Engine implements IkeEngine {
     ];
   }
 
+  private policiesHeldByOther(child: ChildSaState): boolean {
+    const held = this.policyOut.get(policyKey(child.spec));
+    if (held === undefined) return false;
+    return [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.sa.spiOut === held && c.spec.connection === child.spec.connection));
+  }
+
+  /** Record that the outbound policies of `spec`'s reqid now point to its outbound SPI. */
+  private notePolicy(spec: ChildSaKernelSpec): ChildSaKernelSpec {
+    this.policyOut.set(policyKey(spec), spec.spiOut);
+    return spec;
+  }
+
   private removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
     this.usedSpis.delete(child.sa.spiIn);
-    const out: Action[] = [
-      ...this.cancel(`child:${child.childId}:rekey`),
-      ...this.cancel(`child:${child.childId}:expire`),
-      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
-      { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
-    ];
-    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision) uses them.
-    const shared = [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.cfg.reqid === child.cfg.reqid && s.conn.name === child.spec.connection));
-    if (policies && !shared) out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`)];
+    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
+    // or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
+    // pointed to this one, so that its outbound SA is never deleted under a policy (make-before-break).
+    const key = policyKey(child.spec);
+    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
+    if (heir && this.policyOut.get(key) === child.sa.spiOut) {
+      out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: heir.spec, previousSpiOut: child.sa.spiOut } });
+      this.policyOut.set(key, heir.sa.spiOut);
+    }
+    out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } }, { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } });
+    if (policies && !heir) {
+      out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+      this.policyOut.delete(key);
+    }
     return out;
   }
 
@@ -1954,6 +2263,7 @@ export class Engine implements IkeEngine {
 
   private sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
     let pending: PendingChildRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -1961,10 +2271,19 @@ export class Engine implements IkeEngine {
       () => {
         const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
         pending = started.pending;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
-        const outcome = completeChildRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) {
+          child.state = 'installed';
+          return this.deleteIkeSa(t, ike, `Child SA rekey: ${sel.reason}`, true);
+        }
+        const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         switch (outcome.kind) {
           case 'done':
             return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
@@ -2003,6 +2322,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
     );
   }
@@ -2034,7 +2354,7 @@ export class Engine implements IkeEngine {
     fresh.nonces = nonces;
     old.supersededBy = fresh;
     this.usedSpis.add(sa.spiIn);
-    const actions = rekeyKernelActions(old.spec, fresh.spec, sa);
+    const actions = rekeyKernelActions(old.spec, this.notePolicy(fresh.spec), sa);
     ike.children.delete(old.childId);
     old.state = 'rekeyed';
     this.counters.child++;
@@ -2079,6 +2399,7 @@ export class Engine implements IkeEngine {
 
   private sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
     let pending: PendingIkeRekey | undefined;
+    let offered: PpkConfig[] = [];
     return this.request(
       now,
       ike,
@@ -2087,11 +2408,17 @@ export class Engine implements IkeEngine {
         const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
         pending = started.pending;
         ike.ikeRekeyInFlight = true;
-        return started.request;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
       },
       (t, _h, resp) => {
         ike.ikeRekeyInFlight = false;
-        const outcome = completeIkeRekey(ike.sa!, pending!, resp, policy);
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) return this.deleteIkeSa(t, ike, `IKE SA rekey: ${sel.reason}`, true);
+        const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
+        return [...note, ...((): Action[] => {
         if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
         if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
           // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
@@ -2139,6 +2466,7 @@ export class Engine implements IkeEngine {
             return out;
           }
         }
+        })()];
       },
       false,
       true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
@@ -2212,12 +2540,17 @@ export class Engine implements IkeEngine {
     fresh.fragmentation = old.fragmentation;
     fresh.peerHashes = old.peerHashes;
     fresh.authenticatedAt = old.authenticatedAt;
+    // RFC 9867: USE_PPK_INT, agreed at setup, holds for the IKE SA's successors; each of their
+    // CREATE_CHILD_SA exchanges negotiates its own PPK.
+    fresh.ppkMode = old.ppkMode;
     fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
+    fresh.fromRekey = true;
     this.sas.set(fresh.id, fresh);
     return fresh;
   }
 
   private moveChildren(old: IkeSaState, fresh: IkeSaState): void {
+    this.moveVirtualIps(old, fresh);
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();
     old.state = 'rekeyed';
@@ -2293,6 +2626,16 @@ export class Engine implements IkeEngine {
    */
   private startReauth(now: number, old: IkeSaState): Action[] {
     if (this.sas.get(old.id) !== old || old.state !== 'established' || old.reauthBy) return [];
+    // The original responder's new IKE SA, up within TWIN_WINDOW_MS of the old one, would look to the
+    // peer like the twin of a simultaneous start (settled by the nonces): wait until that window is over.
+    const earliest = old.establishedAt + TWIN_WINDOW_MS + REAUTH_TWIN_MARGIN_MS;
+    if (!old.initiator && !old.fromRekey && now < earliest) {
+      old.reauthAt = earliest;
+      return [
+        this.event({ type: 'notice', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} deferred by ${Math.ceil((earliest - now) / 1000)} s: it came up too recently to be told from a simultaneous start` }),
+        this.armReauth(old),
+      ];
+    }
     const children: ReauthChild[] = [...old.children.values()]
       .filter((c) => c.state !== 'rekeyed' && c.state !== 'deleting')
       .map((c) => ({ cfg: c.cfg, localTs: c.sa.localTs, remoteTs: c.sa.remoteTs, requested: false }));
@@ -2422,7 +2765,7 @@ export class Engine implements IkeEngine {
     return [
       ...this.cancel(`child:${old.childId}:rekey`),
       ...this.cancel(`child:${old.childId}:expire`),
-      { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: old.sa.spiOut } },
+      { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: old.sa.spiOut } },
       { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
       this.event({ type: 'child-rekeyed', connection: owner.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
     ];
@@ -2464,7 +2807,7 @@ export class Engine implements IkeEngine {
         out.push(
           ...this.cancel(`child:${current.childId}:rekey`),
           ...this.cancel(`child:${current.childId}:expire`),
-          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: fresh.spec, previousSpiOut: current.sa.spiOut } },
+          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: current.sa.spiOut } },
           { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: current.spec } },
           this.event({ type: 'child-rekeyed', connection: old.conn.name, child: current.cfg.name, oldSpiIn: current.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
         );
@@ -2480,7 +2823,7 @@ export class Engine implements IkeEngine {
     switch (header.exchangeType) {
       case ExchangeType.IKE_AUTH:
         if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
-        if (ike.intermediate && !ike.intermediate.responder?.done) {
+        if (ike.intermediate && (!ike.intermediate.responder?.done || ike.ppkRoundPending)) {
           return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
         }
         ike.intAuth = ike.intermediate?.chain.value(header.messageId);
@@ -2530,7 +2873,7 @@ export class Engine implements IkeEngine {
           pendingSwitch.pendingSwitch = undefined;
           ours.push(spi32(old.sa.spiIn));
           after.push(
-            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: pendingSwitch.spec, previousSpiOut: old.sa.spiOut } },
+            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
             { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
             this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
               this.usedSpis.delete(old.sa.spiIn);
@@ -2641,7 +2984,8 @@ export class Engine implements IkeEngine {
       }
       const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
       const policy = this.policyFor(ike, target?.cfg, target);
-      const answer = respondChildRekey(ike.sa!, payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondChildRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
       if (answer.kind === 'refused' || !target) {
         const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
         return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
@@ -2649,10 +2993,11 @@ export class Engine implements IkeEngine {
       if (answer.kind === 'followup') {
         // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
         target.state = 'rekeying';
-        return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+        return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
       }
       const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
-      return { response: answer.response, after: accepted };
+      if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
+      return { response: [...answer.response, ...ppk.reply], after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
       if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
@@ -2660,21 +3005,128 @@ export class Engine implements IkeEngine {
         // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
         return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
       }
-      const answer = respondIkeRekey(ike.sa!, payloads, this.policyFor(ike), ike.followupsIke, now);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondIkeRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, this.policyFor(ike), ike.followupsIke, now);
       if (answer.kind === 'refused') {
         return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
       }
-      if (answer.kind === 'followup') return { response: answer.response, after: { after: this.armFollowupTimeout(ike) } };
+      answer.response.push(...ppk.reply);
+      const ppkNote = this.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
+      if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...this.armFollowupTimeout(ike)] } };
       if (ike.ikeRekeyInFlight) {
         // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
         // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
         const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
         ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
-        return { response: answer.response, after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
+        return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
       }
-      return { response: answer.response, after: { after: this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke) } };
+      return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
     }
     return this.respondCreateChildSa(now, ike, payloads);
+  }
+
+  // ------------------------------------------------------------------------------ virtual IPs
+
+  /** Our side's selectors of a Child SA: inside the virtual IPs the peer assigned us, if any (RFC 7296 §2.19). */
+  private ourTs(ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
+    return ike.vip?.assignedTo === 'us' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : [...selectors];
+  }
+
+  /** The peer's selectors of a Child SA: narrowed to the virtual IPs leased to it, if any (RFC 7296 §2.19). */
+  private peerTs(ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
+    return ike.vip?.assignedTo === 'peer' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : selectors;
+  }
+
+  /**
+   * Responder, IKE_AUTH: answer a CP(CFG_REQUEST) from the connection's pools (RFC 7296 §2.19). A
+   * connection without pools ignores the CP payload. With pools, a request without CP is answered
+   * FAILED_CP_REQUIRED and an exhausted pool INTERNAL_ADDRESS_FAILURE (§3.10.1); the IKE SA stands,
+   * no Child SA is created.
+   */
+  private leaseVirtualIps(ike: IkeSaState, conn: ConnectionConfig, payloads: Payload[], peerId: { type: number; data: Buffer }): { reply?: Payload; refuse?: number; actions: Action[] } {
+    const pools = conn.vips?.pool ?? [];
+    if (pools.length === 0) return { actions: [] };
+    const request = parseVipRequest(payloads);
+    if (!request || request.addresses.length === 0) {
+      return { refuse: NotifyType.FAILED_CP_REQUIRED, actions: [this.event({ type: 'error', connection: conn.name, message: 'the peer asked for no virtual IP but the connection hands them out: FAILED_CP_REQUIRED, no Child SA' })] };
+    }
+    const got = this.pools.lease(pools, request, `${peerId.type}:${hex(peerId.data)}`, ike.id);
+    if (got.addresses.length === 0) {
+      return { refuse: NotifyType.INTERNAL_ADDRESS_FAILURE, actions: [this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}: INTERNAL_ADDRESS_FAILURE, no Child SA` })] };
+    }
+    const families = new Set(got.addresses.map((a) => isIPv4(a)));
+    const dns = (conn.vips?.dns ?? []).filter((d) => families.has(isIPv4(d)));
+    ike.vip = { addresses: got.addresses, dns, assignedTo: 'peer' };
+    const actions = got.addresses.map((address) => this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: conn.name, address, dns, assignedTo: 'peer' }));
+    if (got.missing.length > 0) actions.push(this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}` }));
+    return { reply: vipReplyPayload(got.addresses, dns), actions };
+  }
+
+  /**
+   * Initiator, IKE_AUTH response: the virtual IPs the responder assigned. We asked because we need
+   * one: without any, the IKE SA is deleted (§2.19 lets the initiator tear it down and retry later).
+   */
+  private takeVirtualIps(ike: IkeSaState, payloads: Payload[], errorNotify: number | undefined): { ok: true; actions: Action[] } | { ok: false; reason: string } {
+    const reply = parseVipReply(payloads);
+    for (const why of reply?.ignored ?? []) this.log('warn', { connection: ike.conn.name }, `CFG_REPLY: ignored ${why}`);
+    if (!reply || reply.addresses.length === 0) {
+      const why =
+        errorNotify === NotifyType.INTERNAL_ADDRESS_FAILURE
+          ? 'the responder has no address to assign (INTERNAL_ADDRESS_FAILURE)'
+          : errorNotify === NotifyType.FAILED_CP_REQUIRED
+            ? 'the responder refused the configuration request (FAILED_CP_REQUIRED)'
+            : reply
+              ? 'its CFG_REPLY holds no address'
+              : 'no CP(CFG_REPLY) in the IKE_AUTH response';
+      return { ok: false, reason: `a virtual IP is required but none was assigned: ${why}` };
+    }
+    ike.vip = { addresses: reply.addresses, dns: reply.dns, assignedTo: 'us' };
+    const actions: Action[] = [];
+    for (const address of reply.addresses) {
+      let holders = this.hostVips.get(address);
+      if (!holders) {
+        holders = new Set();
+        this.hostVips.set(address, holders);
+        actions.push({ kind: 'kernel', action: { op: 'addVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+      }
+      holders.add(ike.id);
+      actions.push(this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: ike.conn.name, address, dns: reply.dns, assignedTo: 'us' }));
+    }
+    return { ok: true, actions };
+  }
+
+  /** An IKE SA rekey: the virtual IPs (and pool leases) go with the Child SAs to the new IKE SA. */
+  private moveVirtualIps(old: IkeSaState, fresh: IkeSaState): void {
+    const vip = old.vip;
+    if (!vip) return;
+    fresh.vip = vip;
+    old.vip = undefined;
+    if (vip.assignedTo === 'peer') this.pools.transfer(old.id, fresh.id);
+    else {
+      for (const a of vip.addresses) {
+        const holders = this.hostVips.get(a);
+        if (holders?.delete(old.id)) holders.add(fresh.id);
+      }
+    }
+  }
+
+  /** The IKE SA is gone: leases go back to the pool; our virtual IPs leave the host when no IKE SA holds them. */
+  private releaseVirtualIps(ike: IkeSaState): Action[] {
+    const vip = ike.vip;
+    if (!vip) return [];
+    ike.vip = undefined;
+    if (vip.assignedTo === 'peer') {
+      this.pools.release(ike.id);
+      return [];
+    }
+    const out: Action[] = [];
+    for (const address of vip.addresses) {
+      const holders = this.hostVips.get(address);
+      if (!holders?.delete(ike.id) || holders.size > 0) continue;
+      this.hostVips.delete(address);
+      out.push({ kind: 'kernel', action: { op: 'removeVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------ teardown
@@ -2701,6 +3153,7 @@ export class Engine implements IkeEngine {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
     }
+    out.push(...this.releaseVirtualIps(ike));
     for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
     out.push(...this.abandonRequests(ike));
     for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
@@ -2712,6 +3165,10 @@ export class Engine implements IkeEngine {
     ike.state = 'deleting';
     return out;
   }
+}
+
+function policyKey(spec: ChildSaKernelSpec): string {
+  return `${spec.connection}/${spec.reqid}`;
 }
 
 function bufferReplacer(_k: string, v: unknown): unknown {

@@ -1,7 +1,8 @@
 // Post-quantum preshared keys: negotiation and selection for RFC 8784 (PPK in IKE_AUTH) and RFC 9867
 // (PPK in IKE_INTERMEDIATE). The key mixing itself is crypto's applyPpk / applyPpkIntermediate.
-// ikev2d never mixes a PPK into a CREATE_CHILD_SA (docs/post-quantum.md), so an optimized rekey can never
-// silently reuse one (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3).
+// With RFC 9867 the engine also offers PPKs in every CREATE_CHILD_SA (mixed as SK_d' = prf+(PPK, SK_d)),
+// negotiated afresh each time, so an optimized rekey never silently reuses one
+// (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3; docs/post-quantum.md).
 import type { ConnectionConfig, PpkConfig } from '../config.js';
 import { NotifyType } from '../codec/constants.js';
 import { findNotifies, findNotify, notify } from '../codec/helpers.js';
@@ -20,6 +21,11 @@ export function ppkInitNotifies(conn: Pick<ConnectionConfig, 'ppk'>, intermediat
   if (intermediate) out.push(notify(NotifyType.USE_PPK_INT));
   out.push(notify(NotifyType.USE_PPK));
   return out;
+}
+
+/** RFC 9867 is offered/accepted when the connection has PPKs and does not restrict itself to RFC 8784. */
+export function wantsPpkIntermediate(conn: Pick<ConnectionConfig, 'ppk'>): boolean {
+  return !!conn.ppk && conn.ppk.keys.length > 0 && conn.ppk.rfc9867 !== false;
 }
 
 /**

@@ -48,6 +48,8 @@ function up(h: EnginePairHarness, twoChildren = false): void {
     h.run(3_000);
   }
   for (const host of HOSTS) expect(only(h, host).children).toHaveLength(twoChildren ? 2 : 1);
+  // Later than the window in which two IKE SAs of the connection count as twins of a simultaneous start.
+  h.run(125_000);
 }
 
 /** After a reauthentication: one IKE SA with new SPIs on both sides, every Child SA re-created with new SPIs and the same selectors and reqids. */
@@ -292,7 +294,7 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
       const h = pair({ extraChild: true }, { extraChild: true }, (c) => c, (c) => c, { lossRate: 0.05, seed }, seed);
       h.establish(60_000);
       h.call('a', (e, now) => e.initiate(now, 'site', 'dmz'));
-      h.run(60_000);
+      h.run(125_000);
       const { before, policyKeys } = snapshot(h);
       expect(before.a.children).toHaveLength(2);
       h.call(seed % 2 ? 'a' : 'b', (e, now) => e.reauthenticate(now, before[seed % 2 ? 'a' : 'b'].ikeSaId));
@@ -359,6 +361,23 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
     });
   }
 
+  it('asked of the original responder right after the IKE SA came up (inside the window of simultaneous starts): deferred until after it, then done', () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const h = pair({}, {}, (c) => c, (c) => c, {}, seed);
+      h.establish();
+      const { before, policyKeys } = snapshot(h);
+      h.call('b', (e, now) => e.reauthenticate(now, before.b.ikeSaId));
+      expect(h.eventsOf('notice', 'b').some((e) => e.message.includes('deferred'))).toBe(true);
+      h.run(60_000);
+      expect(only(h, 'b').ikeSaId).toBe(before.b.ikeSaId);
+      h.run(120_000);
+      const after = expectReauthenticated(h, before);
+      expect(h.eventsOf('notice').some((e) => e.message.includes('both peers initiated'))).toBe(false);
+      h.run(15_000);
+      expectKernelsSettled(h, after, policyKeys);
+    }
+  });
+
   it('12 h soak at 5% loss with DPD, Child SA rekeys, two Child SAs, reauthentication every 2 h (on both sides for some seeds): one IKE SA, mirrored kernels, no violations', () => {
     for (let seed = 1; seed <= 4; seed++) {
       const both = seed % 2 === 0;
@@ -381,7 +400,7 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
   it('also with the engine-core harness (FakeKernel): policies re-pointed, never left on a missing outbound SA', () => {
     const p = new EnginePair(configFor('a'), configFor('b'));
     p.apply('a', p.a.initiate(p.now, 'site'));
-    p.run(2_000);
+    p.run(135_000);
     const old = p.a.listSas(p.now)[0]!;
     const outboundChecks: boolean[] = [];
     const apply = p.apply.bind(p);
