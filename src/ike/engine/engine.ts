@@ -604,6 +604,7 @@ export class Engine implements IkeEngine {
     if (!ike || ike.state !== 'established') throw new Error(`no established IKE SA '${ikeSaId}'`);
     if (ike.conn.passive) throw new Error(`connection '${ike.conn.name}' is passive: it never initiates, so it does not reauthenticate`);
     if (ike.reauthBy) throw new Error(`IKE SA '${ikeSaId}' is already being reauthenticated (new IKE SA ${ike.reauthBy.id})`);
+    if (ike.vip?.assignedTo === 'peer') throw new Error(`IKE SA '${ikeSaId}' holds a virtual IP leased to the peer: only the peer, which asks for it in IKE_AUTH, can reauthenticate it`);
     return this.startReauth(now, ike);
   }
 
@@ -2626,6 +2627,17 @@ export class Engine implements IkeEngine {
    */
   private startReauth(now: number, old: IkeSaState): Action[] {
     if (this.sas.get(old.id) !== old || old.state !== 'established' || old.reauthBy) return [];
+    if (old.vip?.assignedTo === 'peer') {
+      // RFC 7296 §2.19: only an initiator asks for a virtual IP; ours would leave the peer without its address.
+      old.reauthAt = 0;
+      const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `IKE SA ${old.id} not reauthenticated: it holds a virtual IP leased to the peer, so only the peer can reauthenticate it (set reauth_time there)` })];
+      // Rekeyed instead, so that it does not run into its hard lifetime.
+      if (old.conn.ike.lifetime.rekeyTime > 0 && !this.timers.has(`ike:${old.id}:rekey`)) {
+        old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
+        out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
+      }
+      return out;
+    }
     // The original responder's new IKE SA, up within TWIN_WINDOW_MS of the old one, would look to the
     // peer like the twin of a simultaneous start (settled by the nonces): wait until that window is over.
     const earliest = old.establishedAt + TWIN_WINDOW_MS + REAUTH_TWIN_MARGIN_MS;
