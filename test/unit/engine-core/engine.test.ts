@@ -288,7 +288,7 @@ describe('post-quantum preshared keys in IKE_AUTH (RFC 8784)', () => {
   const ppkA = { id: Buffer.from([2, ...Buffer.from('ppk-1')]), key: Buffer.alloc(64, 0x5a) };
   const withPpk = (side: 'a' | 'b', keys: { id: Buffer; key: Buffer }[], required: boolean) => {
     const c = configFor(side);
-    c.connections[0]!.ppk = { keys, required };
+    c.connections[0]!.ppk = { keys, required, rfc9867: false }; // RFC 8784 only; RFC 9867 is in engine-pq/ppk-9867.test.ts
     return c;
   };
   const childKeys = (p: EnginePair) => [...p.kernelA.sas.values()].map((x) => x.encKey).sort().join();
