@@ -301,7 +301,10 @@ export class Daemon {
         return this.listSas();
       case 'stats':
       {
-        // process memory (bytes): what the daemon costs per SA, for capacity planning
+        // process memory (bytes): what the daemon costs per SA, for capacity planning; with
+        // args.gc and node --expose-gc, after a full collection (benchmarks want live memory only)
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (args.gc === true && typeof gc === 'function') gc();
         const m = process.memoryUsage();
         const memory = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
         return { ...this.engine.stats(), uptimeSeconds: Math.round((this.now() - this.startedAt) / 1000), memory };

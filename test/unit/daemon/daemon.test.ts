@@ -181,6 +181,8 @@ describe('Daemon shell (fake engine and kernel)', () => {
     expect(stats.memory.rss).toBeGreaterThan(stats.memory.heapUsed);
     expect(stats.memory.heapUsed).toBeGreaterThan(0);
     expect(stats.memory.heapTotal).toBeGreaterThanOrEqual(stats.memory.heapUsed);
+    // {gc: true} is accepted with or without node --expose-gc
+    expect(((await controlRequest(d.ctl, 'stats', { gc: true })) as typeof stats).memory.heapUsed).toBeGreaterThan(0);
     d.engine.sas = [{
       ikeSaId: '1', connection: 'site', state: 'established', initiator: true, spiI: '0102030405060708', spiR: '1112131415161718',
       local: { address: '127.0.0.1', port: 500 }, remote: { address: '127.0.0.2', port: 500 }, localId: 'a', remoteId: 'b', suite: 'S',
