@@ -106,12 +106,18 @@ function kernelSaCount(ns) {
   return m ? Number(m[1]) : 0;
 }
 
-/** Waits until `count()` reaches `want`, or the phase deadline; returns the last count. */
+/** How long without progress before the rest counts as failed (IKE retransmissions gave up). */
+const STALL_MS = Number(process.env.IKEV2D_BENCH_STALL_TIMEOUT ?? 60) * 1000;
+
+/** Waits until `count()` reaches `want`, the phase deadline, or STALL_MS without progress; returns the last count. */
 async function waitCount(count, want, deadline, what, pollMs = 200) {
   let have = 0;
+  let lastChange = Date.now();
   const report = progress(what);
-  while (Date.now() < deadline) {
-    have = await count();
+  while (Date.now() < deadline && Date.now() - lastChange < STALL_MS) {
+    const now = await count();
+    if (now !== have) lastChange = Date.now();
+    have = now;
     report(have, want);
     if (have >= want) break;
     await sleep(pollMs);
@@ -191,28 +197,29 @@ async function benchIkev2d() {
   for (let i = 0; i < N; i += 50) await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, k) => request(a.sock, 'initiate', { connection: `t${i + k}` })));
   console.log(`ikev2d: ${N} initiations requested after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // poll the kernel, cheap even with thousands of SAs; then confirm with list-sas
-  await waitCount(() => kernelSaCount(ns.a) / 2, N, deadline, 'ikev2d tunnels up (kernel SA pairs on the initiator)');
-  let sas = [];
-  while (Date.now() < deadline) {
-    sas = await request(a.sock, 'list-sas').catch(() => []);
-    if (installed(sas).length >= N) break;
-    await sleep(200);
-  }
+  const kernelUp = await waitCount(() => kernelSaCount(ns.a) / 2, N, deadline, 'ikev2d tunnels up (kernel SA pairs on the initiator)');
   const setupMs = performance.now() - t0;
+  let sas = await request(a.sock, 'list-sas');
+  for (let i = 0; i < 50 && installed(sas).length < Math.floor(kernelUp); i++) {
+    await sleep(200);
+    sas = await request(a.sock, 'list-sas');
+  }
   const up = installed(sas).length;
-  if (up < N) throw new Error(`ikev2d: only ${up} of ${N} tunnels came up in ${PHASE_MS / 1000} s`);
+  if (up === 0) throw new Error(`ikev2d: no tunnel came up (kernel: ${kernelUp} SA pairs)`);
+  const partial = up < N ? `; ONLY ${up} of ${N} came up (the rest gave up retransmitting)` : '';
+  if (partial) console.log(`ikev2d: only ${up} of ${N} tunnels came up; figures are per established tunnel`);
   await sleep(1000);
   const statsA = await request(a.sock, 'stats', { gc: true });
   const statsB = await request(b.sock, 'stats', { gc: true });
   const after = { a: vmRss(a.proc.pid), b: vmRss(b.proc.pid), heapA: statsA.memory?.heapUsed, heapB: statsB.memory?.heapUsed };
   const out = {
-    n: N,
+    n: up,
     setupMs,
-    rssPerIkeSa: { a: (after.a - before.a) / N, b: (after.b - before.b) / N },
-    heapPerIkeSa: before.heapA !== undefined ? { a: (after.heapA - before.heapA) / N, b: (after.heapB - before.heapB) / N } : undefined,
+    rssPerIkeSa: { a: (after.a - before.a) / up, b: (after.b - before.b) / up },
+    heapPerIkeSa: before.heapA !== undefined ? { a: (after.heapA - before.heapA) / up, b: (after.heapB - before.heapB) / up } : undefined,
   };
-  result('ikev2d: establish N tunnels (IKE SA + Child SA)', Number((setupMs / 1000).toFixed(2)), 's', `N=${N}`);
-  result('ikev2d: tunnel setup rate', Number((N / (setupMs / 1000)).toFixed(2)), 'tunnels/s', `N=${N}`);
+  result('ikev2d: establish N tunnels (IKE SA + Child SA)', Number((setupMs / 1000).toFixed(2)), 's', `N=${N}${partial}`);
+  result('ikev2d: tunnel setup rate', Number((up / (setupMs / 1000)).toFixed(2)), 'tunnels/s', `N=${N}${partial}`);
   result('ikev2d: memory per IKE SA, initiator (VmRSS delta / N)', kib(out.rssPerIkeSa.a), 'KiB', `RSS ${kib(before.a)} -> ${kib(after.a)} KiB`);
   result('ikev2d: memory per IKE SA, responder (VmRSS delta / N)', kib(out.rssPerIkeSa.b), 'KiB', `RSS ${kib(before.b)} -> ${kib(after.b)} KiB`);
   if (out.heapPerIkeSa) {
@@ -225,17 +232,11 @@ async function benchIkev2d() {
   const t1 = performance.now();
   const rekeyDeadline = Date.now() + PHASE_MS;
   const children = installed(sas);
+  const M = children.length;
   for (let i = 0; i < children.length; i += 50) await Promise.all(children.slice(i, i + 50).map((c) => request(a.sock, 'rekey', { kind: 'child', id: c.childId })));
-  let fresh = 0;
-  const report = progress('ikev2d Child SAs rekeyed');
-  while (Date.now() < rekeyDeadline) {
-    fresh = installed(await request(a.sock, 'list-sas')).filter((c) => !old.has(c.spiIn)).length;
-    report(fresh, N);
-    if (fresh >= N) break;
-    await sleep(250);
-  }
+  const fresh = await waitCount(async () => installed(await request(a.sock, 'list-sas')).filter((c) => !old.has(c.spiIn)).length, M, rekeyDeadline, 'ikev2d Child SAs rekeyed', 250);
   const rekeyMs = performance.now() - t1;
-  result('ikev2d: Child SA rekeys (all at once)', Number((fresh / (rekeyMs / 1000)).toFixed(2)), 'rekeys/s', `${fresh} of ${N} rekeys in ${(rekeyMs / 1000).toFixed(1)} s`);
+  result('ikev2d: Child SA rekeys (all at once)', Number((fresh / (rekeyMs / 1000)).toFixed(2)), 'rekeys/s', `${fresh} of ${M} rekeys in ${(rekeyMs / 1000).toFixed(1)} s`);
   console.log(`ikev2d initiator stats: ${JSON.stringify(await request(a.sock, 'stats'))}`);
   for (const p of [a.proc, b.proc]) p.kill('SIGTERM');
   await Promise.all([a.proc, b.proc].map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
@@ -326,12 +327,13 @@ async function benchCharon() {
   const deadline = Date.now() + PHASE_MS;
   const up = await waitCount(() => kernelSaCount(ns.a) / 2, n, deadline, 'charon tunnels up (kernel SA pairs on the initiator)');
   const setupMs = performance.now() - t0;
-  if (up < n) throw new Error(`charon: only ${up} of ${n} tunnels came up in ${PHASE_MS / 1000} s`);
+  if (up === 0) throw new Error('charon: no tunnel came up');
+  const partial = up < n ? `; ONLY ${up} of ${n} came up` : '';
   await sleep(1000);
   const after = { a: vmRss(a.pid), b: vmRss(b.pid) };
-  const out = { n, setupMs, rssPerIkeSa: { a: (after.a - before.a) / n - configPerConn, b: (after.b - before.b) / n } };
-  result('charon: establish N tunnels (IKE SA + Child SA)', Number((setupMs / 1000).toFixed(2)), 's', `N=${n}; includes swanctl --load-all of the initiator`);
-  result('charon: tunnel setup rate', Number((n / (setupMs / 1000)).toFixed(2)), 'tunnels/s', `N=${n}`);
+  const out = { n: up, setupMs, rssPerIkeSa: { a: (after.a - before.a) / up - configPerConn, b: (after.b - before.b) / up } };
+  result('charon: establish N tunnels (IKE SA + Child SA)', Number((setupMs / 1000).toFixed(2)), 's', `N=${n}; includes swanctl --load-all of the initiator${partial}`);
+  result('charon: tunnel setup rate', Number((up / (setupMs / 1000)).toFixed(2)), 'tunnels/s', `N=${n}${partial}`);
   result('charon: memory per IKE SA, initiator (VmRSS delta / N)', kib(out.rssPerIkeSa.a), 'KiB', `RSS ${kib(before.a)} -> ${kib(after.a)} KiB, less ${kib(configPerConn)} KiB/connection of configuration`);
   result('charon: memory per IKE SA, responder (VmRSS delta / N)', kib(out.rssPerIkeSa.b), 'KiB', `RSS ${kib(before.b)} -> ${kib(after.b)} KiB`);
   for (const p of [a, b]) p.kill('SIGTERM');
