@@ -303,7 +303,15 @@ export class Daemon {
       case 'list-sas':
         return this.listSas();
       case 'stats':
-        return { ...this.engine.stats(), uptimeSeconds: Math.round((this.now() - this.startedAt) / 1000) };
+      {
+        // process memory (bytes): what the daemon costs per SA, for capacity planning; with
+        // args.gc and node --expose-gc, after a full collection (benchmarks want live memory only)
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (args.gc === true && typeof gc === 'function') gc();
+        const m = process.memoryUsage();
+        const memory = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+        return { ...this.engine.stats(), uptimeSeconds: Math.round((this.now() - this.startedAt) / 1000), memory };
+      }
       case 'initiate': {
         const c = this.connectionNamed(args.connection);
         const child = args.child;

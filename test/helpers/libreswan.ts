@@ -11,9 +11,9 @@
 //  - `keyexchange=ikev2` is rejected by 4.10: `ikev2=insist`. leftupdown=%disabled, so
 //    pluto installs no route: the caller routes the remote subnet (see the baseline test).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, sleep, tail, testRunDir, type CommandResult } from './strongswan.js';
+import { captureStderr, PeerProcess, run, tail, testRunDir, type CommandResult } from './peer-process.js';
 
 /** Root of the unpacked libreswan ('' = installed natively under /usr/libexec/ipsec). */
 export function libreswanRoot(): string | null {
@@ -188,26 +188,26 @@ export function parseTrafficStatus(text: string): LibreswanTraffic[] {
   return out;
 }
 
-export class Libreswan {
+export class Libreswan extends PeerProcess {
   readonly name: string;
-  private exited: Promise<void>;
-  private exitCode: number | null = null;
 
   constructor(
-    readonly netns: string,
-    readonly dir: string,
+    netns: string,
+    dir: string,
     readonly config: LibreswanConfig,
     readonly root: string,
-    private readonly proc: ChildProcess,
-    private readonly keepDir: boolean,
+    proc: ChildProcess,
+    keepDir: boolean,
   ) {
+    super(netns, dir, proc, keepDir);
     this.name = config.name ?? 'net';
-    this.exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exitCode = code ?? (signal ? 128 : 0);
-        resolve();
-      });
-    });
+  }
+
+  protected get daemonName(): string {
+    return 'pluto';
+  }
+  protected error(message: string): Error {
+    return new LibreswanError(message);
   }
 
   get ctlSocket(): string {
@@ -216,19 +216,8 @@ export class Libreswan {
   get logFile(): string {
     return join(this.dir, 'pluto.log');
   }
-  get running(): boolean {
-    return this.exitCode === null;
-  }
   private bin(name: string): string {
     return join(this.root, 'usr/libexec/ipsec', name);
-  }
-
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** Run whack against this instance. */
@@ -273,28 +262,9 @@ export class Libreswan {
     return parseTrafficStatus(await this.must(['--trafficstatus'], 'trafficstatus'));
   }
 
-  async waitForLog(re: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.log().match(re);
-      if (m) return m;
-      if (!this.running) throw new LibreswanError(`pluto (${this.netns}) exited while waiting for ${re}`);
-      if (Date.now() > end) throw new LibreswanError(`timed out waiting for ${re} in ${this.logFile}:\n${tail(this.log(), 40)}`);
-      await sleep(200);
-    }
-  }
-
   /** whack --shutdown, then SIGTERM/SIGKILL if needed; removes the work directory. */
-  async stop(): Promise<void> {
-    if (this.running) {
-      if (existsSync(this.ctlSocket)) await this.whack(['--shutdown'], 15_000).catch(() => undefined);
-      const term = setTimeout(() => this.proc.kill('SIGTERM'), 5_000);
-      const kill = setTimeout(() => this.proc.kill('SIGKILL'), 15_000);
-      await this.exited;
-      clearTimeout(term);
-      clearTimeout(kill);
-    }
-    if (!this.keepDir && !process.env.IKEV2D_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.stopProcess(() => (existsSync(this.ctlSocket) ? this.whack(['--shutdown'], 15_000) : Promise.resolve()), 5_000, 15_000);
   }
 }
 
@@ -332,21 +302,9 @@ export async function startLibreswan(netns: string, config: LibreswanConfig, opt
           join(root, 'usr/libexec/ipsec'), pluto, ...plutoArgs,
         ];
   const proc = spawn('ip', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    if (stderr.length > 65536) stderr = stderr.slice(-32768);
-  });
+  const stderr = captureStderr(proc);
   const ls = new Libreswan(netns, dir, config, root, proc, opts.dir !== undefined);
-  const end = Date.now() + (opts.startTimeoutMs ?? 60_000);
-  while (!existsSync(ls.ctlSocket)) {
-    if (!ls.running || Date.now() > end) {
-      const log = tail(ls.log(), 40);
-      await ls.stop().catch(() => {});
-      throw new LibreswanError(`pluto in ${netns} did not start (no ${ls.ctlSocket}):\n${stderr}\n${log}`);
-    }
-    await sleep(50);
-  }
+  await ls.waitForSocket(ls.ctlSocket, stderr, opts.startTimeoutMs ?? 60_000);
   try {
     await ls.load();
   } catch (e) {

@@ -11,10 +11,12 @@
 //    tmpfs) inside the VM and to the OS temp directory elsewhere.
 // Needs root, `ip`, charon-systemd, strongswan-swanctl and libstrongswan-standard-plugins
 // (openssl, gcm); .ci/run installs them.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { captureStderr, PeerProcess, run, tail, testRunDir, type CommandResult } from './peer-process.js';
+
+export { run, sleep, tail, testRunDir, type CommandResult } from './peer-process.js';
 
 export const CHARON = process.env.IKEV2D_CHARON ?? '/usr/sbin/charon-systemd';
 export const SWANCTL = process.env.IKEV2D_SWANCTL ?? '/usr/sbin/swanctl';
@@ -158,12 +160,6 @@ export interface StrongswanIkeSa {
   raw: { [key: string]: SwanctlNode };
 }
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** null when strongSwan can be used here, else why not (for a loud SKIPPED). */
 export function strongswanUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'not root';
@@ -172,27 +168,6 @@ export function strongswanUnavailable(): string | null {
   if (!existsSync('/usr/lib/ipsec/plugins/libstrongswan-openssl.so'))
     return 'strongSwan openssl plugin missing (apt-get install libstrongswan-standard-plugins)';
   return null;
-}
-
-/** Where per-instance directories go: never on a 9p share (no Unix sockets there). */
-export function testRunDir(): string {
-  const base = process.env.IKEV2D_TEST_RUNDIR ?? (process.env.VM_RUN ? '/run' : tmpdir());
-  mkdirSync(base, { recursive: true });
-  return base;
-}
-
-export function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err && typeof err.code !== 'number' ? `\n${err.message}` : '') });
-      },
-    );
-  });
 }
 
 function quote(s: string): string {
@@ -411,25 +386,25 @@ export function parseListSas(text: string): StrongswanIkeSa[] {
 
 export class StrongswanError extends Error {}
 
-export class Strongswan {
+export class Strongswan extends PeerProcess {
   readonly name: string;
-  private exited: Promise<void>;
-  private exitCode: number | null = null;
 
   constructor(
-    readonly netns: string,
-    readonly dir: string,
+    netns: string,
+    dir: string,
     readonly config: StrongswanConfig,
-    private readonly proc: ChildProcess,
-    private readonly keepDir: boolean,
+    proc: ChildProcess,
+    keepDir: boolean,
   ) {
+    super(netns, dir, proc, keepDir);
     this.name = config.name ?? 'net';
-    this.exited = new Promise((resolve) => {
-      proc.once('exit', (code, signal) => {
-        this.exitCode = code ?? (signal ? 128 : 0);
-        resolve();
-      });
-    });
+  }
+
+  protected get daemonName(): string {
+    return 'charon';
+  }
+  protected error(message: string): Error {
+    return new StrongswanError(message);
   }
 
   get confFile(): string {
@@ -440,18 +415,6 @@ export class Strongswan {
   }
   get viciSocket(): string {
     return join(this.dir, 'charon.vici');
-  }
-  get running(): boolean {
-    return this.exitCode === null;
-  }
-
-  /** The charon log so far ('' when none yet). */
-  log(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
-    }
   }
 
   /** Run swanctl against this instance (vici is a Unix socket: no need to enter the netns). */
@@ -504,35 +467,11 @@ export class Strongswan {
     return parseListSas(await this.must(['--list-sas', '--pretty'], 'list-sas'));
   }
 
-  /** Wait until the log matches `re` (e.g. /CHILD_SA .* rekeyed/), polling. */
-  async waitForLog(re: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = this.log().match(re);
-      if (m) return m;
-      if (!this.running) throw new StrongswanError(`charon (${this.netns}) exited while waiting for ${re}`);
-      if (Date.now() > end) throw new StrongswanError(`timed out waiting for ${re} in ${this.logFile}:\n${tail(this.log(), 40)}`);
-      await sleep(200);
-    }
-  }
-
   /** Stop charon (SIGTERM, then SIGKILL after 10 s) and remove the work directory. */
-  async stop(): Promise<void> {
-    if (this.running) {
-      this.proc.kill('SIGTERM');
-      const killer = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
-      await this.exited;
-      clearTimeout(killer);
-    }
-    if (!this.keepDir && !process.env.IKEV2D_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  stop(): Promise<void> {
+    return this.stopProcess(undefined, 0, 10_000);
   }
 }
-
-export function tail(text: string, lines: number): string {
-  return text.split('\n').slice(-lines - 1).join('\n');
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Start charon in `netns` (which must exist and have the addresses) with `config` loaded.
@@ -560,21 +499,9 @@ export async function startStrongswan(netns: string, config: StrongswanConfig, o
     env: { ...process.env, STRONGSWAN_CONF: join(dir, 'strongswan.conf') },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  let stderr = '';
-  proc.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-    if (stderr.length > 65536) stderr = stderr.slice(-32768);
-  });
+  const stderr = captureStderr(proc);
   const sw = new Strongswan(netns, dir, config, proc, opts.dir !== undefined);
-  const end = Date.now() + (opts.startTimeoutMs ?? 60_000);
-  while (!existsSync(sw.viciSocket)) {
-    if (!sw.running || Date.now() > end) {
-      const log = tail(sw.log(), 40);
-      await sw.stop().catch(() => {});
-      throw new StrongswanError(`charon in ${netns} did not start (no ${sw.viciSocket}):\n${stderr}\n${log}`);
-    }
-    await sleep(50);
-  }
+  await sw.waitForSocket(sw.viciSocket, stderr, opts.startTimeoutMs ?? 60_000);
   try {
     await sw.load();
   } catch (e) {

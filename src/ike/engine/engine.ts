@@ -2011,7 +2011,7 @@ export class Engine implements IkeEngine {
         spiR: hex(ike.spiR),
         skEi: hex(sa.keys.skEi),
         skEr: hex(sa.keys.skEr),
-        encr: suiteName({ encr: sa.chosen.encr, addKe: [] }),
+        encr: String(sa.chosen.encr.id), // transform id: the key log maps it to Wireshark's name
         skAi: hex(sa.keys.skAi),
         skAr: hex(sa.keys.skAr),
         integ: sa.chosen.integ !== undefined ? String(sa.chosen.integ) : 'NONE',
@@ -2177,8 +2177,8 @@ export class Engine implements IkeEngine {
     const encr = String(s.encr.id);
     const integ = s.integ ? String(s.integ.id) : 'NONE';
     return [
-      this.event({ type: 'keylog-esp', src: s.remote, dst: s.local, spi: child.sa.spiIn.toString(16).padStart(8, '0'), encr, encKey: hex(child.sa.keysIn.encKey), integ, integKey: hex(child.sa.keysIn.integKey) }),
-      this.event({ type: 'keylog-esp', src: s.local, dst: s.remote, spi: child.sa.spiOut.toString(16).padStart(8, '0'), encr, encKey: hex(child.sa.keysOut.encKey), integ, integKey: hex(child.sa.keysOut.integKey) }),
+      this.event({ type: 'keylog-esp', src: s.remote, dst: s.local, spi: `0x${child.sa.spiIn.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysIn.encKey), integ, integKey: hex(child.sa.keysIn.integKey) }),
+      this.event({ type: 'keylog-esp', src: s.local, dst: s.remote, spi: `0x${child.sa.spiOut.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysOut.encKey), integ, integKey: hex(child.sa.keysOut.integKey) }),
     ];
   }
 

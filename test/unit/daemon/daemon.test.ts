@@ -176,6 +176,14 @@ describe('Daemon shell (fake engine and kernel)', () => {
     await expect(controlRequest(d.ctl, 'rekey', { kind: 'ike', id: '9' })).rejects.toThrow("no such IKE SA '9'");
     await expect(controlRequest(d.ctl, 'rekey', { kind: 'child', id: 5 })).rejects.toThrow("no such Child SA '5'");
     await expect(controlRequest(d.ctl, 'terminate', { target: 'x' })).rejects.toThrow("no connection or IKE SA named 'x'");
+    // stats: the engine's counters plus the process's memory
+    const stats = (await controlRequest(d.ctl, 'stats')) as { ikeSas: number; memory: { rss: number; heapUsed: number; heapTotal: number } };
+    expect(stats.ikeSas).toBe(0);
+    expect(stats.memory.rss).toBeGreaterThan(stats.memory.heapUsed);
+    expect(stats.memory.heapUsed).toBeGreaterThan(0);
+    expect(stats.memory.heapTotal).toBeGreaterThanOrEqual(stats.memory.heapUsed);
+    // {gc: true} is accepted with or without node --expose-gc
+    expect(((await controlRequest(d.ctl, 'stats', { gc: true })) as typeof stats).memory.heapUsed).toBeGreaterThan(0);
     d.engine.sas = [{
       ikeSaId: '1', connection: 'site', state: 'established', initiator: true, spiI: '0102030405060708', spiR: '1112131415161718',
       local: { address: '127.0.0.1', port: 500 }, remote: { address: '127.0.0.2', port: 500 }, localId: 'a', remoteId: 'b', suite: 'S',

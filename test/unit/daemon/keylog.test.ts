@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatEspKeylog, formatIkeKeylog, KeylogWriter } from '../../../src/daemon/keylog.js';
+import { formatEspKeylog, formatIkeKeylog, KeylogWriter, wiresharkEspEncr, wiresharkEspInteg, wiresharkIkeEncr, wiresharkIkeInteg } from '../../../src/daemon/keylog.js';
 
 // Row 6 of Wireshark's ikev2_decryption_table test template (/work/shared/vectors/wireshark-ikev2_decryption_table.csv).
 const WIRESHARK_ROW =
@@ -28,6 +28,84 @@ describe('keylog', () => {
       .toBe('"IPv4","192.0.2.1","192.0.2.2","0xcafebabe","AES-GCM with 16 octet ICV [RFC4106]","0xaabb","NULL",""');
     expect(formatEspKeylog({ type: 'keylog-esp', src: '2001:db8::1', dst: '2001:db8::2', spi: '0x0000ABCD', encr: 'AES-CBC [RFC3602]', encKey: '01', integ: 'HMAC-SHA-256-128 [RFC4868]', integKey: '02' }))
       .toBe('"IPv6","2001:db8::1","2001:db8::2","0x0000abcd","AES-CBC [RFC3602]","0x01","HMAC-SHA-256-128 [RFC4868]","0x02"');
+  });
+
+  it('the engine\'s transform ids become the same row Wireshark\'s own test table holds', () => {
+    const cols = WIRESHARK_ROW.replace(/"/g, '').split(',');
+    // ENCR 12 (AES-CBC) with a 32-octet SK_ei, INTEG 12 (HMAC-SHA2-256-128)
+    const line = formatIkeKeylog({ type: 'keylog-ike', spiI: cols[0]!, spiR: cols[1]!, skEi: cols[2]!, skEr: cols[3]!, encr: '12', skAi: cols[5]!, skAr: cols[6]!, integ: '12' });
+    expect(line).toBe(WIRESHARK_ROW);
+  });
+
+  it('maps every IKE ENCR id to Wireshark\'s name, key size from SK_ei without its salt', () => {
+    const key = (octets: number) => 'ab'.repeat(octets);
+    const cases: Array<[string, number, string | undefined]> = [
+      ['3', 24, '3DES [RFC2451]'],
+      ['11', 0, 'NULL [RFC2410]'],
+      ['12', 16, 'AES-CBC-128 [RFC3602]'],
+      ['12', 24, 'AES-CBC-192 [RFC3602]'],
+      ['12', 32, 'AES-CBC-256 [RFC3602]'],
+      ['13', 20, 'AES-CTR-128 [RFC5930]'],
+      ['13', 28, 'AES-CTR-192 [RFC5930]'],
+      ['13', 36, 'AES-CTR-256 [RFC5930]'],
+      ['14', 19, 'AES-CCM-128 with 8 octet ICV [RFC5282]'],
+      ['15', 27, 'AES-CCM-192 with 12 octet ICV [RFC5282]'],
+      ['16', 35, 'AES-CCM-256 with 16 octet ICV [RFC5282]'],
+      ['18', 20, 'AES-GCM-128 with 8 octet ICV [RFC5282]'],
+      ['19', 28, 'AES-GCM-192 with 12 octet ICV [RFC5282]'],
+      ['20', 20, 'AES-GCM-128 with 16 octet ICV [RFC5282]'],
+      ['20', 36, 'AES-GCM-256 with 16 octet ICV [RFC5282]'],
+      // Wireshark has no IKEv2 ChaCha20-Poly1305 decryption, nor AES with odd key sizes
+      ['28', 36, undefined],
+      ['12', 20, undefined],
+      ['23', 16, undefined],
+    ];
+    for (const [id, octets, name] of cases) expect([id, octets, wiresharkIkeEncr(id, key(octets))]).toEqual([id, octets, name]);
+  });
+
+  it('maps IKE INTEG ids to Wireshark\'s names; unimplemented MACs of known length to its "ANY n-bits" choice', () => {
+    expect(wiresharkIkeInteg('NONE')).toBe('NONE [RFC4306]');
+    expect(wiresharkIkeInteg('0')).toBe('NONE [RFC4306]');
+    expect(wiresharkIkeInteg('1')).toBe('HMAC_MD5_96 [RFC2403]');
+    expect(wiresharkIkeInteg('2')).toBe('HMAC_SHA1_96 [RFC2404]');
+    expect(wiresharkIkeInteg('7')).toBe('HMAC_SHA1_160 [RFC4595]');
+    expect(wiresharkIkeInteg('12')).toBe('HMAC_SHA2_256_128 [RFC4868]');
+    expect(wiresharkIkeInteg('13')).toBe('HMAC_SHA2_384_192 [RFC4868]');
+    expect(wiresharkIkeInteg('14')).toBe('HMAC_SHA2_512_256 [RFC4868]');
+    expect(wiresharkIkeInteg('5')).toBe('ANY 96-bits of Authentication [No Checking]');
+    expect(wiresharkIkeInteg('9')).toBe('ANY 128-bits of Authentication [No Checking]');
+    expect(wiresharkIkeInteg('3')).toBeUndefined(); // DES-MAC
+  });
+
+  it('maps ESP ENCR and INTEG ids to Wireshark\'s ESP SA table names', () => {
+    expect(wiresharkEspEncr('3')).toBe('TripleDES-CBC [RFC2451]');
+    expect(wiresharkEspEncr('11')).toBe('NULL');
+    expect(wiresharkEspEncr('12')).toBe('AES-CBC [RFC3602]');
+    expect(wiresharkEspEncr('13')).toBe('AES-CTR [RFC3686]');
+    expect(wiresharkEspEncr('18')).toBe('AES-GCM with 8 octet ICV [RFC4106]');
+    expect(wiresharkEspEncr('19')).toBe('AES-GCM with 12 octet ICV [RFC4106]');
+    expect(wiresharkEspEncr('20')).toBe('AES-GCM with 16 octet ICV [RFC4106]');
+    expect(wiresharkEspEncr('28')).toBe('ChaCha20 with Poly1305 [RFC7634]');
+    expect(wiresharkEspEncr('16')).toBeUndefined(); // AES-CCM: Wireshark's ESP dissector has none
+    expect(wiresharkEspInteg('NONE')).toBe('NULL');
+    expect(wiresharkEspInteg('1')).toBe('HMAC-MD5-96 [RFC2403]');
+    expect(wiresharkEspInteg('2')).toBe('HMAC-SHA-1-96 [RFC2404]');
+    expect(wiresharkEspInteg('12')).toBe('HMAC-SHA-256-128 [RFC4868]');
+    expect(wiresharkEspInteg('13')).toBe('HMAC-SHA-384-192 [RFC4868]');
+    expect(wiresharkEspInteg('14')).toBe('HMAC-SHA-512-256 [RFC4868]');
+    expect(wiresharkEspInteg('5')).toBe('ANY 96 bit authentication [no checking]');
+    expect(wiresharkEspInteg('7')).toBeUndefined(); // HMAC-SHA1-160: no 160-bit choice in the ESP table
+  });
+
+  it('engine events become complete rows; algorithms Wireshark cannot decrypt become comment lines', () => {
+    expect(formatEspKeylog({ type: 'keylog-esp', src: '192.0.2.1', dst: '192.0.2.2', spi: '0xc0000001', encr: '20', encKey: 'aa'.repeat(36), integ: 'NONE', integKey: '' }))
+      .toBe(`"IPv4","192.0.2.1","192.0.2.2","0xc0000001","AES-GCM with 16 octet ICV [RFC4106]","0x${'aa'.repeat(36)}","NULL",""`);
+    expect(formatEspKeylog({ type: 'keylog-esp', src: '192.0.2.1', dst: '192.0.2.2', spi: '0xc0000001', encr: '12', encKey: '01', integ: '12', integKey: '02' }))
+      .toBe('"IPv4","192.0.2.1","192.0.2.2","0xc0000001","AES-CBC [RFC3602]","0x01","HMAC-SHA-256-128 [RFC4868]","0x02"');
+    expect(formatEspKeylog({ type: 'keylog-esp', src: '192.0.2.1', dst: '192.0.2.2', spi: '0xc0000001', encr: '16', encKey: '01', integ: 'NONE', integKey: '' }))
+      .toMatch(/^# .*0xc0000001.*cannot decrypt/);
+    expect(formatIkeKeylog({ type: 'keylog-ike', spiI: '01', spiR: '02', skEi: 'aa'.repeat(36), skEr: 'bb'.repeat(36), encr: '28', skAi: '', skAr: '', integ: 'NONE' }))
+      .toMatch(/^# 0000000000000001,0000000000000002: .*cannot decrypt/);
   });
 
   it('the writer keeps IKE and ESP tables in separate 0600 files and ignores other events', () => {
