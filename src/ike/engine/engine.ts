@@ -1974,12 +1974,8 @@ export class Engine implements IkeEngine {
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
       c.state = 'rekeyed';
-      const key = policyKey(c.spec);
-      const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((o) => o.cfg.reqid === c.cfg.reqid && o.spec.connection === c.spec.connection && o.state !== 'rekeyed');
-      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`));
-      if (heir && this.policyOut.get(key) === c.sa.spiOut) {
-        out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: c.sa.spiOut } });
-      }
+      const { heir, actions } = this.handOverPolicies(c);
+      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`), ...actions);
       out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
       out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
         this.usedSpis.delete(c.sa.spiIn);
@@ -2153,7 +2149,7 @@ export class Engine implements IkeEngine {
     return child;
   }
 
-  private childTimers(ike: IkeSaState, child: ChildSaState): Action[] {
+  private childTimers(child: ChildSaState): Action[] {
     const out: Action[] = [];
     if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => {
       // The Child SA may have moved to a new IKE SA (IKE SA rekey) since the timer was armed.
@@ -2201,7 +2197,7 @@ export class Engine implements IkeEngine {
       ...kernel,
       this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
       ...this.espKeylog(child),
-      ...this.childTimers(ike, child),
+      ...this.childTimers(child),
       ...(ike.reauthOf ? this.reauthChildSettled(now, ike, cfg, true) : []),
     ];
   }
@@ -2218,22 +2214,25 @@ export class Engine implements IkeEngine {
     return spec;
   }
 
+  /**
+   * Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
+   * or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
+   * pointed to `child`, so that its outbound SA is never deleted under a policy (make-before-break).
+   */
+  private handOverPolicies(child: ChildSaState): { heir?: ChildSaState; actions: Action[] } {
+    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
+    if (!heir || this.policyOut.get(policyKey(child.spec)) !== child.sa.spiOut) return heir ? { heir, actions: [] } : { actions: [] };
+    return { heir, actions: [{ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: child.sa.spiOut } }] };
+  }
+
   private removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
     this.usedSpis.delete(child.sa.spiIn);
-    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`)];
-    // Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
-    // or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
-    // pointed to this one, so that its outbound SA is never deleted under a policy (make-before-break).
-    const key = policyKey(child.spec);
-    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
-    if (heir && this.policyOut.get(key) === child.sa.spiOut) {
-      out.push({ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: heir.spec, previousSpiOut: child.sa.spiOut } });
-      this.policyOut.set(key, heir.sa.spiOut);
-    }
+    const { heir, actions } = this.handOverPolicies(child);
+    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`), ...actions];
     out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } }, { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } });
     if (policies && !heir) {
       out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
-      this.policyOut.delete(key);
+      this.policyOut.delete(policyKey(child.spec));
     }
     return out;
   }
@@ -2366,7 +2365,7 @@ export class Engine implements IkeEngine {
       ...actions.now.map((a): Action => ({ kind: 'kernel', action: a })),
       this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
       ...this.espKeylog(fresh),
-      ...this.childTimers(ike, fresh),
+      ...this.childTimers(fresh),
     ];
     // The peer keeps sending on the old SA until our Delete of it reaches it, so the old inbound SA
     // stays until the Delete is answered plus the grace period for packets still in flight. Until then
@@ -2800,7 +2799,7 @@ export class Engine implements IkeEngine {
    * SA was installed, so the peer already sends on them): the outbound policies move to the new Child
    * SAs, the old outbound SAs go, the old inbound SAs stay for the grace period.
    */
-  private handOverReauthenticated(now: number, old: IkeSaState): Action[] {
+  private handOverReauthenticated(old: IkeSaState): Action[] {
     const out: Action[] = [];
     for (const s of this.sas.values()) {
       if (s === old || s.state !== 'established' || s.conn.name !== old.conn.name) continue;
@@ -2912,7 +2911,7 @@ export class Engine implements IkeEngine {
             ...this.cancel(`child:${child.childId}:expire`),
             { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
             { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
-            ...(!replaced.supersededBy && replaced.state === 'installed' ? this.childTimers(ike, replaced) : []),
+            ...(!replaced.supersededBy && replaced.state === 'installed' ? this.childTimers(replaced) : []),
           );
           continue;
         }
@@ -2949,7 +2948,7 @@ export class Engine implements IkeEngine {
       after: [
         this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
         ...this.espKeylog(fresh),
-        ...this.childTimers(ike, fresh),
+        ...this.childTimers(fresh),
       ],
     };
   }
@@ -3146,7 +3145,7 @@ export class Engine implements IkeEngine {
   private deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
     if (!tellPeer || !ike.sa || ike.state !== 'established') return this.dropIkeSa(now, ike, reason);
     ike.state = 'deleting';
-    const out: Action[] = [...this.handOverReauthenticated(now, ike)];
+    const out: Action[] = [...this.handOverReauthenticated(ike)];
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
       out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
@@ -3159,7 +3158,7 @@ export class Engine implements IkeEngine {
 
   /** Forget an IKE SA and everything under it, without telling the peer. */
   private dropIkeSa(_now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
-    const out: Action[] = [...this.handOverReauthenticated(_now, ike), ...this.retiredInboundGrace(_now, ike)];
+    const out: Action[] = [...this.handOverReauthenticated(ike), ...this.retiredInboundGrace(_now, ike)];
     if (ike.reauthOf) out.push(...this.reauthFailed(_now, ike, reason, kind));
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
