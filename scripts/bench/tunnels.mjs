@@ -12,6 +12,7 @@
 //   tunnels                 default $IKEV2D_BENCH_TUNNELS or 1000
 //   IKEV2D_BENCH_CHARON_TUNNELS   N for charon (default: the same N)
 //   IKEV2D_BENCH_NO_CHARON=1      ikev2d only
+//   IKEV2D_BENCH_ONLY_CHARON=1    charon only (no ratios)
 //   IKEV2D_BENCH_PHASE_TIMEOUT    seconds allowed to establish (default 300)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -342,6 +343,10 @@ async function benchCharon() {
   return out;
 }
 
+if (process.env.IKEV2D_BENCH_ONLY_CHARON) {
+  await benchCharon();
+  process.exit(0);
+}
 const mine = await benchIkev2d();
 if (process.env.IKEV2D_BENCH_NO_CHARON || !existsSync(CHARON) || !existsSync(SWANCTL)) {
   console.log(`charon comparison skipped (${process.env.IKEV2D_BENCH_NO_CHARON ? 'IKEV2D_BENCH_NO_CHARON' : `${CHARON} or ${SWANCTL} missing`})`);

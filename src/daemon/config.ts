@@ -99,6 +99,8 @@ export const DEFAULTS = {
   reqidBase: 1000,
   cookieThreshold: 10,
   rekeyGraceTime: 10,
+  /** Matches the default cookie_threshold: a peer with defaults answers without COOKIE round trips. */
+  initiateLimit: 10,
   ike: {
     proposals: ['default'],
     rekeyTime: 4 * 3600,
@@ -106,6 +108,8 @@ export const DEFAULTS = {
     dpdDelay: 0,
     dpdTimeout: 150,
     retransmit: { timeout: 4, base: 1.8, tries: 5 },
+    /** Attempts to establish when the peer does not answer: 0 = until it does. */
+    keyingtries: 0,
     fragmentSize: 1280,
     fragmentation: true,
     forceEncap: false,
@@ -476,6 +480,7 @@ const ikeSchema = obj({
     }).optional(),
     tries: int(1, 100, 'a number of tries').optional(),
   }).optional(),
+  keyingtries: int(0, 1_000_000, 'a number of attempts (0 = until the peer answers)').optional(),
   fragment_size: int(576, 65535, 'a size in bytes').optional(),
   fragmentation: bool.optional(),
   force_encap: bool.optional(),
@@ -548,6 +553,7 @@ const daemonSchema = obj({
   state_file: str('a file path').optional(),
   reqid_base: int(1, 0x7fffffff, 'a reqid').optional(),
   cookie_threshold: int(0, 1_000_000, 'a number of half-open IKE SAs').optional(),
+  initiate_limit: int(0, 1_000_000, 'a number of IKE SAs being set up at once (0 = no limit)').optional(),
   rekey_grace_time: duration.optional(),
   code_points: obj({
     optimized_rekey_supported: int(1, 65535, 'a notify type').optional(),
@@ -999,6 +1005,7 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
       base: ikeRaw?.retransmit?.base ?? DEFAULTS.ike.retransmit.base,
       tries: ikeRaw?.retransmit?.tries ?? DEFAULTS.ike.retransmit.tries,
     },
+    keyingtries: ikeRaw?.keyingtries ?? DEFAULTS.ike.keyingtries,
     fragmentSize: ikeRaw?.fragment_size ?? DEFAULTS.ike.fragmentSize,
     fragmentation: ikeRaw?.fragmentation ?? DEFAULTS.ike.fragmentation,
     forceEncap: ikeRaw?.force_encap ?? DEFAULTS.ike.forceEncap,
@@ -1125,7 +1132,7 @@ function buildConnection(ctx: BuildContext, name: string, raw: RawConnection): C
   return conn;
 }
 
-function buildDaemon(ctx: BuildContext, raw: RawFile['daemon']): { daemon: DaemonSettings; codePoints: CodePointConfig; cookieThreshold: number; rekeyGraceTime: number } {
+function buildDaemon(ctx: BuildContext, raw: RawFile['daemon']): { daemon: DaemonSettings; codePoints: CodePointConfig; cookieThreshold: number; rekeyGraceTime: number; initiateLimit: number } {
   const d = raw ?? {};
   const daemon: DaemonSettings = {
     controlSocket: d.control_socket ?? DEFAULTS.controlSocket,
@@ -1153,6 +1160,7 @@ function buildDaemon(ctx: BuildContext, raw: RawFile['daemon']): { daemon: Daemo
     codePoints,
     cookieThreshold: d.cookie_threshold ?? DEFAULTS.cookieThreshold,
     rekeyGraceTime: d.rekey_grace_time ?? DEFAULTS.rekeyGraceTime,
+    initiateLimit: d.initiate_limit ?? DEFAULTS.initiateLimit,
   };
 }
 
@@ -1259,7 +1267,7 @@ export function parseConfig(text: string, file: string, opts: ParseOptions = {})
   if (r.issues.length > 0) throw new ConfigLoadError(sortIssues(r.issues), r.warnings);
   return {
     file,
-    engine: { connections, codePoints: d.codePoints, cookieThreshold: d.cookieThreshold, rekeyGraceTime: d.rekeyGraceTime },
+    engine: { connections, codePoints: d.codePoints, cookieThreshold: d.cookieThreshold, rekeyGraceTime: d.rekeyGraceTime, initiateLimit: d.initiateLimit },
     daemon: d.daemon,
     warnings: r.warnings,
   };

@@ -253,7 +253,25 @@ export class Daemon {
         break;
       case 'error': this.log.error(fields, e.message); break;
       case 'notice': this.log.info(fields, e.message); break;
+      case 'trap-again': this.trapAfterClose(e.connection, e.child); break;
     }
+  }
+
+  /** close_action trap: the Child SA was closed by the peer or lost with it; its trap policies take over again. */
+  private trapAfterClose(connection: string, child: string): void {
+    const key = `${connection}/${child}`;
+    if (!this.traps.has(key)) {
+      const c = this.engineConfig.connections.find((x) => x.name === connection);
+      const ch = c?.children.find((x) => x.name === child);
+      const spec = c && ch ? trapSpecFor(c, ch) : undefined;
+      if (!spec) {
+        this.log.warn({ connection, child }, 'close_action trap needs a concrete local and remote address; no trap installed');
+        return;
+      }
+      this.traps.set(key, spec);
+    }
+    this.log.info({ connection, child }, 'close_action trap: trap policies installed again');
+    this.reinstallTrap(connection, child);
   }
 
   /** The Child SA's policies replaced its trap's; when it goes, the trap comes back. */

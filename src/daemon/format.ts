@@ -89,6 +89,7 @@ export function formatStats(s: EngineStats & { uptimeSeconds?: number }): string
     ['Child rekeys', String(s.rekeys.child)],
     ['optimized rekeys', String(s.rekeys.optimized)],
   ];
+  if (s.initiations) rows.push(['initiations waiting', String(s.initiations.waiting)], ['initiations to retry', String(s.initiations.retrying)]);
   if (s.uptimeSeconds !== undefined) rows.unshift(['uptime', humanDuration(s.uptimeSeconds)]);
   return table(rows);
 }

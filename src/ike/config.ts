@@ -141,6 +141,8 @@ export interface ConnectionConfig {
     dpdTimeout: number;
     /** Retransmission: first timeout seconds, back-off base, number of tries. */
     retransmit: { timeout: number; base: number; tries: number };
+    /** Initiator: attempts to establish the IKE SA when the peer does not answer (0 = forever; absent = 1). */
+    keyingtries?: number;
     /** Send fragments above this size (RFC 7383), bytes of the IP datagram. */
     fragmentSize: number;
     fragmentation: boolean;
@@ -189,6 +191,8 @@ export interface EngineConfig {
   cookieThreshold: number;
   /** Grace period before an old inbound Child SA is deleted after a rekey, seconds. */
   rekeyGraceTime: number;
+  /** Initiator: most IKE SAs being set up at once; further initiations wait their turn (0 or absent = no limit). */
+  initiateLimit?: number;
 }
 
 /**

@@ -29,6 +29,9 @@ export interface PeerOptions {
   retransmit?: { timeout: string; base: number; tries: number };
   grace?: string;
   extraChild?: boolean;
+  keyingtries?: number;
+  closeAction?: 'none' | 'trap' | 'start';
+  initiateLimit?: number;
 }
 
 /** A configuration for host `side` of the pair (a: 192.0.2.1 / 10.1.0.0/24, b: 192.0.2.2 / 10.2.0.0/24). */
@@ -40,13 +43,13 @@ export function peerConfig(side: Host, o: PeerOptions = {}): EngineConfig {
   const rts = o.remoteTs ?? [a ? '10.2.0.0/24' : '10.1.0.0/24'];
   const retr = o.retransmit ? `, retransmit: { timeout: ${o.retransmit.timeout}, base: ${o.retransmit.base}, tries: ${o.retransmit.tries} }` : '';
   const yaml = `
-${o.grace ? `daemon: { rekey_grace_time: ${o.grace} }` : ''}
+${o.grace || o.initiateLimit !== undefined ? `daemon: { ${[o.grace ? `rekey_grace_time: ${o.grace}` : '', o.initiateLimit !== undefined ? `initiate_limit: ${o.initiateLimit}` : ''].filter(Boolean).join(', ')} }` : ''}
 connections:
   site:
     local: { addrs: [${ADDR[me]}], id: gw-${me}.example, auth: psk }
     remote: { addrs: ["${o.remoteAddrs ?? ADDR[peer]}"], id: gw-${peer}.example, auth: psk }
     psk: "${o.psk ?? 'correct horse battery staple 0123456789'}"
-    ike: { proposals: [${o.ike ?? 'aes256gcm16-prfsha384-x25519'}], rekey_time: ${o.ikeRekey ?? '4h'}${o.dpd ? `, dpd_delay: ${o.dpd}` : ''}${o.forceEncap ? ', force_encap: yes' : ''}${retr} }
+    ike: { proposals: [${o.ike ?? 'aes256gcm16-prfsha384-x25519'}], rekey_time: ${o.ikeRekey ?? '4h'}${o.dpd ? `, dpd_delay: ${o.dpd}` : ''}${o.forceEncap ? ', force_encap: yes' : ''}${o.keyingtries !== undefined ? `, keyingtries: ${o.keyingtries}` : ''}${retr} }
     optimized_rekey: ${o.optimized === false ? 'no' : 'yes'}
     child_pfs_info: ${o.childPfsInfo === false ? 'no' : 'yes'}
     children:
@@ -57,6 +60,7 @@ connections:
         mode: ${o.mode ?? 'tunnel'}
         rekey_time: ${o.childRekey ?? '1h'}
         start_action: ${o.startAction ?? (a ? 'start' : 'none')}
+        close_action: ${o.closeAction ?? 'none'}
 ${o.extraChild ? `      dmz:
         local_ts: [${a ? '10.11.0.0/24' : '10.12.0.0/24'}]
         remote_ts: [${a ? '10.12.0.0/24' : '10.11.0.0/24'}]

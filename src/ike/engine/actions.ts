@@ -111,6 +111,8 @@ export type EngineEvent =
   | { type: 'error'; connection?: string; message: string }
   /** Something worth an operator's attention that is not a fault (e.g. a rekey collision resolved). */
   | { type: 'notice'; connection?: string; message: string }
+  /** A Child SA with `close_action: trap` was closed by the peer or lost with a dead peer: its trap policies come back. */
+  | { type: 'trap-again'; connection: string; child: string }
   /** Key log for Wireshark (only consumed when the operator opted in with --keylog). encr/integ are IKEv2
    *  transform ids in decimal ('NONE' for no integrity), spi is '0x' + 8 hex digits; the daemon maps them to Wireshark's names. */
   | { type: 'keylog-ike'; spiI: string; spiR: string; skEi: string; skEr: string; encr: string; skAi: string; skAr: string; integ: string }

@@ -57,6 +57,8 @@ export interface EngineStats {
   dropped: number;
   retransmits: number;
   rekeys: { ike: number; child: number; optimized: number };
+  /** Initiator: connections waiting for a slot under the initiation limit, and waiting to try again. */
+  initiations?: { waiting: number; retrying: number };
 }
 
 export interface IkeEngine {

@@ -126,6 +126,9 @@ const NATT_PORT = 4500;
 /** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
 const HALF_OPEN_TIMEOUT_MS = 30_000;
 /** Two IKE SAs of a connection, one initiated by each peer, that came up this close together are twins of a simultaneous start. */
+/** Delay before the first new attempt of a failed initiation; it doubles per attempt up to RETRY_MAX_MS, plus up to as much jitter. */
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_MS = 32_000;
 const TWIN_WINDOW_MS = 120_000;
 /** A reauthentication starts at least this long (or a tenth of the time left) before the hard lifetime. */
 const REAUTH_MARGIN_MS = 60_000;
@@ -199,6 +202,12 @@ interface ReauthChild {
   requested: boolean;
   /** Re-created (true), failed (its reason), or still open (undefined). */
   outcome?: true | string;
+}
+
+interface InitiationAttempt {
+  children: string[];
+  packet?: PacketSelectors;
+  tries: number;
 }
 
 interface IkeSaState {
@@ -490,6 +499,13 @@ export class Engine implements IkeEngine {
   private readonly pools = new AddressPools();
   /** Initiator: virtual IPs on this host and the IKE SAs holding each. */
   private readonly hostVips = new Map<string, Set<string>>();
+  /**
+   * Initiator: connections being established, by name: the Child SAs to ask for (the first in IKE_AUTH),
+   * the triggering packet and the attempts made (`ike.keyingtries`). Forgotten once an IKE SA is up.
+   */
+  private readonly attempts = new Map<string, InitiationAttempt>();
+  /** Connections whose initiation waits for a slot under `initiateLimit`, in arrival order. */
+  private readonly waitingInitiations = new Set<string>();
   private readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
 
   constructor(config: EngineConfig, options: EngineOptions = {}) {
@@ -504,7 +520,7 @@ export class Engine implements IkeEngine {
   receive(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
     this.counters.datagramsIn++;
     try {
-      return this.dispatch(now, data, local, remote);
+      return this.admitWaiting(now, this.dispatch(now, data, local, remote));
     } catch (e) {
       this.counters.dropped++;
       this.log('warn', { error: (e as Error).message, remote: `${remote.address}:${remote.port}` }, 'dropped a datagram that could not be processed');
@@ -517,7 +533,7 @@ export class Engine implements IkeEngine {
     if (!handler) return [];
     this.timers.delete(id);
     try {
-      return handler(now);
+      return this.admitWaiting(now, handler(now));
     } catch (e) {
       this.log('error', { timer: id, error: (e as Error).message }, 'timer handler failed');
       return [];
@@ -525,6 +541,10 @@ export class Engine implements IkeEngine {
   }
 
   kernelEvent(now: number, ev: KernelEventInput): Action[] {
+    return this.admitWaiting(now, this.onKernelEvent(now, ev));
+  }
+
+  private onKernelEvent(now: number, ev: KernelEventInput): Action[] {
     try {
       switch (ev.type) {
         case 'acquire': {
@@ -587,12 +607,139 @@ export class Engine implements IkeEngine {
       if (child && connecting.authChild?.cfg !== child) connecting.extraChildren.add(child);
       return [];
     }
+    const pending = this.attempts.get(conn.name);
+    if (pending && this.waitingInitiations.has(conn.name)) {
+      // Already waiting for a slot: ask for this Child SA too when its turn comes.
+      if (child && !pending.children.includes(child.name)) pending.children.push(child.name);
+      return [];
+    }
+    // A new initiation (also one an operator or a packet asks for while a retry waits): tries start again.
+    const attempt: InitiationAttempt = { children: child ? [child.name] : [], packet, tries: 1 };
+    if (pending && child) for (const c of pending.children) if (!attempt.children.includes(c)) attempt.children.push(c);
+    this.attempts.set(conn.name, attempt);
+    return [...this.cancel(retryTimer(conn.name)), ...this.launchInitiation(now, conn, attempt)];
+  }
+
+  /** IKE SAs we are setting up as initiator (IKE_SA_INIT or IKE_AUTH outstanding). */
+  private initiating(): number {
+    let n = 0;
+    for (const s of this.sas.values()) if (s.initiator && (s.state === 'init-sent' || s.state === 'auth-sent')) n++;
+    return n;
+  }
+
+  /** Start the IKE SA of an attempt now, or queue it while `initiateLimit` IKE SAs are being set up. */
+  private launchInitiation(now: number, conn: ConnectionConfig, attempt: InitiationAttempt): Action[] {
+    const limit = this.config.initiateLimit ?? 0;
+    if (limit > 0 && this.initiating() >= limit) {
+      this.waitingInitiations.add(conn.name);
+      return [];
+    }
+    const remoteAddr = conn.remote.addrs.find((a) => a !== '%any');
+    const localAddr = conn.local.addrs[0];
+    if (!remoteAddr || !localAddr) return [];
+    const children = attempt.children.map((n) => conn.children.find((c) => c.name === n)).filter((c): c is ChildConfig => c !== undefined);
     const spiI = this.newIkeSpi();
     const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
-    if (child) ike.authChild = { cfg: child, spiIn: 0, sent: [] };
-    if (child && packet) ike.authChildPacket = packet;
+    const [first, ...rest] = children;
+    if (first) ike.authChild = { cfg: first, spiIn: 0, sent: [] };
+    if (first && attempt.packet) ike.authChildPacket = attempt.packet;
+    for (const c of rest) ike.extraChildren.add(c);
     this.sas.set(hex(spiI), ike);
     return this.sendInitRequest(now, ike, undefined, undefined);
+  }
+
+  /** After an input: start waiting initiations while fewer than `initiateLimit` IKE SAs are being set up. */
+  private admitWaiting(now: number, out: Action[]): Action[] {
+    if (this.waitingInitiations.size === 0) return out;
+    const limit = this.config.initiateLimit ?? 0;
+    let busy = this.initiating();
+    for (const name of [...this.waitingInitiations]) {
+      if (limit > 0 && busy >= limit) break;
+      this.waitingInitiations.delete(name);
+      const conn = this.config.connections.find((c) => c.name === name);
+      const attempt = this.attempts.get(name);
+      if (!conn || !attempt || this.hasIkeSaFor(name)) continue;
+      out.push(...this.launchInitiation(now, conn, attempt));
+      busy++;
+    }
+    return out;
+  }
+
+  /** An IKE SA of the connection is up or being set up (either role). */
+  private hasIkeSaFor(connection: string): boolean {
+    for (const s of this.sas.values()) if (s.conn.name === connection && s.state !== 'deleting' && s.state !== 'rekeyed' && !s.reauthOf) return true;
+    return false;
+  }
+
+  /** Stop retrying or queueing a connection's initiation (it came up, or the operator or a reload ended it). */
+  private forgetAttempt(connection: string): Action[] {
+    this.attempts.delete(connection);
+    this.waitingInitiations.delete(connection);
+    return this.cancel(retryTimer(connection));
+  }
+
+  /**
+   * Our IKE_SA_INIT or IKE_AUTH went unanswered: try again after a jittered, doubling delay until
+   * `ike.keyingtries` attempts were made (0 = forever). The jitter spreads many connections that
+   * failed together (a peer that was down) over time.
+   */
+  private retryInitiation(now: number, conn: ConnectionConfig, reason: string): Action[] {
+    const attempt = this.attempts.get(conn.name);
+    if (!attempt || this.config.connections.find((c) => c.name === conn.name) !== conn) return [];
+    const limit = conn.ike.keyingtries ?? 1;
+    if (limit !== 0 && attempt.tries >= limit) {
+      this.attempts.delete(conn.name);
+      return [this.event({ type: 'error', connection: conn.name, message: `giving up establishing the connection after ${attempt.tries} attempt${attempt.tries === 1 ? '' : 's'} (ike.keyingtries ${limit}): ${reason}` })];
+    }
+    const base = Math.min(RETRY_BASE_MS * 2 ** (attempt.tries - 1), RETRY_MAX_MS);
+    const delay = Math.round(base * (1 + this.rng(2).readUInt16BE(0) / 0xffff));
+    attempt.tries++;
+    return [
+      this.event({ type: 'notice', connection: conn.name, message: `${reason}; attempt ${attempt.tries}${limit ? ` of ${limit}` : ''} in ${(delay / 1000).toFixed(1)} s` }),
+      this.arm(retryTimer(conn.name), now + delay, (t) => this.retryNow(t, conn.name)),
+    ];
+  }
+
+  private retryNow(now: number, name: string): Action[] {
+    const conn = this.config.connections.find((c) => c.name === name);
+    const attempt = this.attempts.get(name);
+    if (!conn || !attempt || conn.passive) return this.forgetAttempt(name);
+    if (this.hasIkeSaFor(name)) return this.forgetAttempt(name);
+    return this.launchInitiation(now, conn, attempt);
+  }
+
+  /**
+   * `close_action` of Child SAs the peer deleted, or lost with their IKE SA when the peer deleted it
+   * or stopped answering: `start` negotiates them again (in the IKE SA if it is still up, else in a
+   * new one), `trap` tells the daemon to put their trap policies back.
+   */
+  private closeActions(now: number, ike: IkeSaState, closed: readonly ChildConfig[]): Action[] {
+    const out: Action[] = [];
+    const restart: string[] = [];
+    for (const cfg of new Set(closed)) {
+      if (cfg.closeAction === 'trap') out.push(this.event({ type: 'trap-again', connection: ike.conn.name, child: cfg.name }));
+      else if (cfg.closeAction === 'start' && !restart.includes(cfg.name)) restart.push(cfg.name);
+    }
+    if (restart.length === 0 || ike.conn.passive || this.config.connections.find((c) => c.name === ike.conn.name) !== ike.conn) return out;
+    if (this.sas.get(ike.id) === ike && ike.state === 'established') {
+      // Only Child SAs went: negotiate them again in this IKE SA once the peer's request is answered.
+      out.push(this.arm(`ike:${ike.id}:restart-children`, now, (t) => {
+        if (this.sas.get(ike.id) !== ike || ike.state !== 'established') return [];
+        const up = new Set([...ike.children.values()].map((c) => c.cfg.name));
+        const acts: Action[] = [];
+        for (const name of restart) {
+          const cfg = ike.conn.children.find((c) => c.name === name);
+          if (cfg && !up.has(name)) acts.push(...this.createChildSa(t, ike, cfg));
+        }
+        return acts;
+      }));
+      return out;
+    }
+    if (!ike.conn.remote.addrs.some((a) => a !== '%any')) return out;
+    out.push(this.event({ type: 'notice', connection: ike.conn.name, message: `close_action start: establishing ${restart.join(', ')} again` }));
+    this.attempts.set(ike.conn.name, { children: restart, tries: 1 });
+    out.push(this.arm(retryTimer(ike.conn.name), now, (t) => this.retryNow(t, ike.conn.name)));
+    return out;
   }
 
   /**
@@ -624,8 +771,12 @@ export class Engine implements IkeEngine {
 
   terminate(now: number, target: { ikeSaId?: string; connection?: string }): Action[] {
     const victims = [...this.sas.values()].filter((s) => (target.ikeSaId ? s.id === target.ikeSaId : s.conn.name === target.connection) && s.state !== 'deleting');
-    if (victims.length === 0) throw new Error(target.ikeSaId ? `no IKE SA '${target.ikeSaId}'` : `no IKE SA of connection '${target.connection}'`);
     const out: Action[] = [];
+    if (target.connection && this.attempts.has(target.connection)) {
+      // The operator ends the connection: no further attempts to establish it.
+      out.push(...this.forgetAttempt(target.connection), this.event({ type: 'notice', connection: target.connection, message: 'terminated by the operator: no further attempts to establish the connection' }));
+    }
+    if (victims.length === 0 && out.length === 0) throw new Error(target.ikeSaId ? `no IKE SA '${target.ikeSaId}'` : `no IKE SA of connection '${target.connection}'`);
     for (const ike of victims) out.push(...this.deleteIkeSa(now, ike, 'terminated by the operator', true));
     return out;
   }
@@ -662,6 +813,10 @@ export class Engine implements IkeEngine {
       }
       out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
+    for (const name of [...this.attempts.keys()]) {
+      const fresh = config.connections.find((c) => c.name === name);
+      if (!fresh || fresh.passive || JSON.stringify(fresh, bufferReplacer) !== old.get(name)) out.push(...this.forgetAttempt(name));
+    }
     for (const name of ppkRotated) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new PPKs, offered from the next CREATE_CHILD_SA (RFC 9867) or authentication (RFC 8784)' }));
     for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
@@ -675,6 +830,7 @@ export class Engine implements IkeEngine {
 
   shutdown(now: number): Action[] {
     const out: Action[] = [];
+    for (const name of [...this.attempts.keys()]) out.push(...this.forgetAttempt(name));
     for (const ike of [...this.sas.values()]) {
       if (ike.sa && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // One Delete without waiting for the answer: we are going away (RFC 7296 §1.4.1).
@@ -740,6 +896,7 @@ export class Engine implements IkeEngine {
       dropped: this.counters.dropped,
       retransmits: this.counters.retransmits,
       rekeys: { ike: this.counters.ike, child: this.counters.child, optimized: this.counters.optimized },
+      initiations: { waiting: this.waitingInitiations.size, retrying: [...this.attempts.keys()].filter((n) => this.timers.has(retryTimer(n))).length },
     };
   }
 
@@ -1025,7 +1182,12 @@ export class Engine implements IkeEngine {
     o.tries++;
     const limit = ike.conn.ike.dpdTimeout * 1000;
     if (o.tries > ike.conn.ike.retransmit.tries || (limit > 0 && now - o.sentAt >= limit)) {
-      return this.dropIkeSa(now, ike, `peer did not answer after ${o.tries} transmissions`);
+      const reason = `peer did not answer after ${o.tries} transmissions`;
+      const connecting = ike.initiator && !ike.reauthOf && (ike.state === 'init-sent' || ike.state === 'auth-sent');
+      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
+      const out = this.dropIkeSa(now, ike, reason);
+      if (connecting) return [...out, ...this.retryInitiation(now, ike.conn, reason)];
+      return [...out, ...this.closeActions(now, ike, lost)];
     }
     this.counters.retransmits++;
     return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike, o)];
@@ -1999,6 +2161,7 @@ export class Engine implements IkeEngine {
     for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
     const sa = ike.sa!;
     const out: Action[] = [
+      ...this.forgetAttempt(ike.conn.name),
       ...this.cancel(`ike:${ike.id}:half-open`),
       this.event({ type: 'ike-up', ikeSaId: ike.id, connection: ike.conn.name, spiI: hex(ike.spiI), spiR: hex(ike.spiR), suite: suiteName(sa.chosen) }),
       this.event({
@@ -2865,10 +3028,12 @@ export class Engine implements IkeEngine {
         return { response: [], after: { after: [...out, ...this.dropIkeSa(now, ike, 'rekeyed', undefined, true)] } };
       }
       // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
-      return { response: [], after: { after: this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true) } };
+      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
+      return { response: [], after: { after: [...this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true), ...this.closeActions(now, ike, lost)] } };
     }
     const response: Payload[] = [];
     const after: Action[] = [];
+    const closed: ChildConfig[] = [];
     ike = this.childHolder(ike);
     for (const d of deletes) {
       if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
@@ -2919,10 +3084,12 @@ export class Engine implements IkeEngine {
           ours.push(spi32(child.sa.spiIn));
           ike.children.delete(child.childId);
           after.push(...this.removeChildKernel(child, true), this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
+          closed.push(child.cfg);
         }
       }
       if (ours.length) response.push(deletePayload(ProtocolId.ESP, ours));
     }
+    after.push(...this.closeActions(now, ike, closed));
     return { response, after: { after } };
   }
 
@@ -3176,6 +3343,11 @@ export class Engine implements IkeEngine {
     ike.state = 'deleting';
     return out;
   }
+}
+
+/** The timer of a connection's next initiation attempt. */
+function retryTimer(connection: string): string {
+  return `conn:${connection}:retry`;
 }
 
 function policyKey(spec: ChildSaKernelSpec): string {

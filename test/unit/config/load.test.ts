@@ -57,6 +57,7 @@ describe('loading the demo configuration', () => {
       codePoints: { optimizedRekeySupported: 50400, optimizedRekey: 50401, childSaPfsInfoSupported: 50600 },
       cookieThreshold: 10,
       rekeyGraceTime: 10,
+      initiateLimit: 10,
       connections: [
         {
           name: 'site-a-b',
@@ -72,6 +73,7 @@ describe('loading the demo configuration', () => {
             dpdDelay: 30,
             dpdTimeout: 150,
             retransmit: { timeout: 4, base: 1.8, tries: 5 },
+            keyingtries: 0,
             fragmentSize: 1280,
             fragmentation: true,
             forceEncap: false,

@@ -175,7 +175,7 @@ describe('IKE_SA_INIT + IKE_AUTH (strict kernel)', () => {
   }
 
   it('retransmission: exponential back-off from the configured timeout, then give up with ike-down', () => {
-    const p = pair({ retransmit: { timeout: '2s', base: 2, tries: 3 } });
+    const p = pair({ retransmit: { timeout: '2s', base: 2, tries: 3 }, keyingtries: 1 });
     p.link.cut = true;
     const t0 = p.now;
     p.call('a', (e, now) => e.initiate(now, 'site'));
