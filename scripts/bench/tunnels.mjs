@@ -13,6 +13,7 @@
 //   IKEV2D_BENCH_CHARON_TUNNELS   N for charon (default: the same N)
 //   IKEV2D_BENCH_NO_CHARON=1      ikev2d only
 //   IKEV2D_BENCH_ONLY_CHARON=1    charon only (no ratios)
+//   IKEV2D_BENCH_NODE_ARGS        extra node options for the ikev2d processes (e.g. --cpu-prof)
 //   IKEV2D_BENCH_PHASE_TIMEOUT    seconds allowed to establish (default 300)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -173,7 +174,8 @@ ${conns}`, { mode: 0o600 });
 async function startIkev2d(ns, name, file) {
   // `ip netns exec` execs the command: the child's pid is node's
   // --expose-gc: `stats {gc: true}` collects garbage first, so the heap figures are live memory
-  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--expose-gc', IKEV2D, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const extra = (process.env.IKEV2D_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const p = spawn('ip', ['netns', 'exec', ns, process.execPath, '--expose-gc', ...extra, IKEV2D, '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
   procs.push(p);
   const sock = join(dir, `${name}.sock`);
   for (let i = 0; i < 1200 && !existsSync(sock); i++) await sleep(100);

@@ -106,6 +106,8 @@ export function trapSpecFor(conn: ConnectionConfig, child: ChildConfig): ChildSa
   };
 }
 
+const STATE_FILE_CHILDREN_DELAY_MS = 1000;
+
 /** Tracks the Child SAs installed through it and keeps the state file current. */
 export class KernelState {
   readonly children = new Map<number, ChildSaKernelSpec>();
@@ -115,6 +117,7 @@ export class KernelState {
   readonly sourceRoutes = new Map<string, SourceRoutes[]>();
   private readonly reqids = new Set<number>();
   private readonly startedAt = new Date().toISOString();
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly ops: KernelOps,
@@ -155,15 +158,17 @@ export class KernelState {
     if (!failed) {
       if (action.op === 'installInboundSa' || action.op === 'installOutboundSa' || action.op === 'installPolicies') {
         this.children.set(s.childId, s);
-        if (!this.reqids.has(s.reqid)) this.reqids.add(s.reqid);
-        this.save();
+        if (!this.reqids.has(s.reqid)) {
+          this.reqids.add(s.reqid);
+          this.save();
+        } else this.saveSoon();
       } else if (action.op === 'deleteInboundSa') {
         // the inbound SA goes last (after the grace time of a rekey)
         this.children.delete(s.childId);
-        this.save();
+        this.saveSoon();
       } else if (action.op === 'updateOutboundPolicy' || action.op === 'updateSaEncap') {
         this.children.set(s.childId, s);
-        this.save();
+        this.saveSoon();
       }
       if (action.op === 'installPolicies') await this.routeFromVirtualIp(s);
     }
@@ -230,6 +235,8 @@ export class KernelState {
 
   /** Removes everything this run owns in the kernel and the state file. */
   async teardown(): Promise<{ sas: number; policies: number }> {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     const r = this.reqids.size ? await this.ops.flushReqids([...this.reqids]) : { sas: 0, policies: 0 };
     this.children.clear();
     for (const [key, routes] of [...this.sourceRoutes]) {
@@ -248,7 +255,20 @@ export class KernelState {
     return r;
   }
 
+  /**
+   * The Child SA list is for operators reading the file; what a restart needs to clean up (reqids,
+   * virtual IPs) is written at once. So the list is written at most once a second: rewriting it
+   * whole on every install would cost O(N) per Child SA with thousands of tunnels.
+   */
+  private saveSoon(): void {
+    if (!this.stateFile || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => this.save(), STATE_FILE_CHILDREN_DELAY_MS);
+    this.saveTimer.unref?.();
+  }
+
   private save(): void {
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     if (!this.stateFile) return;
     const state: StateFile = {
       pid: process.pid,
