@@ -93,9 +93,11 @@ describe.skipIf(why !== null)('daemon shell against the kernel', () => {
     await site.gwA.exec(['ping', '-c', '1', '-W', '1', '-I', '10.1.0.1', '10.9.0.1']).catch(() => undefined);
     await a.waitLog(/kernel event acquire reqid 1001/, 20_000);
 
-    const state = JSON.parse(readFileSync(join(A.dir, 'state.json'), 'utf8'));
-    expect(state.reqids).toEqual([1000, 1001]);
-    expect(state.children).toHaveLength(1);
+    const readState = () => JSON.parse(readFileSync(join(A.dir, 'state.json'), 'utf8'));
+    expect(readState().reqids).toEqual([1000, 1001]);
+    // the Child SA list is written within a second of a change
+    for (let i = 0; i < 30 && readState().children.length !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(readState().children).toHaveLength(1);
 
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
