@@ -99,8 +99,7 @@ export class UdpTransport {
     try {
       const so = this.opts.sockets;
       if (so?.bypass || so?.espInUdp) {
-        // node has no public accessor for a dgram socket's descriptor
-        const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd;
+        const fd = socketFd(sock);
         so.bypass?.(fd, v6 ? 6 : 4);
         if (port === this.opts.nattPort) so.espInUdp?.(fd);
       }
@@ -174,4 +173,15 @@ export class UdpTransport {
       this.closeOne(a!, Number(p));
     }
   }
+}
+
+/**
+ * The descriptor of a bound dgram socket. Node has no public accessor; its internal state (under the
+ * symbol described 'state symbol') holds the handle. Not `_handle`, which prints a deprecation warning.
+ */
+function socketFd(sock: object): number {
+  const sym = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
+  const fd = sym ? (sock as Record<symbol, { handle?: { fd?: number } } | undefined>)[sym]?.handle?.fd : undefined;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('cannot find the UDP socket descriptor (needed for the IPsec bypass policy and ESP-in-UDP)');
+  return fd;
 }
