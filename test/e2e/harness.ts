@@ -120,6 +120,16 @@ export class Ikev2d {
     return this.output.some((l) => re.test(l));
   }
 
+  /** Waits until a log line matches; throws with the log tail on timeout. */
+  async waitLog(re: RegExp, timeoutMs = 60_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!this.logged(re)) {
+      if (Date.now() > end) throw new Error(`timeout waiting for a log line matching ${re} in ${this.ns.name}:\n${this.tail()}`);
+      if (this.exitCode !== null) throw new Error(`ikev2d in ${this.ns.name} exited (${this.exitCode}) while waiting for ${re}:\n${this.tail()}`);
+      await sleep(200);
+    }
+  }
+
   signal(sig: NodeJS.Signals): void {
     this.proc.kill(sig);
   }

@@ -12,7 +12,7 @@ if (why) console.warn(`SKIPPED: ikev2d e2e tunnels: ${why}`);
 const { daemons, namespaces } = cleanupAfterEach();
 
 /** Both gateways of a site; gw-b responds only, gw-a initiates (or traps). */
-async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; ikeExtra?: string; mode?: 'tunnel' | 'transport' } = {}) {
+async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; closeA?: 'start' | 'trap' | 'none'; ikeExtra?: string; mode?: 'tunnel' | 'transport' } = {}) {
   namespaces.push(...site.all);
   const b = await startIkev2d(site.gwB, 'gwb', {
     listen: [site.gwBOuter],
@@ -26,7 +26,7 @@ async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; ike
     listen: [site.gwAOuter],
     connections: connectionYaml({
       name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example',
-      children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: o.startA ?? 'start' }], ...(o.ikeExtra ? { ike: o.ikeExtra } : {}),
+      children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: o.startA ?? 'start', ...(o.closeA ? { closeAction: o.closeA } : {}) }], ...(o.ikeExtra ? { ike: o.ikeExtra } : {}),
     }),
   });
   daemons.push(a);
@@ -159,5 +159,23 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
     await a.waitFor('IKE SA removed by DPD', (s) => s.length === 0 || s.every((x) => x.state !== 'established'), 120_000);
     await a.waitFor('no SAs left', (s) => s.length === 0, 60_000);
     expect((await kernelCounts(site.gwA)).sas).toBe(0);
+  });
+
+  it('DPD with close_action start: attempts while the peer is cut off, the tunnel back once it returns', async () => {
+    const site = await siteToSite();
+    const { a, b } = await gateways(site, { ikeExtra: '      dpd_delay: 2s\n      dpd_timeout: 12s\n', closeA: 'start' });
+    await a.waitChildren();
+    await b.waitChildren();
+    const first = (await a.listSas())[0]!.ikeSaId;
+    await site.gwB.exec(['ip', 'link', 'set', 'wan', 'down']);
+    await a.waitFor('IKE SA declared dead', (s) => !s.some((x) => x.ikeSaId === first), 120_000);
+    await a.waitLog(/close_action start: establishing lan again/, 10_000);
+    await a.waitLog(/attempt 2 in \d/, 60_000); // the first new attempt went unanswered too
+    expect((await kernelCounts(site.gwA)).sas).toBe(0);
+    await site.gwB.exec(['ip', 'link', 'set', 'wan', 'up']);
+    await a.waitFor('tunnel re-established', (s) => s.some((x) => x.state === 'established' && x.ikeSaId !== first) && installedChildren(s).length === 1, 180_000);
+    await b.waitFor('gw-b holds the new SAs only', (s) => s.filter((x) => x.state === 'established').length === 1 && installedChildren(s).length === 1, 60_000);
+    await expectTraffic(site);
+    expect((await a.ctl('stats')) as { initiations: unknown }).toMatchObject({ initiations: { waiting: 0, retrying: 0 } });
   });
 });
