@@ -241,8 +241,16 @@ async function benchIkev2d() {
   const rekeyMs = performance.now() - t1;
   result('ikev2d: Child SA rekeys (all at once)', Number((fresh / (rekeyMs / 1000)).toFixed(2)), 'rekeys/s', `${fresh} of ${M} rekeys in ${(rekeyMs / 1000).toFixed(1)} s`);
   console.log(`ikev2d initiator stats: ${JSON.stringify(await request(a.sock, 'stats'))}`);
-  for (const p of [a.proc, b.proc]) p.kill('SIGTERM');
-  await Promise.all([a.proc, b.proc].map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)))));
+  // SIGTERM with every tunnel up: Deletes to all peers, kernel state removed, exit
+  const t2 = performance.now();
+  const exited = (p) => new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+  a.proc.kill('SIGTERM');
+  await exited(a.proc);
+  const stopMs = performance.now() - t2;
+  const leftA = kernelSaCount(ns.a);
+  result('ikev2d: shutdown with all tunnels up (SIGTERM to exit)', Number((stopMs / 1000).toFixed(2)), 's', `${up} IKE SAs; ${leftA} kernel SAs left behind`);
+  b.proc.kill('SIGTERM');
+  await exited(b.proc);
   deleteNamespaces(ns);
   return out;
 }

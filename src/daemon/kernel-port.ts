@@ -297,15 +297,7 @@ export async function openKernel(): Promise<{ ops: KernelOps; onEvent(cb: (ev: K
     counters: (s) => k.queryCounters(client, s),
     installSourceRoutes: (r) => k.installSourceRoutes(r),
     removeSourceRoutes: (r) => k.removeSourceRoutes(r),
-    async flushReqids(reqids) {
-      let sas = 0, policies = 0;
-      for (const r of new Set(reqids)) {
-        const n = await k.flushOwned(client, { reqidMin: r, reqidMax: r });
-        sas += n.sas;
-        policies += n.policies;
-      }
-      return { sas, policies };
-    },
+    flushReqids: (reqids) => k.flushOwned(client, { reqids }),
     close: () => client.close(),
   };
   return {

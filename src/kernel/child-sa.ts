@@ -395,29 +395,40 @@ export async function makeBeforeBreakSwap(
 // --------------------------------------------------- stale state cleanup ---
 
 /**
- * What this daemon owns in the kernel: SAs whose reqid lies in
+ * What this daemon owns in the kernel: SAs whose reqid is one of `reqids` or lies in
  * [reqidMin, reqidMax] and policies with a template of such a reqid, or — when
  * `mark` is given — SAs/policies carrying that mark value. The daemon assigns
  * reqids from its own range (config.ts) so a restart can find what a crashed
  * earlier run left behind and remove it before installing anything.
  */
 export interface Ownership {
+  reqids?: Iterable<number>;
   reqidMin?: number;
   reqidMax?: number;
   mark?: number;
 }
 
-function owns(o: Ownership, reqids: number[], mark?: { value: number }): boolean {
+function ownsReqid(o: Ownership): (reqid: number) => boolean {
+  if (o.reqids !== undefined) {
+    const set = new Set(o.reqids);
+    return (r) => set.has(r);
+  }
+  if (o.reqidMin === undefined || o.reqidMax === undefined) throw new TypeError('ownership: give reqids, reqidMin and reqidMax, or mark');
+  return (r) => r >= o.reqidMin! && r <= o.reqidMax!;
+}
+
+function owns(o: Ownership, ours: (reqid: number) => boolean, reqids: number[], mark?: { value: number }): boolean {
   if (o.mark !== undefined) return mark?.value === o.mark;
-  if (o.reqidMin === undefined || o.reqidMax === undefined) throw new TypeError('ownership: give reqidMin and reqidMax, or mark');
-  return reqids.some((r) => r >= o.reqidMin! && r <= o.reqidMax!);
+  return reqids.some(ours);
 }
 
 export async function listOwnedState(client: XfrmClient, o: Ownership) {
+  const ours = o.mark !== undefined ? () => false : ownsReqid(o);
+  // One dump of each table, however many reqids: a dump per reqid would cost O(N²) with thousands of tunnels.
   const [sas, policies] = await Promise.all([client.dumpSas(), client.dumpPolicies()]);
   return {
-    sas: sas.filter((s) => owns(o, [s.reqid], s.mark)),
-    policies: policies.filter((p) => owns(o, p.templates.map((t) => t.reqid), p.mark)),
+    sas: sas.filter((s) => owns(o, ours, [s.reqid], s.mark)),
+    policies: policies.filter((p) => owns(o, ours, p.templates.map((t) => t.reqid), p.mark)),
   };
 }
 

@@ -831,14 +831,16 @@ export class Engine implements IkeEngine {
   shutdown(now: number): Action[] {
     const out: Action[] = [];
     for (const name of [...this.attempts.keys()]) out.push(...this.forgetAttempt(name));
-    for (const ike of [...this.sas.values()]) {
+    // Every peer's Delete first, then the kernel state: with thousands of IKE SAs the removals take a
+    // while, and a peer whose Delete waited behind them might not get it before the daemon exits.
+    for (const ike of this.sas.values()) {
       if (ike.sa && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // One Delete without waiting for the answer: we are going away (RFC 7296 §1.4.1).
         const mid = ike.nextRequestId++;
         out.push(this.send(ike, sealMessage(ike.sa, ExchangeType.INFORMATIONAL, mid, false, [deletePayload(ProtocolId.IKE)], this.rng)));
       }
-      out.push(...this.dropIkeSa(now, ike, 'daemon shutdown'));
     }
+    for (const ike of [...this.sas.values()]) out.push(...this.dropIkeSa(now, ike, 'daemon shutdown'));
     return out;
   }
 

@@ -138,6 +138,22 @@ describe('daemon.initiate_limit: at most this many IKE SAs set up at once', () =
   });
 });
 
+describe('shutdown', () => {
+  it('sends every peer its Delete before removing any kernel state', () => {
+    const p = new EnginePairHarness(manyConnections(peerConfig('a'), 'a', 3), manyConnections(peerConfig('b'), 'b', 3));
+    for (let i = 0; i < 3; i++) p.call('a', (e, now) => e.initiate(now, `site${i}`));
+    p.run(5_000);
+    expect(p.eventsOf('child-up', 'a')).toHaveLength(3);
+    const acts = p.call('a', (e, now) => e.shutdown(now));
+    const sends = acts.flatMap((x, i) => (x.kind === 'send' ? [i] : []));
+    const kernel = acts.flatMap((x, i) => (x.kind === 'kernel' ? [i] : []));
+    expect(sends).toHaveLength(3);
+    expect(kernel.length).toBeGreaterThanOrEqual(9);
+    expect(Math.max(...sends)).toBeLessThan(Math.min(...kernel));
+    expect(p.kernels.a.inbound.size + p.kernels.a.outbound.size + p.kernels.a.policies.size).toBe(0);
+  });
+});
+
 describe('close_action', () => {
   it('start: the peer deletes the IKE SA; the Child SA is negotiated again in a new IKE SA', () => {
     const p = pair({ closeAction: 'start' });
