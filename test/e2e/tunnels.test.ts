@@ -173,6 +173,8 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
     await a.waitLog(/attempt 2 in \d/, 60_000); // the first new attempt went unanswered too
     expect((await kernelCounts(site.gwA)).sas).toBe(0);
     await site.gwB.exec(['ip', 'link', 'set', 'wan', 'up']);
+    // the link going down took gw-b's route to LAN A with it
+    await site.gwB.exec(['ip', 'route', 'replace', site.lanA, 'via', site.gwAOuter]);
     await a.waitFor('tunnel re-established', (s) => s.some((x) => x.state === 'established' && x.ikeSaId !== first) && installedChildren(s).length === 1, 180_000);
     await b.waitFor('gw-b holds the new SAs only', (s) => s.filter((x) => x.state === 'established').length === 1 && installedChildren(s).length === 1, 60_000);
     await expectTraffic(site);
