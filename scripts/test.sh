@@ -1,5 +1,6 @@
 #!/bin/bash
-# `npm test`: build, then the three vitest projects (vitest.config.ts):
+# `npm test`: build, type-check the tests (npm run typecheck:test, tsconfig.test.json),
+# then the three vitest projects (vitest.config.ts):
 #   unit    on the host, always;
 #   kernel  + e2e need root and a kernel that can carry ESP.  They run directly
 #           when the host kernel can (probe: add an ESP SA in a throw-away netns),
@@ -71,11 +72,24 @@ if [[ -z ${IKEV2D_TEST_NO_BUILD:-} ]]; then
   echo "--- build took $(since "$t")"
 fi
 
-# 2. Unit suite on the host.
+# 2. Type check of the tests, helpers and scripts with the sources (tsconfig.test.json);
+#    vitest strips types without checking them.  A type error is a real failure.
+say "type check of the tests (npm run typecheck:test)"
+t=$(now)
+if ! npm run --silent typecheck:test; then
+  echo "TYPE CHECK FAILED (npm run typecheck:test) after $(since "$t")" >&2
+  echo
+  echo "Tests: 0 passed, 1 failed, 0 skipped"
+  echo '{"passed":0,"failed":1,"skipped":0,"line":"Tests: 0 passed, 1 failed, 0 skipped"}' > .vitest-results-summary.json
+  exit 1
+fi
+echo "--- type check took $(since "$t")"
+
+# 3. Unit suite on the host.
 say "unit suite (host)"
 run_project unit "$@"
 
-# 3. Kernel + e2e suites.
+# 4. Kernel + e2e suites.
 esp_probe() {   # 0 when this kernel accepts an ESP SA (the 6.x host here does not)
   [[ $EUID == 0 ]] && command -v ip >/dev/null || return 1
   local ns=ikev2d-esp-probe-$$ ok=1
@@ -136,7 +150,7 @@ if [[ $MODE == skip ]]; then
   fi
 fi
 
-# 4. Aggregate the JSON reports.
+# 5. Aggregate the JSON reports.
 say "summary"
 SUMMARY=$(MODE=$MODE SKIPPED_LISTED=$SKIPPED_LISTED node --input-type=module - <<'EOF'
 import { existsSync, readFileSync } from 'node:fs';

@@ -257,6 +257,73 @@ ${o.ike ?? ''}${o.extra ?? ''}    children:
 ${children}`;
 }
 
+/** The options of connectionYaml, and of one of its Child SAs. */
+export type ConnectionOptions = Parameters<typeof connectionYaml>[0];
+export type ChildOptions = ConnectionOptions['children'][number];
+
+/** gw-a initiates, gw-b responds. */
+export type GatewaySide = 'a' | 'b';
+
+export interface GatewaysOptions {
+  /** gw-a's start_action of the `lan` Child SA (default start); gw-b's stays none. */
+  startAction?: ChildOptions['startAction'];
+  /** gw-a's close_action of the `lan` Child SA (default: none written). */
+  closeAction?: ChildOptions['closeAction'];
+  /** More options of the `lan` Child SA, on both gateways. */
+  child?: Pick<ChildOptions, 'mode' | 'esp' | 'rekeyTime'>;
+  /** Instead of the one `lan` Child SA: the Child SAs of each side, given its own LAN and the peer's. */
+  children?: (side: GatewaySide, localLan: string, remoteLan: string) => ChildOptions[];
+  /** Extra lines under ike: (indented 6), on both gateways. */
+  ike?: string;
+  /** Extra lines at connection level (indented 4), on both gateways. */
+  extra?: string;
+  /** Extra lines under daemon: (indented 2), on both gateways. */
+  extraDaemon?: string;
+  /** The connection YAML of a side from its options (default connectionYaml), e.g. other proposals. */
+  yaml?: (side: GatewaySide, o: ConnectionOptions) => string;
+}
+
+/**
+ * The configurations of gw-a and gw-b of a site: one connection `site` between gw-a.example and
+ * gw-b.example (PSK); gw-b accepts gw-a from any address when a NAT sits between them.
+ */
+export function gatewayConfigs(site: Site, o: GatewaysOptions = {}): Record<GatewaySide, DaemonConfig> {
+  const children = o.children ?? ((side: GatewaySide, localLan: string, remoteLan: string): ChildOptions[] => [
+    {
+      name: 'lan', localTs: [localLan], remoteTs: [remoteLan], ...o.child,
+      ...(side === 'a' ? { startAction: o.startAction ?? 'start', ...(o.closeAction ? { closeAction: o.closeAction } : {}) } : {}),
+    },
+  ]);
+  const config = (side: GatewaySide): DaemonConfig => {
+    const [local, remote] = side === 'a' ? [site.gwAOuter, site.gwBOuter] : [site.gwBOuter, site.mid ? '%any' : site.gwAOuter];
+    const [localLan, remoteLan] = side === 'a' ? [site.lanA, site.lanB] : [site.lanB, site.lanA];
+    const [localId, remoteId] = side === 'a' ? ['gw-a.example', 'gw-b.example'] : ['gw-b.example', 'gw-a.example'];
+    const conn: ConnectionOptions = {
+      name: 'site', local, remote, localId, remoteId, children: children(side, localLan, remoteLan),
+      ...(o.ike ? { ike: o.ike } : {}), ...(o.extra ? { extra: o.extra } : {}),
+    };
+    return {
+      listen: [local],
+      ...(o.extraDaemon ? { extraDaemon: o.extraDaemon } : {}),
+      connections: o.yaml ? o.yaml(side, conn) : connectionYaml(conn),
+    };
+  };
+  return { a: config('a'), b: config('b') };
+}
+
+/**
+ * Starts gw-b (responder) and then gw-a (initiator) of a site with gatewayConfigs; each daemon goes
+ * onto `daemons` (cleanupAfterEach's list) as soon as it runs. The site's namespaces are the caller's.
+ */
+export async function startGateways(site: Site, daemons: Ikev2d[], o: GatewaysOptions = {}): Promise<{ a: Ikev2d; b: Ikev2d }> {
+  const cfg = gatewayConfigs(site, o);
+  const b = await startIkev2d(site.gwB, 'gwb', cfg.b);
+  daemons.push(b);
+  const a = await startIkev2d(site.gwA, 'gwa', cfg.a);
+  daemons.push(a);
+  return { a, b };
+}
+
 export interface Site {
   hostA: Netns;
   gwA: Netns;

@@ -3,25 +3,19 @@
 // each side, an IKE SA rekey, clean shutdown leaving no kernel state. Libreswan does not
 // announce optimized rekeys (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt), so every rekey
 // must be a regular one and ikev2d must never send OPTIMIZED_REKEY to it.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { libreswanUnavailable, startLibreswan, type Libreswan } from '../helpers/libreswan.js';
-import { ping, type Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, type Ikev2d, type SaView } from './harness.js';
+import { ping } from '../helpers/netns.js';
+import { cleanupAfterEach, connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, type SaView } from './harness.js';
 
 const why = (await e2eUnavailable()) ?? libreswanUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d <-> Libreswan interop: ${why}`);
 
 const PSK = 'interop-pre-shared-key-0123456789abcdef';
-const daemons: Ikev2d[] = [];
 const plutos: Libreswan[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
+// the reference peers stop first, then the daemons and namespaces
+const { daemons, namespaces } = cleanupAfterEach(async () => {
   for (const s of plutos.splice(0)) await s.stop().catch(() => undefined);
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
 });
 
 interface Stats { rekeys: { ike: number; child: number; optimized: number } }

@@ -1,24 +1,18 @@
 // ikev2d against strongSwan's charon (Debian), both directions: site-to-site tunnel,
 // ping through ESP, a Child SA rekey started by each side, IKE SA rekey, clean shutdown.
-import { afterEach, describe, expect, it } from 'vitest';
-import { ping, type Netns } from '../helpers/netns.js';
+import { describe, expect, it } from 'vitest';
+import { ping } from '../helpers/netns.js';
 import { startStrongswan, strongswanUnavailable, type Strongswan } from '../helpers/strongswan.js';
-import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, type Ikev2d } from './harness.js';
+import { cleanupAfterEach, connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d } from './harness.js';
 
 const why = (await e2eUnavailable()) ?? strongswanUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d <-> strongSwan interop: ${why}`);
 
 const PSK = 'interop-pre-shared-key-0123456789abcdef';
-const daemons: Ikev2d[] = [];
 const swans: Strongswan[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
+// the reference peers stop first, then the daemons and namespaces
+const { daemons, namespaces } = cleanupAfterEach(async () => {
   for (const s of swans.splice(0)) await s.stop().catch(() => undefined);
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
 });
 
 describe.skipIf(why !== null)('ikev2d <-> strongSwan', () => {

@@ -5,10 +5,10 @@
 //   rw (192.0.2.1) == gw (192.0.2.2) -- hostb (10.2.0.10)
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectVeth, createNetns, ping, type Netns } from '../helpers/netns.js';
 import { startStrongswan, strongswanUnavailable, type Strongswan } from '../helpers/strongswan.js';
-import { e2eUnavailable, espPackets, removeDir, sleep, startIkev2d, type Ikev2d } from './harness.js';
+import { cleanupAfterEach, e2eUnavailable, espPackets, sleep, startIkev2d, type Ikev2d } from './harness.js';
 
 const why = (await e2eUnavailable()) ?? strongswanUnavailable();
 if (why) console.warn(`SKIPPED: virtual IP interop with strongSwan: ${why}`);
@@ -21,16 +21,10 @@ async function waitLogged(d: Ikev2d, re: RegExp, timeoutMs = 15_000): Promise<bo
 }
 
 const PSK = 'interop-virtual-ip-pre-shared-key-0123456789';
-const daemons: Ikev2d[] = [];
 const swans: Strongswan[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
+// the reference peers stop first, then the daemons and namespaces
+const { daemons, namespaces } = cleanupAfterEach(async () => {
   for (const s of swans.splice(0)) await s.stop().catch(() => undefined);
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
 });
 
 async function topology(pool: string) {

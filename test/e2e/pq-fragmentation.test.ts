@@ -5,7 +5,7 @@
 // at all. Rekeyed under a ping flood with zero loss; a second Child SA is created with IKE_FOLLOWUP_KE.
 import { describe, expect, it } from 'vitest';
 import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel over a small MTU: ${why}`);
@@ -58,21 +58,14 @@ describe.skipIf(why !== null)('post-quantum tunnel over a 1280-octet MTU (RFC 73
       expect((await gw.exec(['ip', 'link', 'show', 'wan'])).stdout).toContain(`mtu ${MTU}`);
       await countIke(gw);
     }
-    const grace = '  rekey_grace_time: 3s\n';
-    const children = (side: 'a' | 'b') => [
-      { name: 'lan', localTs: [side === 'a' ? site.lanA : site.lanB], remoteTs: [side === 'a' ? site.lanB : site.lanA], ...(side === 'a' ? { startAction: 'start' as const } : {}) },
-      { name: 'dmz', localTs: [side === 'a' ? '10.11.0.0/24' : '10.12.0.0/24'], remoteTs: [side === 'a' ? '10.12.0.0/24' : '10.11.0.0/24'] },
-    ];
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: pqYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: children('b') }),
+    const { a, b } = await startGateways(site, daemons, {
+      extraDaemon: '  rekey_grace_time: 3s\n',
+      children: (side, localLan, remoteLan) => [
+        { name: 'lan', localTs: [localLan], remoteTs: [remoteLan], ...(side === 'a' ? { startAction: 'start' as const } : {}) },
+        { name: 'dmz', localTs: [side === 'a' ? '10.11.0.0/24' : '10.12.0.0/24'], remoteTs: [side === 'a' ? '10.12.0.0/24' : '10.11.0.0/24'] },
+      ],
+      yaml: (_side, o) => pqYaml(o),
     });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: pqYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: children('a') }),
-    });
-    daemons.push(a);
     await a.waitChildren();
     await b.waitChildren();
     const sa = (await a.listSas())[0]!;

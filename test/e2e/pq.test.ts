@@ -2,7 +2,7 @@
 // (RFC 9242/9370) and a mandatory PPK (RFC 8784), rekeyed under a ping flood with zero loss;
 // the IKE SA rekeys continue with IKE_FOLLOWUP_KE for the ML-KEM round.
 import { describe, expect, it } from 'vitest';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel: ${why}`);
@@ -20,17 +20,7 @@ describe.skipIf(why !== null)('post-quantum tunnel', () => {
   it('X25519 + ML-KEM-768 with a mandatory PPK: up, 4 Child SA and 2 IKE SA rekeys under a flood with zero loss', async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const grace = '  rekey_grace_time: 3s\n';
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: pqYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
-    });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: pqYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
-    });
-    daemons.push(a);
+    const { a, b } = await startGateways(site, daemons, { extraDaemon: '  rekey_grace_time: 3s\n', yaml: (_side, o) => pqYaml(o) });
     await a.waitChildren();
     await b.waitChildren();
     const sa = (await a.listSas())[0]!;
@@ -57,16 +47,8 @@ describe.skipIf(why !== null)('post-quantum tunnel', () => {
   it('a gateway without the PPK cannot bring the tunnel up (no silent classic fallback)', async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter],
-      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
-    });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter],
-      connections: pqYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
-    });
-    daemons.push(a);
+    // gw-a (the initiator) alone has the PPK and requires it
+    const { a } = await startGateways(site, daemons, { yaml: (side, o) => (side === 'a' ? pqYaml(o) : connectionYaml(o)) });
     await sleep(8000);
     expect(installedChildren(await a.listSas())).toHaveLength(0);
     expect((await kernelCounts(site.gwA)).sas).toBe(0);

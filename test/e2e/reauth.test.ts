@@ -1,40 +1,21 @@
 // IKE SA reauthentication (RFC 7296 §2.8.3) through the daemon under a continuous ping flood:
 // a new IKE SA with fresh authentication, the Child SA moved make-before-break, not one packet lost,
 // and the kernel holds one SA pair once the grace period is over.
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, removeDir, siteToSite, sleep, startIkev2d, startPing, type Ikev2d } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { cleanupAfterEach, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e reauthentication: ${why}`);
 
 const REAUTHS = Number(process.env.IKEV2D_E2E_REAUTHS ?? 5);
 
-const daemons: Ikev2d[] = [];
-const namespaces: Netns[] = [];
-afterEach(async () => {
-  for (const d of daemons.splice(0)) {
-    await d.stop().catch(() => undefined);
-    removeDir(d.dir);
-  }
-  for (const ns of namespaces.splice(0)) await ns.delete();
-});
+const { daemons, namespaces } = cleanupAfterEach();
 
 describe.skipIf(why !== null)('reauthentication under load', () => {
   it(`${REAUTHS} reauthentications (ikev2d ctl rekey ike --reauth, from both gateways) with zero lost packets`, async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const grace = '  rekey_grace_time: 3s\n';
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
-    });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
-    });
-    daemons.push(a);
+    const { a, b } = await startGateways(site, daemons, { extraDaemon: '  rekey_grace_time: 3s\n' });
     await a.waitChildren();
     await b.waitChildren();
 

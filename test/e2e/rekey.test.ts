@@ -1,7 +1,7 @@
 // Child SA and IKE SA rekeys through the daemon under a continuous ping flood: not one
 // packet may be lost (make-before-break), and the kernel is clean afterwards.
 import { describe, expect, it } from 'vitest';
-import { connectionYaml, e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startIkev2d, startPing, cleanupAfterEach } from './harness.js';
+import { e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e rekeys: ${why}`);
@@ -16,17 +16,7 @@ describe.skipIf(why !== null)('rekeys under load', () => {
   it(`${CHILD_REKEYS} Child SA and ${IKE_REKEYS} IKE SA rekeys with zero lost packets`, async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const grace = '  rekey_grace_time: 3s\n';
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
-    });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
-    });
-    daemons.push(a);
+    const { a, b } = await startGateways(site, daemons, { extraDaemon: '  rekey_grace_time: 3s\n' });
     await a.waitChildren();
     await b.waitChildren();
 
@@ -62,18 +52,7 @@ describe.skipIf(why !== null)('rekeys under load', () => {
   it(`without child-pfs-info: the initial Child SA's first rekey is regular, the next ${EXTRA_REKEYS - 1} optimized, zero lost packets`, async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const grace = '  rekey_grace_time: 3s\n';
-    const noPfsInfo = '    child_pfs_info: no\n';
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', extra: noPfsInfo, children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }] }),
-    });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', extra: noPfsInfo, children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: 'start' }] }),
-    });
-    daemons.push(a);
+    const { a, b } = await startGateways(site, daemons, { extraDaemon: '  rekey_grace_time: 3s\n', extra: '    child_pfs_info: no\n' });
     await a.waitChildren();
     await b.waitChildren();
     const flood = startPing(site.hostA, site.hostBAddr, 0.01);
@@ -98,22 +77,17 @@ describe.skipIf(why !== null)('rekeys under load', () => {
   it(`an additional Child SA: ${EXTRA_REKEYS} optimized rekeys under a flood with zero lost packets`, async () => {
     const site = await siteToSite();
     namespaces.push(...site.all);
-    const grace = '  rekey_grace_time: 3s\n';
     const icmp = (ts: string) => `"${ts}[${ts.includes(':') ? 'icmpv6' : 'icmp'}]"`;
-    const children = (local: string, remote: string, start: 'start' | 'none') => [
-      { name: 'rest', localTs: [local], remoteTs: [remote], startAction: start },
-      { name: 'ping', localTs: [icmp(local)], remoteTs: [icmp(remote)], startAction: start, esp: 'aes128gcm16-x25519' },
-    ];
-    const b = await startIkev2d(site.gwB, 'gwb', {
-      listen: [site.gwBOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwBOuter, remote: site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example', children: children(site.lanB, site.lanA, 'none') }),
+    const { a, b } = await startGateways(site, daemons, {
+      extraDaemon: '  rekey_grace_time: 3s\n',
+      children: (side, local, remote) => {
+        const start = side === 'a' ? 'start' : 'none';
+        return [
+          { name: 'rest', localTs: [local], remoteTs: [remote], startAction: start },
+          { name: 'ping', localTs: [icmp(local)], remoteTs: [icmp(remote)], startAction: start, esp: 'aes128gcm16-x25519' },
+        ];
+      },
     });
-    daemons.push(b);
-    const a = await startIkev2d(site.gwA, 'gwa', {
-      listen: [site.gwAOuter], extraDaemon: grace,
-      connections: connectionYaml({ name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example', children: children(site.lanA, site.lanB, 'start') }),
-    });
-    daemons.push(a);
     await a.waitChildren(2);
     await b.waitChildren(2);
     const flood = startPing(site.hostA, site.hostBAddr, 0.01);

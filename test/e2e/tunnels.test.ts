@@ -4,7 +4,7 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { connectVeth, createNetns, ping } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startIkev2d, tcpStream, type Site, cleanupAfterEach } from './harness.js';
+import { connectionYaml, e2eUnavailable, espPackets, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startIkev2d, tcpStream, type GatewaysOptions, type Site, cleanupAfterEach } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e tunnels: ${why}`);
@@ -12,25 +12,9 @@ if (why) console.warn(`SKIPPED: ikev2d e2e tunnels: ${why}`);
 const { daemons, namespaces } = cleanupAfterEach();
 
 /** Both gateways of a site; gw-b responds only, gw-a initiates (or traps). */
-async function gateways(site: Site, o: { startA?: 'start' | 'trap' | 'none'; closeA?: 'start' | 'trap' | 'none'; ikeExtra?: string; mode?: 'tunnel' | 'transport' } = {}) {
+async function gateways(site: Site, o: GatewaysOptions = {}) {
   namespaces.push(...site.all);
-  const b = await startIkev2d(site.gwB, 'gwb', {
-    listen: [site.gwBOuter],
-    connections: connectionYaml({
-      name: 'site', local: site.gwBOuter, remote: site.mid ? '%any' : site.gwAOuter, localId: 'gw-b.example', remoteId: 'gw-a.example',
-      children: [{ name: 'lan', localTs: [site.lanB], remoteTs: [site.lanA] }], ...(o.ikeExtra ? { ike: o.ikeExtra } : {}),
-    }),
-  });
-  daemons.push(b);
-  const a = await startIkev2d(site.gwA, 'gwa', {
-    listen: [site.gwAOuter],
-    connections: connectionYaml({
-      name: 'site', local: site.gwAOuter, remote: site.gwBOuter, localId: 'gw-a.example', remoteId: 'gw-b.example',
-      children: [{ name: 'lan', localTs: [site.lanA], remoteTs: [site.lanB], startAction: o.startA ?? 'start', ...(o.closeA ? { closeAction: o.closeA } : {}) }], ...(o.ikeExtra ? { ike: o.ikeExtra } : {}),
-    }),
-  });
-  daemons.push(a);
-  return { a, b };
+  return startGateways(site, daemons, o);
 }
 
 async function expectTraffic(site: Site) {
@@ -109,7 +93,7 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
 
   it('start_action trap: traffic raises an ACQUIRE that brings the tunnel up', async () => {
     const site = await siteToSite();
-    const { a, b } = await gateways(site, { startA: 'trap' });
+    const { a, b } = await gateways(site, { startAction: 'trap' });
     await sleep(1000);
     expect(await a.listSas()).toEqual([]);
     const policies = (await site.gwA.exec(['ip', 'xfrm', 'policy'])).stdout;
@@ -152,7 +136,7 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
 
   it('DPD: the IKE SA goes when the peer is cut off', async () => {
     const site = await siteToSite();
-    const { a, b } = await gateways(site, { ikeExtra: '      dpd_delay: 2s\n      dpd_timeout: 20s\n' });
+    const { a, b } = await gateways(site, { ike: '      dpd_delay: 2s\n      dpd_timeout: 20s\n' });
     await a.waitChildren();
     await b.waitChildren();
     await site.gwB.exec(['ip', 'link', 'set', 'wan', 'down']);
@@ -163,7 +147,7 @@ describe.skipIf(why !== null)('ikev2d <-> ikev2d', () => {
 
   it('DPD with close_action start: attempts while the peer is cut off, the tunnel back once it returns', async () => {
     const site = await siteToSite();
-    const { a, b } = await gateways(site, { ikeExtra: '      dpd_delay: 2s\n      dpd_timeout: 12s\n', closeA: 'start' });
+    const { a, b } = await gateways(site, { ike: '      dpd_delay: 2s\n      dpd_timeout: 12s\n', closeAction: 'start' });
     await a.waitChildren();
     await b.waitChildren();
     const first = (await a.listSas())[0]!.ikeSaId;

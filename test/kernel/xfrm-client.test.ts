@@ -24,14 +24,20 @@ afterEach(async () => {
   expect(pols).toEqual([]);
 });
 
-function waitFor<T extends XfrmEvent['type']>(c: XfrmClient, type: T, pred: (e: Extract<XfrmEvent, { type: T }>) => boolean = () => true, ms = 10_000) {
-  return new Promise<Extract<XfrmEvent, { type: T }>>((resolve, reject) => {
+/**
+ * The events of one type. Not Extract<XfrmEvent, { type: T }>: one member covers
+ * 'newpolicy' | 'updpolicy' | 'delpolicy', which Extract with a single name drops.
+ */
+type EventOf<T extends XfrmEvent['type']> = XfrmEvent & { type: T };
+
+function waitFor<T extends XfrmEvent['type']>(c: XfrmClient, type: T, pred: (e: EventOf<T>) => boolean = () => true, ms = 10_000) {
+  return new Promise<EventOf<T>>((resolve, reject) => {
     const t = setTimeout(() => { c.off('event', on); reject(new Error(`no ${type} event within ${ms} ms`)); }, ms);
     const on = (e: XfrmEvent) => {
-      if (e.type === type && pred(e as Extract<XfrmEvent, { type: T }>)) {
+      if (e.type === type && pred(e as EventOf<T>)) {
         clearTimeout(t);
         c.off('event', on);
-        resolve(e as Extract<XfrmEvent, { type: T }>);
+        resolve(e as EventOf<T>);
       }
     };
     c.on('event', on);

@@ -82,7 +82,7 @@ function fixHeaderLength(buf: Buffer): Buffer {
 type Rng = ReturnType<typeof prng>;
 
 function mutate(rng: Rng, base: Buffer, all: Buffer[]): Buffer {
-  let b = Buffer.from(base);
+  let b: Buffer = Buffer.from(base);
   const rounds = 1 + rng.int(3);
   for (let r = 0; r < rounds; r++) {
     switch (rng.int(9)) {
@@ -182,7 +182,7 @@ describe(`decoder fuzz (seed ${SEED})`, () => {
     for (let i = 0; i < RANDOM; i++) {
       // Half pure noise, half a plausible IKEv2 header over noise.
       const body = rng.bytes(rng.int(rng.next() < 0.1 ? 4000 : 400));
-      let input = body;
+      let input: Buffer = body;
       if (i % 2 === 0 && body.length >= 28) {
         body[17] = 0x20;
         body[16] = rng.pick([33, 34, 35, 40, 41, 42, 44, 46, 47, 53, rng.int(256)]);

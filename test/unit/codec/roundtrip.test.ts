@@ -63,7 +63,7 @@ describe('round trip of full messages', () => {
 
   it('covers every payload type the codec parses', () => {
     const all = [ikeSaInitRequest().payloads, ikeSaInitResponse().payloads, ...Object.values(plainInner)].flat();
-    const seen = new Set(all.map((p) => p.type));
+    const seen = new Set<PayloadType>(all.map((p) => p.type));
     for (const t of [PayloadType.SA, PayloadType.KE, PayloadType.IDi, PayloadType.IDr, PayloadType.CERT, PayloadType.CERTREQ, PayloadType.AUTH,
       PayloadType.NONCE, PayloadType.NOTIFY, PayloadType.DELETE, PayloadType.VENDOR, PayloadType.TSi, PayloadType.TSr, PayloadType.CP,
       PayloadType.EAP, PayloadType.UNKNOWN]) {

@@ -81,7 +81,7 @@ class FakeEngine implements IkeEngine {
 
 class FakeKernel implements KernelOps {
   log: string[] = [];
-  async apply(a: KernelAction) { this.log.push(`${a.op} ${a.spec.reqid}`); return undefined; }
+  async apply(a: KernelAction) { this.log.push(`${a.op} ${'spec' in a ? a.spec.reqid : a.vip.address}`); return undefined; }
   async installPolicies(s: ChildSaKernelSpec) { this.log.push(`trap ${s.child} ${s.reqid} ${s.localTs[0]!.startAddress}-${s.localTs[0]!.endAddress}`); }
   async deletePolicies(s: ChildSaKernelSpec) { this.log.push(`untrap ${s.child}`); }
   async counters(s: ChildSaKernelSpec) { return { type: 'counters' as const, childId: s.childId, bytesIn: 2048, bytesOut: 1024, packetsIn: 20, packetsOut: 10 }; }
@@ -153,7 +153,7 @@ describe('Daemon shell (fake engine and kernel)', () => {
   it('passes datagrams with local and remote endpoints; NAT-T port strips and adds the non-ESP marker', async () => {
     const d = await startDaemon();
     const client = createSocket('udp4');
-    cleanup.push(() => client.close());
+    cleanup.push(() => { client.close(); });
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
     const replies: Buffer[] = [];
     client.on('message', (m) => replies.push(m));

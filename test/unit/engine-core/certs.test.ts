@@ -1,39 +1,13 @@
 // Certificate authentication (RFC 7427 digital signatures, X.509 chains validated against the
 // configured CAs, identity bound to the certificate) between two engines back to back.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EngineConfig } from '../../../src/ike/config.js';
+import { gw1, gw2, gw3, gw4, testPki } from '../../helpers/test-pki.js';
 import { configFor, EnginePair, kernelsMirror } from './pair.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'ikev2d-engine-pki-'));
-let haveOpenssl = true;
-try {
-  execFileSync('bash', [join(process.cwd(), 'scripts/gen-test-certs.sh'), dir], { stdio: 'pipe' });
-} catch (e) {
-  haveOpenssl = false;
-  console.warn(`SKIPPED: certificate engine tests: cannot build the test PKI with openssl (${(e as Error).message})`);
-}
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const { available, pubkey } = testPki('engine', 'certificate engine tests');
 
-const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-
-function pubkey(cfg: EngineConfig, me: { crt: string[]; key: string; id: string }, peer: { id: string; ca: string[] }): EngineConfig {
-  const c = cfg.connections[0]!;
-  c.local = { ...c.local, auth: 'pubkey', id: { type: 'fqdn', value: me.id }, certChainPem: me.crt.map(read), privateKeyPem: read(me.key) };
-  c.remote = { ...c.remote, auth: 'pubkey', id: { type: 'fqdn', value: peer.id }, caPem: peer.ca.map(read) };
-  delete c.psk;
-  return cfg;
-}
-
-const gw1 = { crt: ['gw1.crt', 'int.crt'], key: 'gw1.key', id: 'gw1.example.org' }; // P-256 via an intermediate
-const gw3 = { crt: ['gw3-ed25519.crt'], key: 'gw3-ed25519.key', id: 'gw3.example.org' }; // Ed25519 (RFC 8420)
-const gw4 = { crt: ['gw4-p384.crt'], key: 'gw4-p384.key', id: 'gw4.example.org' };
-const gw2 = { crt: ['gw2-rsa.crt'], key: 'gw2-rsa.key', id: 'gw2.example.org' }; // RSA-PSS
-
-describe.skipIf(!haveOpenssl)('certificate authentication', () => {
+describe.skipIf(!available)('certificate authentication', () => {
   for (const [a, b] of [[gw1, gw3], [gw4, gw2], [gw3, gw1]] as const) {
     it(`${a.id} <-> ${b.id}: chains validated, signatures verified, Child SA keys agree`, () => {
       const p = new EnginePair(pubkey(configFor('a'), a, { id: b.id, ca: ['ca.crt'] }), pubkey(configFor('b'), b, { id: a.id, ca: ['ca.crt'] }));

@@ -2,16 +2,13 @@
 // with fresh authentication and no INITIAL_CONTACT, every Child SA re-created under it with the same
 // selectors and reqids, traffic moved make-before-break (one UPDPOLICY per Child SA), the old IKE SA
 // deleted only once all new Child SAs are installed, the old inbound SAs kept for the grace period.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EngineConfig } from '../../../src/ike/config.js';
 import type { IkeSaSnapshot } from '../../../src/ike/engine/api.js';
 import { Engine } from '../../../src/ike/engine/engine.js';
 import { EnginePairHarness, mirrored, peerConfig, seededRng, type PeerOptions } from '../../helpers/engine-pair.js';
 import type { Host } from '../../helpers/lossy-link.js';
+import { gw1, gw3, testPki } from '../../helpers/test-pki.js';
 import { configFor, EnginePair, kernelsMirror } from './pair.js';
 
 const HOSTS: Host[] = ['a', 'b'];
@@ -424,28 +421,9 @@ describe('IKE SA reauthentication (RFC 7296 §2.8.3)', () => {
 });
 
 // Certificates: the reauthentication validates the peer's certificate again against the CAs in force.
-const dir = mkdtempSync(join(tmpdir(), 'ikev2d-reauth-pki-'));
-let haveOpenssl = true;
-try {
-  execFileSync('bash', [join(process.cwd(), 'scripts/gen-test-certs.sh'), dir], { stdio: 'pipe' });
-} catch (e) {
-  haveOpenssl = false;
-  console.warn(`SKIPPED: reauthentication with certificates: cannot build the test PKI with openssl (${(e as Error).message})`);
-}
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+const { available, pubkey } = testPki('reauth', 'reauthentication with certificates');
 
-function pubkey(cfg: EngineConfig, me: { crt: string[]; key: string; id: string }, peer: { id: string; ca: string[] }): EngineConfig {
-  const c = cfg.connections[0]!;
-  c.local = { ...c.local, auth: 'pubkey', id: { type: 'fqdn', value: me.id }, certChainPem: me.crt.map(read), privateKeyPem: read(me.key) };
-  c.remote = { ...c.remote, auth: 'pubkey', id: { type: 'fqdn', value: peer.id }, caPem: peer.ca.map(read) };
-  delete c.psk;
-  return cfg;
-}
-const gw1 = { crt: ['gw1.crt', 'int.crt'], key: 'gw1.key', id: 'gw1.example.org' };
-const gw3 = { crt: ['gw3-ed25519.crt'], key: 'gw3-ed25519.key', id: 'gw3.example.org' };
-
-describe.skipIf(!haveOpenssl)('reauthentication with certificates', () => {
+describe.skipIf(!available)('reauthentication with certificates', () => {
   const certPair = (o: { reauth?: number; life?: number } = {}) =>
     pair({}, {}, (c) => withIke(pubkey(c, gw1, { id: gw3.id, ca: ['ca.crt'] }), { ...(o.reauth ? { reauth: o.reauth, rand: 0 } : {}), ...(o.life ? { life: o.life, rekey: 0 } : {}) }), (c) => withIke(pubkey(c, gw3, { id: gw1.id, ca: ['ca.crt'] }), o.life ? { life: 0, rekey: 0 } : {}));
 

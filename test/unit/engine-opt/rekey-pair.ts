@@ -7,7 +7,7 @@ import { ExchangeType } from '../../../src/ike/codec/constants.js';
 import { addressRange } from '../../../src/ike/codec/helpers.js';
 import type { Payload } from '../../../src/ike/codec/types.js';
 import { createPrf, deriveChildKeys, deriveIkeSaKeys, getKeMethod } from '../../../src/ike/crypto/index.js';
-import { FollowupKeResponder } from '../../../src/ike/engine/followup-ke.js';
+import { FollowupKeResponder, type FollowupKeInitiator } from '../../../src/ike/engine/followup-ke.js';
 import {
   completeChildRekey,
   completeIkeRekey,
@@ -188,8 +188,8 @@ export function rekeyChild(
     return rekeyChild(from, to, child, false, { log, keMethod: outcome.method, ...(opts.install === false ? { install: false } : {}) });
   }
   while (outcome.kind === 'followup') {
-    const f = outcome.followup;
-    const fin = outcome.finish;
+    const f: FollowupKeInitiator = outcome.followup;
+    const fin: (secrets: Buffer[]) => ChildRekeyOutcome = outcome.finish;
     while (!f.done) {
       const res = exchange(from, to, ExchangeType.IKE_FOLLOWUP_KE, f.nextRequest(), (payloads) => {
         const r = to.childFollowups.handleRequest(0, payloads);
@@ -241,8 +241,8 @@ export function rekeyIke(from: Peer, to: Peer, optimized: boolean, opts: { log?:
     return again.ok ? { ...again, fellBack: true } : again;
   }
   while (outcome.kind === 'followup') {
-    const f = outcome.followup;
-    const fin = outcome.finish;
+    const f: FollowupKeInitiator = outcome.followup;
+    const fin: (secrets: Buffer[]) => IkeRekeyOutcome = outcome.finish;
     while (!f.done) {
       const res = exchange(from, to, ExchangeType.IKE_FOLLOWUP_KE, f.nextRequest(), (payloads) => {
         const r = to.ikeFollowups.handleRequest(0, payloads);

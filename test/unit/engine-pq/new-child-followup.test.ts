@@ -34,7 +34,7 @@ function pair(dmzEsp: string, o: PeerOptions = {}) {
         const last = d.ok ? d.message.payloads.at(-1) : undefined;
         if (last?.type === PayloadType.SKF && last.fragmentNumber !== 1) continue;
         if (d.ok) steps.push({ host, kind: 'send', exchange: d.message.header.exchangeType, response: d.message.header.flags.response });
-      } else if (a.kind === 'kernel') steps.push({ host, kind: 'kernel', op: a.action.op, reqid: a.action.spec.reqid });
+      } else if (a.kind === 'kernel' && 'spec' in a.action) steps.push({ host, kind: 'kernel', op: a.action.op, reqid: a.action.spec.reqid });
     }
     apply(host, actions);
   };
