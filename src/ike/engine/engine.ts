@@ -10,13 +10,12 @@
 // exponential back-off, and answers a retransmitted request from its cached response.
 import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type PpkConfig, type TrafficSelectorConfig } from '../config.js';
-import { ExchangeType, NotifyType, PayloadType, ProtocolId, TsType } from '../codec/constants.js';
+import { connectionIdentity, type ChildConfig, type ConnectionConfig, type EngineConfig, type PpkConfig } from '../config.js';
+import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
 import { decodeMessage } from '../codec/decode.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
 import { encodeMessage } from '../codec/encode.js';
 import {
-  addressRange,
   authPayload,
   deletePayload,
   findErrorNotify,
@@ -53,8 +52,6 @@ import {
   getKeMethod,
   idPayloadBody,
   identityMatches,
-  ipv4ToBytes,
-  ipv6ToBytes,
   KeError,
   cookieSecretVersion,
   makeCookie,
@@ -71,10 +68,9 @@ import {
   validateCertChain,
   pemToDer,
   SUPPORTED_SIGNATURE_HASHES,
-  type KeInitiation,
 } from '../crypto/index.js';
 import { checkAccepted, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName, type ChosenAlgorithms } from '../proposal.js';
-import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys, TrafficSelectorSpec } from './actions.js';
+import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
 import type { EngineOptions, EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
@@ -93,7 +89,6 @@ import {
   responderPpkNotify,
   wantsPpkIntermediate,
   type PpkExchangeContext,
-  type PpkMode,
 } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, intermediateRounds, intermediateSupportedNotify, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
@@ -109,369 +104,14 @@ import {
   sealMessage,
   startChildRekey,
   startIkeRekey,
-  type ChildFollowupContext,
-  type IkeFollowupContext,
   type PendingChildRekey,
   type PendingIkeRekey,
   type RekeyChildSa,
   type RekeyIkeSa,
   type RekeyPolicy,
 } from './rekey-exchange.js';
-
-const NONCE_LENGTH = 32;
-/** The most requests we keep outstanding, whatever window the peer announces (RFC 7296 §2.3). */
-const MAX_PEER_WINDOW = 32;
-const IKE_PORT = 500;
-const NATT_PORT = 4500;
-/** A half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH) is forgotten after this long. */
-const HALF_OPEN_TIMEOUT_MS = 30_000;
-/** Two IKE SAs of a connection, one initiated by each peer, that came up this close together are twins of a simultaneous start. */
-/** Delay before the first new attempt of a failed initiation; it doubles per attempt up to RETRY_MAX_MS, plus up to as much jitter. */
-const RETRY_BASE_MS = 1_000;
-const RETRY_MAX_MS = 32_000;
-const TWIN_WINDOW_MS = 120_000;
-/** A reauthentication starts at least this long (or a tenth of the time left) before the hard lifetime. */
-const REAUTH_MARGIN_MS = 60_000;
-/** Beyond TWIN_WINDOW_MS, so that the peer never takes a reauthentication for a simultaneous start. */
-const REAUTH_TWIN_MARGIN_MS = 10_000;
-/** A COOKIE secret is replaced after this long (the previous one is still accepted). */
-const COOKIE_SECRET_LIFETIME_MS = 300_000;
-
-type IkeState = 'init-sent' | 'init-received' | 'auth-sent' | 'established' | 'rekeyed' | 'deleting';
-
-interface ChildSaState {
-  childId: number;
-  cfg: ChildConfig;
-  sa: RekeyChildSa;
-  spec: ChildSaKernelSpec;
-  state: 'installed' | 'rekeying' | 'rekeyed' | 'deleting';
-  rekeyAt: number;
-  expiresAt: number;
-  /** The peer refused an optimized rekey of this SA: the next one is regular (no loop). */
-  refusedOptimized: boolean;
-  /** Responder of a rekey: the new outbound SA waits for the initiator's Delete of the old SA. */
-  pendingSwitch?: { replaced: ChildSaState; replacedState: ChildSaState['state'] };
-  /** Replaced by the peer's rekey, which we answered (the rival of ours in a §2.8.1 collision). */
-  replacedBy?: ChildSaState;
-  /** Replaced by our own completed rekey. */
-  supersededBy?: ChildSaState;
-  /** Responder of a reauthentication: the outbound policy moves here when the old IKE SA (holding this SA) goes. */
-  reauthSwitch?: ChildSaState;
-  /** The nonces of the exchange that created this SA by a rekey (RFC 7296 §2.8.1 collision rule). */
-  nonces?: { ni: Buffer; nr: Buffer };
-  /** Its configuration was reloaded with other proposals or lifetimes: the next rekey is regular (draft §3). */
-  configChanged?: boolean;
-}
-
-/** Responder of a new Child SA with additional key exchanges: what IKE_FOLLOWUP_KE finishes (RFC 9370 §2.2.4). */
-interface NewChildFollowupContext {
-  cfg: ChildConfig;
-  /** Our inbound SPI, handed out in the CREATE_CHILD_SA response and reserved until the chain ends. */
-  spiIn: number;
-  /** Keys need every secret: SK(0) | Ni | Nr | SK(1) | ... | SK(n). */
-  finish: (secrets: Buffer[]) => RekeyChildSa;
-}
-
-interface Outstanding {
-  messageId: number;
-  /** The request as sent: one message, or its RFC 7383 fragments. */
-  datagrams: Buffer[];
-  tries: number;
-  /** When the request was first sent: dpdTimeout bounds the whole retransmission sequence. */
-  sentAt: number;
-  exchange: ExchangeType;
-  onResponse: (now: number, header: IkeHeader, payloads: Payload[], datagram: Buffer) => Action[];
-  /** The inner payloads sent (for the IntAuth chain of IKE_INTERMEDIATE). */
-  payloads?: Payload[];
-  /** Runs alone in the window (see request()). */
-  exclusive?: boolean;
-}
-
-/** What happens around the response to a request: actions before and after it, and a hook with the sealed bytes. */
-interface RequestAfter {
-  before?: Action[];
-  after?: Action[];
-  sealed?: (datagram: Buffer) => void;
-}
-
-/** A Child SA of an IKE SA being reauthenticated, to re-create under the new IKE SA. */
-interface ReauthChild {
-  cfg: ChildConfig;
-  localTs: TrafficSelector[];
-  remoteTs: TrafficSelector[];
-  requested: boolean;
-  /** Re-created (true), failed (its reason), or still open (undefined). */
-  outcome?: true | string;
-}
-
-interface InitiationAttempt {
-  children: string[];
-  packet?: PacketSelectors;
-  tries: number;
-}
-
-interface IkeSaState {
-  id: string;
-  conn: ConnectionConfig;
-  /** Original initiator of this IKE SA (I flag, key direction). */
-  initiator: boolean;
-  state: IkeState;
-  spiI: Buffer;
-  spiR: Buffer;
-  local: Endpoint;
-  remote: Endpoint;
-  natLocal: boolean;
-  natRemote: boolean;
-  ni: Buffer;
-  nr: Buffer;
-  initRequest?: Buffer;
-  initResponse?: Buffer;
-  /** Initiator: the pending key exchange of IKE_SA_INIT. */
-  keInit?: { method: number; init: KeInitiation };
-  /** The proposals we offered in IKE_SA_INIT (initiator) for checking the answer. */
-  sentIkeProposals?: ReturnType<typeof proposalsToSa>;
-  sa?: RekeyIkeSa;
-  childPfsInfo: boolean;
-  /** Initiator: the Child SA proposed in IKE_AUTH. */
-  authChild?: { cfg: ChildConfig; spiIn: number; sent: ReturnType<typeof ikeAuthChildProposals> };
-  /** Initiator: the packet (kernel ACQUIRE) that triggered the IKE_AUTH Child SA, sent as its first TS. */
-  authChildPacket?: PacketSelectors;
-  /** Initiator: Child SAs asked for while the IKE SA was being set up, created once it is. */
-  extraChildren: Set<ChildConfig>;
-  nextRequestId: number;
-  /** Responder: the lowest message ID not answered yet (the bottom of our receive window). */
-  expectedRequestId: number;
-  /** Our requests awaiting a response, by message ID: at most the peer's window (RFC 7296 §2.3). */
-  inflight: Map<number, Outstanding>;
-  /** Requests waiting for room in the window; `exclusive` ones run with nothing else outstanding. */
-  queue: Array<{ start: (now: number) => Action[]; exclusive: boolean }>;
-  /** The peer's window (its SET_WINDOW_SIZE, RFC 7296 §2.3); 1 until it says otherwise. */
-  peerWindow: number;
-  /** Responder: the responses sent, by message ID, so retransmitted requests get them again (§2.1). */
-  responses: Map<number, Buffer[]>;
-  /** RFC 7383: both peers announced IKEV2_FRAGMENTATION_SUPPORTED. */
-  fragmentation: boolean;
-  reassembler: Reassembler;
-  children: Map<number, ChildSaState>;
-  lastActivity: number;
-  /** When its IKE_SA_INIT was sent or received (engine clock). */
-  createdAt: number;
-  /** Made by an IKE SA rekey (CREATE_CHILD_SA), not by IKE_SA_INIT. */
-  fromRekey?: boolean;
-  establishedAt: number;
-  rekeyAt: number;
-  expiresAt: number;
-  /** RFC 7296 §2.8.3: when this side replaces the IKE SA by a freshly authenticated one (0 = never). */
-  reauthAt: number;
-  /** When the peer was authenticated for this IKE SA (IKE_AUTH; an IKE SA rekey inherits it), 0 before. */
-  authenticatedAt: number;
-  /** A reauthentication of this IKE SA is under way: the new IKE SA that is to replace it. */
-  reauthBy?: IkeSaState;
-  /** This IKE SA reauthenticates `old`: the old Child SAs to re-create here (same selectors and reqids). */
-  reauthOf?: { old: IkeSaState; children: ReauthChild[] };
-  /** Child SAs of this IKE SA that moved to its reauthentication: their inbound SAs go a grace period after it. */
-  reauthRetired?: ChildSaState[];
-  refusedOptimizedIke: boolean;
-  /** Our own IKE SA rekey is on the wire (sent, unanswered, or finishing with IKE_FOLLOWUP_KE). */
-  ikeRekeyInFlight?: boolean;
-  /**
-   * RFC 7296 §2.8.2: the peer's rekey of this IKE SA, answered while ours was in flight. The new IKE SA
-   * it made waits here, without Child SAs, until the nonce rule says which of the two survives.
-   */
-  ikeRekeyCollision?: { fresh: IkeSaState; ni: Buffer; nr: Buffer; optimized: boolean };
-  /** After an IKE SA rekey: the IKE SA that took over this one's Child SAs. */
-  successor?: IkeSaState;
-  /** The connection was reloaded with other IKE proposals or timers: the next IKE SA rekey is regular. */
-  configChanged?: boolean;
-  /** RFC 9242: the additional key exchanges of IKE_INTERMEDIATE and the IntAuth chain over them. */
-  intermediate?: { initiator?: IntermediateKeInitiator; responder?: IntermediateKeResponder; chain: IntAuthChain };
-  /** RFC 8784 PPK use agreed in IKE_SA_INIT, and the PPK-mixed keys the initiator offered in IKE_AUTH. */
-  ppkMode: PpkMode;
-  /** RFC 7427 hash algorithms the peer announced in IKE_SA_INIT. */
-  peerHashes: number[];
-  ppkOffered?: import('../crypto/index.js').IkeSaKeys;
-  /**
-   * RFC 9867: the PPK round of IKE_INTERMEDIATE is still to come (set in IKE_SA_INIT when USE_PPK_INT was
-   * agreed, cleared by the exchange carrying PPK_IDENTITY_KEY), and the PPK it selected, if any.
-   */
-  ppkRoundPending?: boolean;
-  ppkUsed?: PpkConfig;
-  /** IntAuth folded into both AUTH payloads (RFC 9242 §3.3.2); undefined without IKE_INTERMEDIATE. */
-  intAuth?: Buffer;
-  followupsChild: FollowupKeResponder<ChildFollowupContext>;
-  followupsIke: FollowupKeResponder<IkeFollowupContext>;
-  followupsNewChild: FollowupKeResponder<NewChildFollowupContext>;
-  /** Virtual IPs (RFC 7296 §2.19): assigned to us by the peer, or leased to the peer from a pool. They follow the IKE SA through rekeys. */
-  vip?: { addresses: string[]; dns: string[]; assignedTo: 'us' | 'peer' };
-}
-
-const hex = (b: Buffer) => b.toString('hex');
-const ZERO_SPI = Buffer.alloc(8);
-
-// ---------------------------------------------------------------------------------------------
-// Traffic selectors
-
-function addrBytes(text: string): Buffer {
-  return isIPv4(text) ? ipv4ToBytes(text) : ipv6ToBytes(text);
-}
-
-/** "10.1.0.0/16", "192.0.2.1", "10.0.0.1-10.0.0.9" -> an address range selector. */
-export function selectorOf(ts: TrafficSelectorConfig): AddressRangeSelector {
-  const text = ts.cidr.trim();
-  let start: Buffer;
-  let end: Buffer;
-  if (text.includes('-')) {
-    const [a, b] = text.split('-') as [string, string];
-    start = addrBytes(a.trim());
-    end = addrBytes(b.trim());
-  } else {
-    const [addr, prefixText] = text.split('/') as [string, string | undefined];
-    start = Buffer.from(addrBytes(addr));
-    const bits = start.length * 8;
-    const prefix = prefixText === undefined ? bits : Number(prefixText);
-    end = Buffer.from(start);
-    for (let i = 0; i < start.length; i++) {
-      const keep = Math.max(0, Math.min(8, prefix - i * 8));
-      const mask = keep === 0 ? 0 : (0xff << (8 - keep)) & 0xff;
-      start[i] = start[i]! & mask;
-      end[i] = start[i]! | (~mask & 0xff);
-    }
-  }
-  return addressRange(start, end, ts.protocol, ts.startPort, ts.endPort);
-}
-
-function intersect(a: AddressRangeSelector, b: AddressRangeSelector): AddressRangeSelector | undefined {
-  if (a.tsType !== b.tsType) return undefined;
-  if (a.ipProtocol !== 0 && b.ipProtocol !== 0 && a.ipProtocol !== b.ipProtocol) return undefined;
-  const start = Buffer.compare(a.startAddr, b.startAddr) >= 0 ? a.startAddr : b.startAddr;
-  const end = Buffer.compare(a.endAddr, b.endAddr) <= 0 ? a.endAddr : b.endAddr;
-  if (Buffer.compare(start, end) > 0) return undefined;
-  const sp = Math.max(a.startPort, b.startPort);
-  const ep = Math.min(a.endPort, b.endPort);
-  if (sp > ep) return undefined;
-  return { tsType: a.tsType, ipProtocol: a.ipProtocol || b.ipProtocol, startPort: sp, endPort: ep, startAddr: Buffer.from(start), endAddr: Buffer.from(end) };
-}
-
-/** RFC 7296 §2.9 narrowing: the part of the peer's selectors our configuration allows. */
-function narrow(offered: readonly TrafficSelector[], configured: readonly AddressRangeSelector[]): AddressRangeSelector[] {
-  const out: AddressRangeSelector[] = [];
-  for (const o of offered) {
-    if (o.tsType !== TsType.IPV4_ADDR_RANGE && o.tsType !== TsType.IPV6_ADDR_RANGE) continue;
-    for (const c of configured) {
-      const i = intersect(o as AddressRangeSelector, c);
-      if (i) out.push(i);
-    }
-  }
-  // A selector inside another one of the result (e.g. a triggering packet's within the configured
-  // range) adds nothing but a redundant policy: keep the wider one.
-  return out.filter((s, k) => !out.some((w, j) => j !== k && covers(w, s) && (!covers(s, w) || j < k)));
-}
-
-function covers(w: AddressRangeSelector, s: AddressRangeSelector): boolean {
-  return w.tsType === s.tsType && (w.ipProtocol === 0 || w.ipProtocol === s.ipProtocol) && w.startPort <= s.startPort && w.endPort >= s.endPort
-    && Buffer.compare(w.startAddr, s.startAddr) <= 0 && Buffer.compare(w.endAddr, s.endAddr) >= 0;
-}
-
-/** The packet that triggered a Child SA (kernel ACQUIRE), as our (local) and the peer's (remote) selector. */
-interface PacketSelectors {
-  local: AddressRangeSelector;
-  remote: AddressRangeSelector;
-}
-
-function packetSelectors(sel: { src: TrafficSelectorSpec; dst: TrafficSelectorSpec } | undefined): PacketSelectors | undefined {
-  if (!sel) return undefined;
-  const one = (t: TrafficSelectorSpec): AddressRangeSelector => ({
-    ...selectorOf({ cidr: `${t.startAddress}-${t.endAddress}`, protocol: t.protocol, startPort: t.startPort, endPort: t.endPort }),
-    ipProtocol: t.protocol,
-    startPort: t.startPort,
-    endPort: t.endPort,
-  });
-  try {
-    return { local: one(sel.src), remote: one(sel.dst) };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * TSi/TSr of a request (RFC 7296 §2.9): with a triggering packet its specific selectors come first, so
- * that a responder that narrows (or needs a single pair) can pick them; `packetOnly` after SINGLE_PAIR_REQUIRED.
- */
-function requestSelectors(cfg: ChildConfig, packet: PacketSelectors | undefined, packetOnly = false): [Payload, Payload] {
-  const local = cfg.localTs.map(selectorOf);
-  const remote = cfg.remoteTs.map(selectorOf);
-  if (!packet) return [tsPayload(PayloadType.TSi, local), tsPayload(PayloadType.TSr, remote)];
-  if (packetOnly) return [tsPayload(PayloadType.TSi, [packet.local]), tsPayload(PayloadType.TSr, [packet.remote])];
-  return [tsPayload(PayloadType.TSi, [packet.local, ...local]), tsPayload(PayloadType.TSr, [packet.remote, ...remote])];
-}
-
-/** A reauthentication asks for exactly the selectors the old Child SA had negotiated. */
-function reauthSelectors(rc: { localTs: TrafficSelector[]; remoteTs: TrafficSelector[] }): [Payload, Payload] {
-  return [tsPayload(PayloadType.TSi, rc.localTs), tsPayload(PayloadType.TSr, rc.remoteTs)];
-}
-
-const singleAddress = (s: AddressRangeSelector) => s.startAddr.equals(s.endAddr);
-
-type ChildPick = { cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[] } | { refuse: NotifyType.TS_UNACCEPTABLE | NotifyType.SINGLE_PAIR_REQUIRED; reason: string };
-
-/**
- * Responder: the first Child SA config whose selectors accept part of TSi/TSr, narrowed (RFC 7296 §2.9).
- * A config with `singlePair` accepts only one address pair: the narrowed result if it already is one,
- * else the first (packet) selectors of TSi and TSr if they are single addresses it allows, else
- * SINGLE_PAIR_REQUIRED (§3.10.1) so the initiator asks again for just the traffic it forwards.
- */
-function pickChildConfig(
-  children: readonly ChildConfig[],
-  tsi: readonly TrafficSelector[],
-  tsr: readonly TrafficSelector[],
-  acceptable: (cfg: ChildConfig) => boolean = () => true,
-  /** Narrows the peer's side further, e.g. to the virtual IP leased to it. */
-  narrowRemote: (sels: AddressRangeSelector[]) => AddressRangeSelector[] = (sels) => sels,
-): ChildPick {
-  let needSingle = false;
-  const candidates: Array<{ cfg: ChildConfig; remote: AddressRangeSelector[]; local: AddressRangeSelector[]; exact: boolean }> = [];
-  for (const cfg of children) {
-    const remote = narrowRemote(narrow(tsi, cfg.remoteTs.map(selectorOf)));
-    const local = narrow(tsr, cfg.localTs.map(selectorOf));
-    if (!remote.length || !local.length) continue;
-    const exact = sameSelectors(cfg.remoteTs.map(selectorOf), tsi) && sameSelectors(cfg.localTs.map(selectorOf), tsr);
-    if (!cfg.singlePair || (remote.length === 1 && local.length === 1 && singleAddress(remote[0]!) && singleAddress(local[0]!))) {
-      candidates.push({ cfg, remote, local, exact });
-      continue;
-    }
-    const firstRemote = narrowRemote(narrow(tsi.slice(0, 1), cfg.remoteTs.map(selectorOf)));
-    const firstLocal = narrow(tsr.slice(0, 1), cfg.localTs.map(selectorOf));
-    if (firstRemote.length === 1 && firstLocal.length === 1 && singleAddress(firstRemote[0]!) && singleAddress(firstLocal[0]!)) {
-      candidates.push({ cfg, remote: firstRemote, local: firstLocal, exact });
-      continue;
-    }
-    needSingle = true;
-  }
-  // The Child SA config whose selectors are exactly the requested ones first (several may overlap, e.g.
-  // one for ICMP inside one for the whole subnet), then in configuration order; the first whose
-  // proposals the request can meet wins; failing that the best match, for the caller's NO_PROPOSAL_CHOSEN.
-  candidates.sort((a, b) => Number(b.exact) - Number(a.exact));
-  const best = candidates.find((c) => acceptable(c.cfg)) ?? candidates[0];
-  if (best) return { cfg: best.cfg, remote: best.remote, local: best.local };
-  return needSingle
-    ? { refuse: NotifyType.SINGLE_PAIR_REQUIRED, reason: 'only a single address pair is acceptable (SINGLE_PAIR_REQUIRED)' }
-    : { refuse: NotifyType.TS_UNACCEPTABLE, reason: 'traffic selectors unacceptable' };
-}
-
-function sameSelectors(a: readonly AddressRangeSelector[], b: readonly TrafficSelector[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((x, i) => {
-    const y = b[i] as AddressRangeSelector;
-    return 'startAddr' in y && covers(x, y) && covers(y, x) && x.ipProtocol === y.ipProtocol;
-  });
-}
-
-function tsText(ts: TrafficSelector): string {
-  if (!('startAddr' in ts)) return 'opaque';
-  const t = (b: Buffer) => (b.length === 4 ? [...b].join('.') : b.toString('hex').replace(/(.{4})(?!$)/g, '$1:'));
-  const range = `${t(ts.startAddr)}-${t(ts.endAddr)}`;
-  return ts.ipProtocol === 0 ? range : `${range}[${ts.ipProtocol}/${ts.startPort}-${ts.endPort}]`;
-}
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, REAUTH_MARGIN_MS, REAUTH_TWIN_MARGIN_MS, type ReauthChild, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
+import { narrow, packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors, tsText } from './selectors.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -3345,14 +2985,6 @@ export class Engine implements IkeEngine {
   }
 }
 
-/** The timer of a connection's next initiation attempt. */
-function retryTimer(connection: string): string {
-  return `conn:${connection}:retry`;
-}
-
-function policyKey(spec: ChildSaKernelSpec): string {
-  return `${spec.connection}/${spec.reqid}`;
-}
 
 function bufferReplacer(_k: string, v: unknown): unknown {
   if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return `buf:${(v as { data: number[] }).data.length}:${Buffer.from((v as { data: number[] }).data).toString('base64')}`;
