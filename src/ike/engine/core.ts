@@ -1,0 +1,2708 @@
+// The shared core of the sans-IO IKEv2 engine (RFC 7296): the state of all IKE SAs and their Child
+// SAs, the timers, counters and configuration, and the small helpers every exchange module uses
+// (timers, events, sending, SPIs). The exchanges themselves live in their own modules.
+import { randomBytes } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+import type { ChildConfig, ConnectionConfig, EngineConfig, PpkConfig } from '../config.js';
+import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
+import { applyPpk, cookieSecretVersion, createIkeSaProtections, createPrf, deriveChildKeys, deriveIkeSaKeys, encodeIdentity, encodeSignatureHashAlgorithms, getKeMethod, identityMatches, idPayloadBody, KeError, makeCookie, natDetectionHash, parseSignatureHashAlgorithms, pemToDer, ppkMixedSkD, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyCookie, verifyPskAuth } from '../crypto/index.js';
+import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
+import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
+import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getKe, getNonce, getSa, getTsi, getTsr, idPayload, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
+import { decodeMessage } from '../codec/decode.js';
+import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
+import { encodeMessage } from '../codec/encode.js';
+import type { EngineOptions } from './api.js';
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, REAUTH_MARGIN_MS, REAUTH_TWIN_MARGIN_MS, type ReauthChild, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
+import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
+import { AddressPools, hostSelector, parseVipReply, parseVipRequest, vipReplyPayload, vipRequestPayload } from './virtual-ip.js';
+import { narrow, packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
+import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
+import { completeChildRekey, completeIkeRekey, kernelSpecOf, openMessage, type PendingChildRekey, type PendingIkeRekey, redundantRekey, type RekeyChildSa, type RekeyIkeSa, rekeyKernelActions, type RekeyPolicy, respondChildRekey, respondIkeRekey, sealMessage, startChildRekey, startIkeRekey } from './rekey-exchange.js';
+import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, ppkAuthRequestNotifies, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk8784, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
+import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
+import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
+import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
+
+export class EngineCore {
+  config: EngineConfig;
+  readonly rng: (n: number) => Buffer;
+  readonly log: NonNullable<EngineOptions['log']>;
+  /** Wall-clock time, only for certificate validity dates. */
+  readonly wallClock: () => number;
+  /** IKE SAs by our own SPI (hex). */
+  readonly sas = new Map<string, IkeSaState>();
+  /** Responder: half-open SAs by peer address + initiator SPI, to answer retransmitted IKE_SA_INIT. */
+  readonly halfOpen = new Map<string, IkeSaState>();
+  readonly timers = new Map<string, (now: number) => Action[]>();
+  nextChildId = 1;
+  /** Stateless COOKIE secrets (RFC 7296 §2.6): the current one and its predecessor stay valid. */
+  cookieSecret: { secret: Buffer; version: number; since: number } | undefined;
+  previousCookieSecret: { secret: Buffer; version: number; since: number } | undefined;
+  /** The `now` of the input being processed, for continuations that run inside it. */
+  lastNow = 0;
+  readonly usedSpis = new Set<number>();
+  /** Which outbound SPI each connection/reqid's policies point to, as last told to the kernel. */
+  readonly policyOut = new Map<string, number>();
+  /** Responder: the address pools virtual IPs are leased from. */
+  readonly pools = new AddressPools();
+  /** Initiator: virtual IPs on this host and the IKE SAs holding each. */
+  readonly hostVips = new Map<string, Set<string>>();
+  /**
+   * Initiator: connections being established, by name: the Child SAs to ask for (the first in IKE_AUTH),
+   * the triggering packet and the attempts made (`ike.keyingtries`). Forgotten once an IKE SA is up.
+   */
+  readonly attempts = new Map<string, InitiationAttempt>();
+  /** Connections whose initiation waits for a slot under `initiateLimit`, in arrival order. */
+  readonly waitingInitiations = new Set<string>();
+  readonly counters = { datagramsIn: 0, datagramsOut: 0, dropped: 0, retransmits: 0, ike: 0, child: 0, optimized: 0 };
+
+  constructor(config: EngineConfig, options: EngineOptions = {}) {
+    this.config = config;
+    this.rng = options.rng ?? ((n) => randomBytes(n));
+    this.log = options.log ?? (() => undefined);
+    this.wallClock = options.wallClock ?? (() => Date.now());
+  }
+
+  onKernelEvent(now: number, ev: KernelEventInput): Action[] {
+    try {
+      switch (ev.type) {
+        case 'acquire': {
+          for (const conn of this.config.connections) {
+            const child = conn.children.find((c) => c.reqid === ev.reqid);
+            if (!child) continue;
+            const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state !== 'deleting' && s.state !== 'rekeyed');
+            if (existing) {
+              // An IKE SA exists: create the Child SA in it, unless it is up or being set up already.
+              if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name)) return [];
+              return this.createChildSa(now, existing, child, undefined, packetSelectors(ev.selector));
+            }
+            return this.initiate(now, conn.name, child.name, packetSelectors(ev.selector));
+          }
+          return [];
+        }
+        case 'expire': {
+          const found = this.findChildBySpi(ev.spi);
+          if (!found) return [];
+          const [ike, child] = found;
+          if (ev.hard) return this.deleteChild(now, ike, child, 'hard lifetime expired in the kernel', true);
+          return this.rekeyChildSa(now, ike, child);
+        }
+        case 'action-failed': {
+          this.log('error', { op: ev.action.op, error: ev.message }, 'kernel action failed');
+          const spec = 'spec' in ev.action ? ev.action.spec : undefined;
+          const out: Action[] = [{ kind: 'event', event: { type: 'error', ...(spec ? { connection: spec.connection } : {}), message: `kernel ${ev.action.op} failed: ${ev.message}` } }];
+          if (spec && (ev.action.op === 'installInboundSa' || ev.action.op === 'installOutboundSa' || ev.action.op === 'installPolicies')) {
+            const found = this.findChildBySpi(spec.spiIn);
+            if (found) out.push(...this.deleteChild(now, found[0], found[1], `kernel refused ${ev.action.op}`, true));
+          }
+          return out;
+        }
+        default:
+          return [];
+      }
+    } catch (e) {
+      this.log('error', { error: (e as Error).message }, 'kernel event handling failed');
+      return [];
+    }
+  }
+
+  initiate(now: number, connection: string, childName?: string, packet?: PacketSelectors): Action[] {
+    const conn = this.config.connections.find((c) => c.name === connection);
+    if (!conn) throw new Error(`unknown connection '${connection}'`);
+    const remoteAddr = conn.remote.addrs.find((a) => a !== '%any');
+    const localAddr = conn.local.addrs[0];
+    if (!remoteAddr || !localAddr) throw new Error(`connection '${connection}' has no remote or local address to initiate to`);
+    const child = (childName ? conn.children.find((c) => c.name === childName) : undefined) ?? conn.children.find((c) => c.startAction === 'start') ?? conn.children[0];
+    if (childName && child?.name !== childName) throw new Error(`connection '${connection}' has no child '${childName}'`);
+    const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state === 'established');
+    if (existing && child) {
+      if ([...existing.children.values()].some((c) => c.cfg.name === child.name)) throw new Error(`child '${child.name}' of '${connection}' is already up`);
+      return this.createChildSa(now, existing, child, undefined, packet);
+    }
+    // An IKE SA of ours for the connection is still being set up: join it instead of starting a
+    // second one (which would negotiate the same Child SA twice and install its policies twice).
+    const connecting = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.initiator && (s.state === 'init-sent' || s.state === 'auth-sent'));
+    if (connecting) {
+      if (child && connecting.authChild?.cfg !== child) connecting.extraChildren.add(child);
+      return [];
+    }
+    const pending = this.attempts.get(conn.name);
+    if (pending && this.waitingInitiations.has(conn.name)) {
+      // Already waiting for a slot: ask for this Child SA too when its turn comes.
+      if (child && !pending.children.includes(child.name)) pending.children.push(child.name);
+      return [];
+    }
+    // A new initiation (also one an operator or a packet asks for while a retry waits): tries start again.
+    const attempt: InitiationAttempt = { children: child ? [child.name] : [], packet, tries: 1 };
+    if (pending && child) for (const c of pending.children) if (!attempt.children.includes(c)) attempt.children.push(c);
+    this.attempts.set(conn.name, attempt);
+    return [...this.cancel(retryTimer(conn.name)), ...this.launchInitiation(now, conn, attempt)];
+  }
+
+  /** IKE SAs we are setting up as initiator (IKE_SA_INIT or IKE_AUTH outstanding). */
+  initiating(): number {
+    let n = 0;
+    for (const s of this.sas.values()) if (s.initiator && (s.state === 'init-sent' || s.state === 'auth-sent')) n++;
+    return n;
+  }
+
+  /** Start the IKE SA of an attempt now, or queue it while `initiateLimit` IKE SAs are being set up. */
+  launchInitiation(now: number, conn: ConnectionConfig, attempt: InitiationAttempt): Action[] {
+    const limit = this.config.initiateLimit ?? 0;
+    if (limit > 0 && this.initiating() >= limit) {
+      this.waitingInitiations.add(conn.name);
+      return [];
+    }
+    const remoteAddr = conn.remote.addrs.find((a) => a !== '%any');
+    const localAddr = conn.local.addrs[0];
+    if (!remoteAddr || !localAddr) return [];
+    const children = attempt.children.map((n) => conn.children.find((c) => c.name === n)).filter((c): c is ChildConfig => c !== undefined);
+    const spiI = this.newIkeSpi();
+    const ike = this.newIkeSa(conn, true, spiI, Buffer.alloc(8), { address: localAddr, port: conn.local.port ?? IKE_PORT }, { address: remoteAddr, port: conn.remote.port ?? IKE_PORT }, now);
+    const [first, ...rest] = children;
+    if (first) ike.authChild = { cfg: first, spiIn: 0, sent: [] };
+    if (first && attempt.packet) ike.authChildPacket = attempt.packet;
+    for (const c of rest) ike.extraChildren.add(c);
+    this.sas.set(hex(spiI), ike);
+    return this.sendInitRequest(now, ike, undefined, undefined);
+  }
+
+  /** After an input: start waiting initiations while fewer than `initiateLimit` IKE SAs are being set up. */
+  admitWaiting(now: number, out: Action[]): Action[] {
+    if (this.waitingInitiations.size === 0) return out;
+    const limit = this.config.initiateLimit ?? 0;
+    let busy = this.initiating();
+    for (const name of [...this.waitingInitiations]) {
+      if (limit > 0 && busy >= limit) break;
+      this.waitingInitiations.delete(name);
+      const conn = this.config.connections.find((c) => c.name === name);
+      const attempt = this.attempts.get(name);
+      if (!conn || !attempt || this.hasIkeSaFor(name)) continue;
+      out.push(...this.launchInitiation(now, conn, attempt));
+      busy++;
+    }
+    return out;
+  }
+
+  /** An IKE SA of the connection is up or being set up (either role). */
+  hasIkeSaFor(connection: string): boolean {
+    for (const s of this.sas.values()) if (s.conn.name === connection && s.state !== 'deleting' && s.state !== 'rekeyed' && !s.reauthOf) return true;
+    return false;
+  }
+
+  /** Stop retrying or queueing a connection's initiation (it came up, or the operator or a reload ended it). */
+  forgetAttempt(connection: string): Action[] {
+    this.attempts.delete(connection);
+    this.waitingInitiations.delete(connection);
+    return this.cancel(retryTimer(connection));
+  }
+
+  /**
+   * Our IKE_SA_INIT or IKE_AUTH went unanswered: try again after a jittered, doubling delay until
+   * `ike.keyingtries` attempts were made (0 = forever). The jitter spreads many connections that
+   * failed together (a peer that was down) over time.
+   */
+  retryInitiation(now: number, conn: ConnectionConfig, reason: string): Action[] {
+    const attempt = this.attempts.get(conn.name);
+    if (!attempt || this.config.connections.find((c) => c.name === conn.name) !== conn) return [];
+    const limit = conn.ike.keyingtries ?? 1;
+    if (limit !== 0 && attempt.tries >= limit) {
+      this.attempts.delete(conn.name);
+      return [this.event({ type: 'error', connection: conn.name, message: `giving up establishing the connection after ${attempt.tries} attempt${attempt.tries === 1 ? '' : 's'} (ike.keyingtries ${limit}): ${reason}` })];
+    }
+    const base = Math.min(RETRY_BASE_MS * 2 ** (attempt.tries - 1), RETRY_MAX_MS);
+    const delay = Math.round(base * (1 + this.rng(2).readUInt16BE(0) / 0xffff));
+    attempt.tries++;
+    return [
+      this.event({ type: 'notice', connection: conn.name, message: `${reason}; attempt ${attempt.tries}${limit ? ` of ${limit}` : ''} in ${(delay / 1000).toFixed(1)} s` }),
+      this.arm(retryTimer(conn.name), now + delay, (t) => this.retryNow(t, conn.name)),
+    ];
+  }
+
+  retryNow(now: number, name: string): Action[] {
+    const conn = this.config.connections.find((c) => c.name === name);
+    const attempt = this.attempts.get(name);
+    if (!conn || !attempt || conn.passive) return this.forgetAttempt(name);
+    if (this.hasIkeSaFor(name)) return this.forgetAttempt(name);
+    return this.launchInitiation(now, conn, attempt);
+  }
+
+  /**
+   * `close_action` of Child SAs the peer deleted, or lost with their IKE SA when the peer deleted it
+   * or stopped answering: `start` negotiates them again (in the IKE SA if it is still up, else in a
+   * new one), `trap` tells the daemon to put their trap policies back.
+   */
+  closeActions(now: number, ike: IkeSaState, closed: readonly ChildConfig[]): Action[] {
+    const out: Action[] = [];
+    const restart: string[] = [];
+    for (const cfg of new Set(closed)) {
+      if (cfg.closeAction === 'trap') out.push(this.event({ type: 'trap-again', connection: ike.conn.name, child: cfg.name }));
+      else if (cfg.closeAction === 'start' && !restart.includes(cfg.name)) restart.push(cfg.name);
+    }
+    if (restart.length === 0 || ike.conn.passive || this.config.connections.find((c) => c.name === ike.conn.name) !== ike.conn) return out;
+    if (this.sas.get(ike.id) === ike && ike.state === 'established') {
+      // Only Child SAs went: negotiate them again in this IKE SA once the peer's request is answered.
+      out.push(this.arm(`ike:${ike.id}:restart-children`, now, (t) => {
+        if (this.sas.get(ike.id) !== ike || ike.state !== 'established') return [];
+        const up = new Set([...ike.children.values()].map((c) => c.cfg.name));
+        const acts: Action[] = [];
+        for (const name of restart) {
+          const cfg = ike.conn.children.find((c) => c.name === name);
+          if (cfg && !up.has(name)) acts.push(...this.createChildSa(t, ike, cfg));
+        }
+        return acts;
+      }));
+      return out;
+    }
+    if (!ike.conn.remote.addrs.some((a) => a !== '%any')) return out;
+    out.push(this.event({ type: 'notice', connection: ike.conn.name, message: `close_action start: establishing ${restart.join(', ')} again` }));
+    this.attempts.set(ike.conn.name, { children: restart, tries: 1 });
+    out.push(this.arm(retryTimer(ike.conn.name), now, (t) => this.retryNow(t, ike.conn.name)));
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ helpers
+
+  rotateCookieSecret(now: number): void {
+    if (this.cookieSecret && now - this.cookieSecret.since < COOKIE_SECRET_LIFETIME_MS) return;
+    this.previousCookieSecret = this.cookieSecret;
+    this.cookieSecret = { secret: Buffer.from(this.rng(32)), version: ((this.cookieSecret?.version ?? 0) + 1) >>> 0, since: now };
+  }
+
+  newIkeSpi(): Buffer {
+    for (;;) {
+      const b = Buffer.from(this.rng(8));
+      if (!b.equals(ZERO_SPI) && !this.sas.has(hex(b))) return b;
+    }
+  }
+
+  newEspSpi(): number {
+    for (;;) {
+      const v = this.rng(4).readUInt32BE(0);
+      if (v >= 0x100 && !this.usedSpis.has(v)) {
+        this.usedSpis.add(v);
+        return v;
+      }
+    }
+  }
+
+  newIkeSa(conn: ConnectionConfig, initiator: boolean, spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint, now: number): IkeSaState {
+    return {
+      id: hex(initiator ? spiI : spiR),
+      conn,
+      initiator,
+      createdAt: now,
+      state: initiator ? 'init-sent' : 'init-received',
+      spiI,
+      spiR,
+      local: { ...local },
+      remote: { ...remote },
+      natLocal: false,
+      natRemote: false,
+      ni: Buffer.alloc(0),
+      nr: Buffer.alloc(0),
+      childPfsInfo: false,
+      nextRequestId: 0,
+      expectedRequestId: 0,
+      extraChildren: new Set(),
+      inflight: new Map(),
+      peerWindow: 1,
+      responses: new Map(),
+      queue: [],
+      children: new Map(),
+      lastActivity: now,
+      establishedAt: 0,
+      rekeyAt: 0,
+      expiresAt: 0,
+      reauthAt: 0,
+      authenticatedAt: 0,
+      refusedOptimizedIke: false,
+      ppkMode: 'none',
+      fragmentation: false,
+      reassembler: new Reassembler(),
+      peerHashes: [],
+      followupsChild: new FollowupKeResponder(this.rng),
+      followupsIke: new FollowupKeResponder(this.rng),
+      followupsNewChild: new FollowupKeResponder(this.rng),
+    };
+  }
+
+  send(ike: IkeSaState, data: Buffer): Action {
+    this.counters.datagramsOut++;
+    return { kind: 'send', local: { ...ike.local }, remote: { ...ike.remote }, data };
+  }
+
+  arm(id: string, at: number, handler: (now: number) => Action[]): Action {
+    this.timers.set(id, handler);
+    return { kind: 'timer', id, at };
+  }
+
+  cancel(id: string): Action[] {
+    if (!this.timers.delete(id)) return [];
+    return [{ kind: 'cancelTimer', id }];
+  }
+
+  event(event: EngineEvent): Action {
+    return { kind: 'event', event };
+  }
+
+  /** What a rekey of the IKE SA (no `child`) or of `child` may use; `configChanged` forbids an optimized one. */
+  policyFor(ike: IkeSaState, cfg?: ChildConfig, child?: ChildSaState): RekeyPolicy {
+    return {
+      codePoints: this.config.codePoints,
+      espProposals: cfg?.espProposals ?? ike.conn.children[0]?.espProposals ?? [],
+      ikeProposals: ike.conn.ike.proposals,
+      optimizedEnabled: ike.conn.optimizedRekey,
+      configChanged: cfg ? child?.configChanged === true : ike.configChanged === true,
+      rng: this.rng,
+    };
+  }
+
+  jittered(now: number, rekeyTime: number, randTime: number): number {
+    const jitter = randTime > 0 ? (this.rng(4).readUInt32BE(0) / 0xffffffff) * randTime : 0;
+    return now + Math.max(1, rekeyTime - jitter) * 1000;
+  }
+
+  /** When to try again after TEMPORARY_FAILURE: not at once, 2 to 6 s later (randomized against lockstep). */
+  retryAt(now: number): number {
+    return now + 2000 + (this.rng(2).readUInt16BE(0) / 0xffff) * 4000;
+  }
+
+  findChildBySpi(spi: number): [IkeSaState, ChildSaState] | undefined {
+    for (const ike of this.sas.values()) for (const c of ike.children.values()) if (c.sa.spiIn === spi || c.sa.spiOut === spi) return [ike, c];
+    return undefined;
+  }
+
+  protections(ike: IkeSaState) {
+    const k = ike.sa!.keys;
+    return createIkeSaProtections({ encrId: k.encr, ...(k.keyBits !== undefined ? { keyBits: k.keyBits } : {}), ...(k.integ ? { integId: k.integ } : {}) }, k, ike.sa!.originalInitiator, this.rng);
+  }
+
+  /**
+   * Protect a message (RFC 7296 §3.14); above the configured size, and when both peers support it,
+   * as RFC 7383 fragments. IKE_INTERMEDIATE is fragmented too (RFC 9242 §3.4: it is protected with the
+   * current keys); its IntAuth is computed as if it were whole (IntAuthChain.addMessage, §3.3.2).
+   */
+  seal(ike: IkeSaState, exchange: ExchangeType, messageId: number, isResponse: boolean, payloads: Payload[]): Buffer[] {
+    if (!ike.fragmentation) return [sealMessage(ike.sa!, exchange, messageId, isResponse, payloads, this.rng)];
+    const header = ikeHeader({ spiI: ike.sa!.spiI, spiR: ike.sa!.spiR, exchangeType: exchange, messageId, originalInitiator: ike.sa!.originalInitiator, response: isResponse });
+    const maxMessage = ikeMessageBudget(ike.conn.ike.fragmentSize, { ipv6: ike.remote.address.includes(':'), nonEspMarker: ike.local.port === NATT_PORT });
+    return encodeProtectedForSending(header, payloads, this.protections(ike).outbound, { fragmentation: true, maxMessage });
+  }
+
+  /** Verify and decrypt a message, reassembling RFC 7383 fragments; undefined while incomplete or when it does not verify. */
+  open(now: number, ike: IkeSaState, data: Buffer, decoded: { payloads: Payload[] }): { header: IkeHeader; payloads: Payload[] } | undefined {
+    if (decoded.payloads.at(-1)?.type === PayloadType.SKF) {
+      if (!ike.fragmentation) {
+        this.counters.dropped++;
+        return undefined;
+      }
+      const r = ike.reassembler.add(now, data, this.protections(ike).inbound);
+      if (r.status === 'complete') return { header: r.message.header, payloads: r.message.payloads };
+      if (r.status !== 'incomplete') this.counters.dropped++;
+      return undefined;
+    }
+    try {
+      return openMessage(ike.sa!, data);
+    } catch {
+      this.counters.dropped++;
+      return undefined;
+    }
+  }
+
+  /** Queue a request; it is sent when the window (size 1) is free. */
+  /**
+   * Drive IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4) until every additional key exchange is done.
+   * They go ahead of anything else queued: the SA they finish is half-built until then.
+   */
+  runFollowups(
+    now: number,
+    ike: IkeSaState,
+    followup: FollowupKeInitiator,
+    onDone: () => Action[],
+    onFail: (reason: string, deleteIkeSa: boolean) => Action[],
+  ): Action[] {
+    return this.request(now, ike, ExchangeType.IKE_FOLLOWUP_KE, () => followup.nextRequest(), (t, _h, resp) => {
+      this.lastNow = t;
+      const r = followup.handleResponse(resp);
+      if (!r.ok) return onFail(r.reason, 'deleteIkeSa' in r && r.deleteIkeSa === true);
+      return r.done ? onDone() : this.runFollowups(t, ike, followup, onDone, onFail);
+    }, true);
+  }
+
+  /**
+   * Queue a request. It leaves when the peer's window has room (RFC 7296 §2.3); an `exclusive` one
+   * (IKE SA rekey and its follow-ups, IKE SA delete, the initial exchanges) waits until nothing else
+   * is outstanding and holds everything back until answered, so no Child SA exchange straddles the
+   * switch to another IKE SA.
+   */
+  request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse'], front = false, exclusive = false): Action[] {
+    this.lastNow = now;
+    const initial = exchange === ExchangeType.IKE_AUTH || exchange === ExchangeType.IKE_INTERMEDIATE || exchange === ExchangeType.IKE_FOLLOWUP_KE;
+    const item = {
+      exclusive: exclusive || initial,
+      start: (t: number): Action[] => {
+        if (!ike.sa) return [];
+        const payloads = build();
+        const messageId = ike.nextRequestId++;
+        const datagrams = this.seal(ike, exchange, messageId, false, payloads);
+        const o: Outstanding = { messageId, datagrams, tries: 0, sentAt: t, exchange, onResponse, payloads, exclusive: item.exclusive };
+        ike.inflight.set(messageId, o);
+        return [...datagrams.map((d) => this.send(ike, d)), this.armRetransmit(t, ike, o)];
+      },
+    };
+    ike.queue[front ? 'unshift' : 'push'](item);
+    return this.pump(now, ike);
+  }
+
+  /** Send queued requests while the window has room: fewer than peerWindow outstanding, IDs within lowest + window. */
+  pump(now: number, ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    while (ike.queue.length > 0 && this.sas.get(ike.id) === ike) {
+      const next = ike.queue[0]!;
+      const outstanding = [...ike.inflight.values()];
+      if (outstanding.some((o) => o.exclusive)) break;
+      if (next.exclusive ? outstanding.length > 0 : ike.ikeRekeyInFlight) break;
+      const lowest = outstanding.length ? Math.min(...outstanding.map((o) => o.messageId)) : ike.nextRequestId;
+      if (outstanding.length >= ike.peerWindow || ike.nextRequestId >= lowest + ike.peerWindow) break;
+      ike.queue.shift();
+      out.push(...next.start(now));
+    }
+    return out;
+  }
+
+  /**
+   * Where the peer's authenticated messages come from (RFC 7296 §2.23). The first move to port 4500
+   * is followed (RFC 3948). After that, when the peer is behind a NAT and we are not, its NAT may
+   * re-map it to another port or address at any time: IKE follows every authenticated change, and the
+   * Child SAs' UDP encapsulation follows a port change in place. A changed public address changes the
+   * SAs' outer address, which XFRM cannot alter in place: those Child SAs are created anew.
+   */
+  followPeer(now: number, ike: IkeSaState, local: Endpoint, remote: Endpoint): Action[] {
+    if (local.port === NATT_PORT && ike.local.port !== NATT_PORT) {
+      ike.local = { ...local };
+      ike.remote = { ...remote };
+      return [];
+    }
+    if (!ike.natRemote || ike.natLocal || ike.state !== 'established') return [];
+    if (remote.address === ike.remote.address && remote.port === ike.remote.port) return [];
+    const before = ike.remote;
+    ike.remote = { ...remote };
+    const out: Action[] = [this.event({ type: 'notice', connection: ike.conn.name, message: `the peer's NAT mapping changed from ${before.address}:${before.port} to ${remote.address}:${remote.port} (RFC 7296 §2.23)` })];
+    for (const child of [...ike.children.values()]) {
+      if (!child.spec.encap) continue;
+      if (remote.address !== before.address) {
+        out.push(...this.deleteChild(now, ike, child, 'the peer moved to another address', true), ...this.createChildSa(now, ike, child.cfg));
+        continue;
+      }
+      child.spec = { ...child.spec, encap: { ...child.spec.encap, remotePort: remote.port } };
+      out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: this.keysOf(child.sa.keysIn), keysOut: this.keysOf(child.sa.keysOut) } });
+    }
+    return out;
+  }
+
+  /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
+  windowSizeNotify(conn: ConnectionConfig): Payload[] {
+    if (conn.ike.windowSize <= 1) return [];
+    const data = Buffer.alloc(4);
+    data.writeUInt32BE(conn.ike.windowSize);
+    return [notify(NotifyType.SET_WINDOW_SIZE, data)];
+  }
+
+  /** The peer's SET_WINDOW_SIZE: how many of our requests it takes at once (§2.3). A malformed one is ignored. */
+  noteWindowSize(ike: IkeSaState, payloads: readonly Payload[]): void {
+    const n = findNotify(payloads, NotifyType.SET_WINDOW_SIZE);
+    if (!n || n.data.length !== 4) return;
+    const size = n.data.readUInt32BE(0);
+    // Bounded so a hostile value cannot make us keep unbounded state; 0 is meaningless.
+    if (size >= 1) ike.peerWindow = Math.min(size, MAX_PEER_WINDOW);
+  }
+
+  retransmitTimer(ike: IkeSaState, messageId: number): string {
+    return `ike:${ike.id}:retransmit:${messageId}`;
+  }
+
+  /** Forget every outstanding request of an IKE SA and its retransmission timers. */
+  abandonRequests(ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const id of ike.inflight.keys()) out.push(...this.cancel(this.retransmitTimer(ike, id)));
+    ike.inflight.clear();
+    return out;
+  }
+
+  armRetransmit(now: number, ike: IkeSaState, o: Outstanding): Action {
+    const r = ike.conn.ike.retransmit;
+    let delay = r.timeout * Math.pow(r.base, o.tries) * 1000;
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    if (limit > 0) delay = Math.max(1, Math.min(delay, o.sentAt + limit - now));
+    return this.arm(this.retransmitTimer(ike, o.messageId), now + delay, (t) => this.retransmit(t, ike, o));
+  }
+
+  retransmit(now: number, ike: IkeSaState, o: Outstanding): Action[] {
+    if (ike.inflight.get(o.messageId) !== o || !this.sas.has(ike.id)) return [];
+    o.tries++;
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    if (o.tries > ike.conn.ike.retransmit.tries || (limit > 0 && now - o.sentAt >= limit)) {
+      const reason = `peer did not answer after ${o.tries} transmissions`;
+      const connecting = ike.initiator && !ike.reauthOf && (ike.state === 'init-sent' || ike.state === 'auth-sent');
+      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
+      const out = this.dropIkeSa(now, ike, reason);
+      if (connecting) return [...out, ...this.retryInitiation(now, ike.conn, reason)];
+      return [...out, ...this.closeActions(now, ike, lost)];
+    }
+    this.counters.retransmits++;
+    return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike, o)];
+  }
+
+  // ------------------------------------------------------------------------------ dispatch
+
+  dispatch(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
+    const decoded = decodeMessage(data);
+    if (!decoded.ok) {
+      this.counters.dropped++;
+      return [];
+    }
+    const { header } = decoded.message;
+    if (header.exchangeType === ExchangeType.IKE_SA_INIT && !header.flags.response) {
+      return this.onInitRequest(now, data, decoded.message.payloads, header, local, remote);
+    }
+    // Our SPI is the one of the side we are: the sender's I flag says which side that is.
+    const ours = header.flags.initiator ? header.spiR : header.spiI;
+    const ike = this.sas.get(hex(ours));
+    if (!ike || (!header.flags.initiator) !== ike.initiator) {
+      this.counters.dropped++;
+      return [];
+    }
+    if (header.exchangeType === ExchangeType.IKE_SA_INIT) {
+      return ike.state === 'init-sent' ? this.onInitResponse(now, ike, data, decoded.message.payloads, header) : [];
+    }
+    if (!ike.sa) {
+      this.counters.dropped++;
+      return [];
+    }
+    if (header.flags.response) {
+      // Responses are matched strictly to an outstanding request (RFC 7296 §2.2).
+      const o = ike.inflight.get(header.messageId);
+      if (!o) {
+        this.counters.dropped++;
+        return [];
+      }
+      const opened = this.open(now, ike, data, decoded.message);
+      if (!opened) return [];
+      ike.inflight.delete(header.messageId);
+      ike.lastActivity = now;
+      this.noteWindowSize(ike, opened.payloads);
+      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...this.followPeer(now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
+      if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
+      return out;
+    }
+    // A request from the peer.
+    const cached = ike.responses.get(header.messageId);
+    if (cached) {
+      // RFC 7296 §2.1: a retransmitted request is answered with the same response, not processed again;
+      // for a fragmented request only its first fragment triggers that (RFC 7383 §2.6.1).
+      const skf = decoded.message.payloads.at(-1);
+      if (skf?.type === PayloadType.SKF && skf.fragmentNumber !== 1) return [];
+      return cached.map((d) => this.send(ike, d));
+    }
+    // RFC 7296 §2.3: requests are taken within our window above the lowest unanswered message ID.
+    const window = ike.state === 'established' ? ike.conn.ike.windowSize : 1;
+    if (header.messageId < ike.expectedRequestId || header.messageId >= ike.expectedRequestId + window) {
+      this.counters.dropped++;
+      return [];
+    }
+    const opened = this.open(now, ike, data, decoded.message);
+    if (!opened) return [];
+    const followed = this.followPeer(now, ike, local, remote);
+    ike.lastActivity = now;
+    this.noteWindowSize(ike, opened.payloads);
+    const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
+    const out: Action[] = [...followed];
+    const reply = (payloads: Payload[]) => {
+      const datagrams = this.seal(ike, header.exchangeType, header.messageId, true, payloads);
+      ike.responses.set(header.messageId, datagrams);
+      while (ike.responses.has(ike.expectedRequestId)) ike.expectedRequestId++;
+      // Keep the responses a retransmission can still ask for: the window below the lowest unanswered ID.
+      const keep = Math.max(1, ike.conn.ike.windowSize);
+      for (const id of ike.responses.keys()) if (id < ike.expectedRequestId - keep) ike.responses.delete(id);
+      after.sealed?.(datagrams[0]!);
+      return datagrams.map((d) => this.send(ike, d));
+    };
+    out.push(...(after.before ?? []), ...reply(response), ...(after.after ?? []));
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ IKE_SA_INIT
+
+  natNotifies(spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint, conn: ConnectionConfig): Payload[] {
+    // RFC 7296 §2.23; forcing encapsulation is done by a source hash that cannot match (as others do).
+    const src = conn.ike.forceEncap ? Buffer.from(this.rng(20)) : natDetectionHash(spiI, spiR, local.address, local.port);
+    return [notify(NotifyType.NAT_DETECTION_SOURCE_IP, src), notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, spiR, remote.address, remote.port))];
+  }
+
+  detectNat(ike: IkeSaState, payloads: Payload[], spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint): void {
+    const src = findNotify(payloads, NotifyType.NAT_DETECTION_SOURCE_IP);
+    const dst = findNotify(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP);
+    if (!src || !dst) return;
+    ike.natRemote = !src.data.equals(natDetectionHash(spiI, spiR, remote.address, remote.port));
+    ike.natLocal = !dst.data.equals(natDetectionHash(spiI, spiR, local.address, local.port)) || ike.conn.ike.forceEncap;
+  }
+
+  sendInitRequest(now: number, ike: IkeSaState, keMethod: number | undefined, cookie: Buffer | undefined): Action[] {
+    const conn = ike.conn;
+    ike.sentIkeProposals = proposalsToSa(conn.ike.proposals, 'ike');
+    const method = keMethod ?? conn.ike.proposals[0]?.ke[0];
+    const m = method !== undefined ? getKeMethod(method) : undefined;
+    if (!m || method === undefined) throw new Error(`connection '${conn.name}' has no usable KE method`);
+    ike.keInit = { method, init: m.initiate(this.rng) };
+    if (ike.ni.length === 0) ike.ni = Buffer.from(this.rng(NONCE_LENGTH));
+    const payloads: Payload[] = [];
+    if (cookie) payloads.push(notify(NotifyType.COOKIE, cookie));
+    payloads.push(
+      saPayload(ike.sentIkeProposals.map((p) => proposal(p.num, p.protocol, Buffer.alloc(0), p.transforms))),
+      kePayload(method, ike.keInit.init.publicData),
+      noncePayload(ike.ni),
+      ...this.natNotifies(ike.spiI, ZERO_SPI, ike.local, ike.remote, conn),
+    );
+    if (conn.childPfsInfo) payloads.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    // RFC 9867 §3.1: USE_PPK_INT needs IKE_INTERMEDIATE, so PPKs alone are reason enough to announce it.
+    const ppkInt = wantsPpkIntermediate(conn);
+    if (ppkInt || conn.ike.proposals.some((p) => p.addKe.some((r) => r.some((m) => m !== 0)))) payloads.push(intermediateSupportedNotify());
+    if (conn.ike.fragmentation) payloads.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+    // RFC 7427 §4: the hash algorithms we can verify signatures with.
+    payloads.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
+    // RFC 8784 §3: USE_PPK announces that a PPK will be mixed in during IKE_AUTH; RFC 9867 §3.1: with
+    // USE_PPK_INT too, the responder picks one of the two and answers with that notify only.
+    payloads.push(...ppkInitNotifies(conn, ppkInt));
+    const header = ikeHeader({ spiI: ike.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: true, response: false });
+    const datagram = encodeMessage({ header, payloads });
+    ike.initRequest = datagram;
+    ike.nextRequestId = 1;
+    const o: Outstanding = { messageId: 0, datagrams: [datagram], tries: 0, sentAt: now, exchange: ExchangeType.IKE_SA_INIT, onResponse: () => [], exclusive: true };
+    ike.inflight.set(0, o);
+    return [this.send(ike, datagram), this.armRetransmit(now, ike, o)];
+  }
+
+  findResponderConnection(local: Endpoint, remote: Endpoint): ConnectionConfig | undefined {
+    const matches = (addrs: string[], a: string) => addrs.includes('%any') || addrs.includes(a);
+    return this.config.connections.find((c) => matches(c.remote.addrs, remote.address) && matches(c.local.addrs, local.address)) ?? this.config.connections.find((c) => matches(c.remote.addrs, remote.address));
+  }
+
+  onInitRequest(now: number, data: Buffer, payloads: Payload[], header: IkeHeader, local: Endpoint, remote: Endpoint): Action[] {
+    const key = `${remote.address}:${remote.port}:${hex(header.spiI)}`;
+    const known = this.halfOpen.get(key);
+    if (known) {
+      // A retransmitted IKE_SA_INIT: the same answer again.
+      return known.initResponse && known.initRequest?.equals(data) ? [this.send(known, known.initResponse)] : [];
+    }
+    if (!header.spiR.equals(ZERO_SPI) || header.messageId !== 0) {
+      this.counters.dropped++;
+      return [];
+    }
+    const plain = (p: Payload[]) => {
+      this.counters.datagramsOut++;
+      const h = ikeHeader({ spiI: header.spiI, spiR: ZERO_SPI, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: false, response: true });
+      return [{ kind: 'send', local: { ...local }, remote: { ...remote }, data: encodeMessage({ header: h, payloads: p }) } as Action];
+    };
+    const conn = this.findResponderConnection(local, remote);
+    if (!conn) {
+      this.log('info', { remote: remote.address }, 'IKE_SA_INIT from a peer no connection is configured for');
+      return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    }
+    const sa = getSa(payloads);
+    const ke = getKe(payloads);
+    const nonce = getNonce(payloads);
+    if (!sa || !ke || !nonce) return plain([notify(NotifyType.INVALID_SYNTAX)]);
+    // RFC 7296 §2.6: above the half-open threshold, demand a COOKIE before keeping any state.
+    if (this.halfOpen.size >= this.config.cookieThreshold) {
+      this.rotateCookieSecret(now);
+      const offered = findNotify(payloads, NotifyType.COOKIE);
+      const valid =
+        offered !== undefined &&
+        [this.cookieSecret, this.previousCookieSecret].some((c) => c && cookieSecretVersion(offered.data) === c.version && verifyCookie(offered.data, c.secret, c.version, nonce.data, remote.address, header.spiI));
+      if (!valid) return plain([notify(NotifyType.COOKIE, makeCookie(this.cookieSecret!.secret, this.cookieSecret!.version, nonce.data, remote.address, header.spiI))]);
+    }
+    const selected = selectProposal(sa.proposals, conn.ike.proposals, 'ike', { requireKe: true, preferKe: ke.group });
+    if (!selected) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    // RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE, announced by the initiator.
+    if (intermediateRounds(selected.chosen).length > 0 && !announcesIntermediate(payloads)) return plain([notify(NotifyType.NO_PROPOSAL_CHOSEN)]);
+    if (selected.chosen.ke !== ke.group) {
+      // RFC 7296 §1.2: tell the initiator which method to use; stateless.
+      const d = Buffer.alloc(2);
+      d.writeUInt16BE(selected.chosen.ke!);
+      return plain([notify(NotifyType.INVALID_KE_PAYLOAD, d)]);
+    }
+    const m = getKeMethod(ke.group)!;
+    let answer;
+    try {
+      answer = m.respond(ke.data, this.rng);
+    } catch (e) {
+      if (e instanceof KeError) return plain([notify(NotifyType.INVALID_SYNTAX)]);
+      throw e;
+    }
+    const spiR = this.newIkeSpi();
+    const ike = this.newIkeSa(conn, false, Buffer.from(header.spiI), spiR, local, remote, now);
+    ike.ni = Buffer.from(nonce.data);
+    ike.nr = Buffer.from(this.rng(NONCE_LENGTH));
+    ike.childPfsInfo = conn.childPfsInfo && announcesChildPfsInfo(payloads, this.config.codePoints);
+    this.detectNat(ike, payloads, ike.spiI, ZERO_SPI, local, remote);
+    const chosen = selected.chosen;
+    const keys = deriveIkeSaKeys({
+      prf: createPrf(chosen.prf!),
+      ni: ike.ni,
+      nr: ike.nr,
+      sharedSecret: answer.sharedSecret,
+      spiI: ike.spiI,
+      spiR,
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    ike.sa = { spiI: ike.spiI, spiR, originalInitiator: false, keys, chosen, keMethods: keMethodsOf(chosen), optimizedNegotiated: false, childPfsInfoNegotiated: ike.childPfsInfo };
+    const response: Payload[] = [
+      saPayload([proposal(selected.proposalNumber, ProtocolId.IKE, Buffer.alloc(0), selected.transforms)]),
+      kePayload(ke.group, answer.publicData),
+      noncePayload(ike.nr),
+      ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
+    ];
+    if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
+    ike.peerHashes = this.signatureHashes(payloads);
+    response.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
+    // RFC 7383 §2.3: answer the support notify only when asked and enabled here.
+    if (conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)) {
+      response.push(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+      ike.fragmentation = true;
+    }
+    ike.ppkMode = responderPpkMode(payloads, conn, wantsPpkIntermediate(conn) && announcesIntermediate(payloads));
+    const ppkNotify = responderPpkNotify(ike.ppkMode);
+    if (ppkNotify) response.push(ppkNotify);
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
+    const rounds = intermediateRounds(chosen);
+    if (rounds.length > 0 || ike.ppkRoundPending) {
+      // RFC 9867 §3.1: the PPK round needs IKE_INTERMEDIATE even without additional key exchanges.
+      response.push(intermediateSupportedNotify());
+      ike.intermediate = { responder: new IntermediateKeResponder(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR }, this.rng), chain: new IntAuthChain() };
+    }
+    const h = ikeHeader({ spiI: ike.spiI, spiR, exchangeType: ExchangeType.IKE_SA_INIT, messageId: 0, originalInitiator: false, response: true });
+    ike.initRequest = Buffer.from(data);
+    ike.initResponse = encodeMessage({ header: h, payloads: response });
+    ike.expectedRequestId = 1;
+    this.sas.set(ike.id, ike);
+    this.halfOpen.set(key, ike);
+    return [
+      this.send(ike, ike.initResponse),
+      this.arm(`ike:${ike.id}:half-open`, now + HALF_OPEN_TIMEOUT_MS, (t) => (ike.state === 'init-received' ? this.dropIkeSa(t, ike, 'IKE_AUTH never arrived') : [])),
+    ];
+  }
+
+  onInitResponse(now: number, ike: IkeSaState, data: Buffer, payloads: Payload[], header: IkeHeader): Action[] {
+    const out: Action[] = this.abandonRequests(ike);
+    const err = findErrorNotify(payloads);
+    const cookie = findNotify(payloads, NotifyType.COOKIE);
+    if (cookie) return [...out, ...this.sendInitRequest(now, ike, ike.keInit?.method, Buffer.from(cookie.data))];
+    if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2) {
+      const method = err.data.readUInt16BE(0);
+      const offered = ike.conn.ike.proposals.some((p) => p.ke.includes(method));
+      if (offered && method !== ike.keInit?.method) return [...out, ...this.sendInitRequest(now, ike, method, undefined)];
+    }
+    if (err) return [...out, ...this.dropIkeSa(now, ike, `peer refused IKE_SA_INIT with notify ${err.notifyType}`, 'auth')];
+    const sa = getSa(payloads);
+    const ke = getKe(payloads);
+    const nonce = getNonce(payloads);
+    if (!sa || !ke || !nonce || !ike.keInit || header.spiR.equals(ZERO_SPI)) return [...out, ...this.dropIkeSa(now, ike, 'malformed IKE_SA_INIT response')];
+    let chosen: ChosenAlgorithms;
+    try {
+      chosen = checkAccepted(ike.sentIkeProposals ?? [], sa.proposals, 'ike');
+    } catch (e) {
+      if (e instanceof ProposalMismatchError) return [...out, ...this.dropIkeSa(now, ike, e.message)];
+      throw e;
+    }
+    if (chosen.ke !== ike.keInit.method || ke.group !== ike.keInit.method) return [...out, ...this.dropIkeSa(now, ike, 'responder chose another KE method')];
+    let shared: Buffer;
+    try {
+      shared = ike.keInit.init.finish(ke.data);
+    } catch (e) {
+      return [...out, ...this.dropIkeSa(now, ike, `invalid KE payload: ${(e as Error).message}`)];
+    }
+    ike.spiR = Buffer.from(header.spiR);
+    ike.nr = Buffer.from(nonce.data);
+    ike.initResponse = Buffer.from(data);
+    ike.childPfsInfo = ike.conn.childPfsInfo && announcesChildPfsInfo(payloads, this.config.codePoints);
+    this.detectNat(ike, payloads, ike.spiI, ike.spiR, ike.local, ike.remote);
+    const keys = deriveIkeSaKeys({
+      prf: createPrf(chosen.prf!),
+      ni: ike.ni,
+      nr: ike.nr,
+      sharedSecret: shared,
+      spiI: ike.spiI,
+      spiR: ike.spiR,
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    ike.sa = { spiI: ike.spiI, spiR: ike.spiR, originalInitiator: true, keys, chosen, keMethods: keMethodsOf(chosen), optimizedNegotiated: false, childPfsInfoNegotiated: ike.childPfsInfo };
+    if (ike.natLocal || ike.natRemote) {
+      // RFC 7296 §2.23: move from 500 to 4500; an IKE SA begun on 4500 (a reauthentication across a NAT) keeps the peer's mapped port.
+      ike.local = { ...ike.local, port: NATT_PORT };
+      ike.remote = { ...ike.remote, port: ike.remote.port === IKE_PORT ? NATT_PORT : ike.remote.port };
+    }
+    ike.peerHashes = this.signatureHashes(payloads);
+    ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
+    const sentInt = wantsPpkIntermediate(ike.conn);
+    ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));
+    ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
+    if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
+      const reason = `a PPK is required but the responder does not support PPKs (no ${sentInt ? 'USE_PPK_INT or ' : ''}USE_PPK)`;
+      return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+    }
+    ike.state = 'auth-sent';
+    const rounds = intermediateRounds(chosen);
+    if (rounds.length > 0 || ike.ppkRoundPending) {
+      if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
+      ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
+      return [...out, ...this.sendIntermediate(now, ike)];
+    }
+    return [...out, ...this.sendAuthRequest(now, ike)];
+  }
+
+  /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
+  ppkContext(ike: IkeSaState): PpkExchangeContext {
+    return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
+  }
+
+  // RFC 9867 in CREATE_CHILD_SA (docs/post-quantum.md): on an IKE SA that agreed USE_PPK_INT, every
+  // CREATE_CHILD_SA request offers the configured PPKs again (PPK_IDENTITY_KEY), the responder echoes the
+  // one it selects (PPK_IDENTITY), and that exchange derives its keys from SK_d' = prf+(PPK, SK_d). A PPK
+  // is never carried over from an earlier exchange: an optimized rekey negotiates it like any other
+  // (draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §7.3). Here the PPK is opportunistic: a required PPK was
+  // already enforced when the IKE SA was set up, whose SK_d every later key depends on.
+
+  /** Initiator: the PPKs offered in a CREATE_CHILD_SA request, and their notifies. */
+  ppkOffer(ike: IkeSaState): { offered: PpkConfig[]; notifies: Payload[] } {
+    const keys = ike.ppkMode === 'rfc9867' ? (ike.conn.ppk?.keys ?? []) : [];
+    return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, this.ppkContext(ike)) : [] };
+  }
+
+  /** Responder: the first offered PPK we have whose confirmation matches, and the N(PPK_IDENTITY) echoing it. */
+  ppkAnswer(ike: IkeSaState, request: readonly Payload[]): { ppk?: PpkConfig; reply: Payload[] } {
+    if (ike.ppkMode !== 'rfc9867' || !ike.conn.ppk) return { reply: [] };
+    const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, this.ppkContext(ike));
+    return d.use === 'ppk' ? { ppk: d.ppk, reply: [d.response] } : { reply: [] };
+  }
+
+  /** Initiator: the PPK the responder selected among those we offered (none: plain SK_d). */
+  ppkSelected(response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
+    if (offered.length === 0) return { ok: true };
+    return initiatorPpk9867(response, offered, false);
+  }
+
+  /** The IKE SA as this exchange's key derivation sees it: SK_d replaced by SK_d' = prf+(PPK, SK_d). */
+  withPpk(sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
+    return ppk ? { ...sa, keys: { ...sa.keys, skD: ppkMixedSkD(sa.keys.prf, sa.keys.skD, ppk.key) } } : sa;
+  }
+
+  ppkNotice(ike: IkeSaState, what: string, ppk: PpkConfig | undefined): Action[] {
+    return ppk ? [this.event({ type: 'notice', connection: ike.conn.name, message: `PPK ${ppk.id.subarray(1).toString('utf8')} mixed into the ${what} (RFC 9867)` })] : [];
+  }
+
+  /** One IKE_INTERMEDIATE exchange per additional key exchange (RFC 9242, RFC 9370 §2.2.2). */
+  sendIntermediate(now: number, ike: IkeSaState): Action[] {
+    const im = ike.intermediate!;
+    const init = im.initiator!;
+    // RFC 9867 §3.1: the PPK notifies ride on the last IKE_INTERMEDIATE exchange: the one with the last
+    // additional key exchange, or a dedicated one when there is none.
+    const withKe = !init.done;
+    const ppkRound = ike.ppkRoundPending === true && init.methods.length - init.secrets.length <= 1;
+    const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
+    const out = this.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
+      ...(withKe ? init.nextRequest() : []),
+      ...(ppkRound ? ppkIdentityKeyNotifies(offered, this.ppkContext(ike)) : []),
+    ], (t, _h, resp, datagram) => {
+      const sa = ike.sa!;
+      // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
+      im.chain.addMessage(sa.keys.prf, sa.keys.skPr, datagram, resp, true);
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.AUTHENTICATION_FAILED && ppkRound) {
+        const reason = 'the responder refused the IKE SA in the PPK exchange (AUTHENTICATION_FAILED): it requires a PPK and has none of ours (RFC 9867)';
+        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+      }
+      const step = withKe ? init.handleResponse(resp) : { ok: true as const, keys: sa.keys, done: true };
+      if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
+      sa.keys = step.keys;
+      if (ppkRound) {
+        ike.ppkRoundPending = false;
+        const chosenPpk = initiatorPpk9867(resp, offered, ike.conn.ppk?.required ?? false);
+        if (!chosenPpk.ok) {
+          const reason = `RFC 9867 PPK exchange failed: ${chosenPpk.reason}`;
+          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+        }
+        // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
+        if (chosenPpk.ppk) {
+          ike.ppkUsed = chosenPpk.ppk;
+          sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, this.ppkContext(ike));
+        }
+      }
+      if (!step.done) return this.sendIntermediate(t, ike);
+      ike.intAuth = im.chain.value(ike.nextRequestId);
+      return this.sendAuthRequest(t, ike);
+    });
+    const o = ike.inflight.get(ike.nextRequestId - 1);
+    if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagrams[0]!, o.payloads, false);
+    return out;
+  }
+
+  onIntermediateRequest(now: number, ike: IkeSaState, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
+    const im = ike.intermediate;
+    if (ike.initiator || ike.state !== 'init-received' || !im?.responder) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+    const sa = ike.sa!;
+    const prf = sa.keys.prf;
+    const skPi = sa.keys.skPi;
+    const skPr = sa.keys.skPr;
+    im.chain.addMessage(prf, skPi, datagram, payloads, false);
+    const r = im.responder.handleRequest(payloads);
+    if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    const response = [...r.response];
+    let ppk: PpkConfig | undefined;
+    if (ike.ppkRoundPending && r.done) {
+      // RFC 9867 §3.1: the exchange completing the additional key exchanges (or a dedicated one) carries
+      // the initiator's PPK_IDENTITY_KEY list; we select the first PPK we have whose confirmation matches.
+      ike.ppkRoundPending = false;
+      const d = responderPpk9867(payloads, ike.conn, this.ppkContext(ike));
+      if (d.use === 'fail') {
+        const reason = `RFC 9867 PPK exchange: ${d.reason}`;
+        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')] } };
+      }
+      if (d.use === 'ppk') {
+        ppk = d.ppk;
+        ike.ppkUsed = d.ppk;
+        response.push(d.response);
+      }
+    }
+    // The response is protected with the keys in force; the update applies from the next exchange.
+    return {
+      response,
+      after: {
+        sealed: (out) => {
+          im.chain.addMessage(prf, skPr, out, response, true);
+          sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, this.ppkContext(ike)) : r.keys;
+        },
+      },
+    };
+  }
+
+  // ------------------------------------------------------------------------------ IKE_AUTH
+
+  idOf(conn: ConnectionConfig, which: 'local' | 'remote') {
+    return encodeIdentity(conn[which].id);
+  }
+
+  sendAuthRequest(now: number, ike: IkeSaState): Action[] {
+    const conn = ike.conn;
+    const sa = ike.sa!;
+    const idI = this.idOf(conn, 'local');
+    if (conn.local.auth === 'psk' && !conn.psk) return this.dropIkeSa(now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
+    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
+    let classic;
+    try {
+      classic = this.buildAuth(ike, conn, octets);
+    } catch (e) {
+      const reason = (e as Error).message;
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+    }
+    const classicAuth = classic.data;
+    const ppk = ike.ppkMode === 'rfc8784' ? conn.ppk?.keys[0] : undefined;
+    let authData = classicAuth;
+    const ppkNotifies: Payload[] = [];
+    if (ppk) {
+      // RFC 8784 §3: AUTH with the PPK-mixed SK_pi; NO_PPK_AUTH (the classic AUTH data) only when the PPK is optional.
+      const mixed = applyPpk(sa.keys.prf, sa.keys, ppk.key);
+      ike.ppkOffered = mixed;
+      authData = this.buildAuth(ike, conn, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth)).data;
+      ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
+    }
+    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
+    // RFC 7296 §2.4: INITIAL_CONTACT tells the peer this is our only IKE SA with it, so its older ones
+    // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile), nor in a
+    // reauthentication (RFC 7296 §2.8.3: the old IKE SA is still in use).
+    const holdsOther = [...this.sas.values()].some((o) => o !== ike && o.remote.address === ike.remote.address && o.conn.name === conn.name && (o.state === 'established' || o.state === 'rekeyed'));
+    if (!holdsOther && !ike.reauthOf) payloads.push(notify(NotifyType.INITIAL_CONTACT));
+    if (conn.vips?.request) payloads.push(vipRequestPayload(conn.vips.addresses?.length ? conn.vips.addresses : ['0.0.0.0']));
+    const child = ike.authChild?.cfg;
+    const reauthChild = ike.reauthOf?.children[0];
+    if (child) {
+      const spiIn = this.newEspSpi();
+      const sent = ikeAuthChildProposals(child, ike.childPfsInfo);
+      ike.authChild = { cfg: child, spiIn, sent };
+      payloads.push(
+        saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))),
+        ...(reauthChild ? reauthSelectors(reauthChild) : requestSelectors(child, ike.authChildPacket)),
+      );
+      if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    }
+    if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
+    payloads.push(...this.windowSizeNotify(conn));
+    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? this.onReauthAuthResponse(t, ike, resp) : this.onAuthResponse(t, ike, resp)));
+  }
+
+  onAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
+    const conn = ike.conn;
+    const sa = ike.sa!;
+    const err = findErrorNotify(payloads);
+    const auth = getAuth(payloads);
+    const idr = getIdr(payloads);
+    if (!auth || !idr) {
+      const why = err ? `peer answered IKE_AUTH with notify ${err.notifyType}` : 'IKE_AUTH response lacks IDr or AUTH';
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: why }), ...this.dropIkeSa(now, ike, why, 'auth')];
+    }
+    const idData = { type: idr.idType, data: idr.data };
+    if (!identityMatches(conn.remote.id, idData)) {
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...this.dropIkeSa(now, ike, 'peer identity mismatch', 'auth')];
+    }
+    if (ike.ppkOffered) {
+      const used = initiatorPpk8784Used(payloads, conn.ppk?.required ?? false);
+      if (!used.ok) return [this.event({ type: 'auth-failed', connection: conn.name, reason: used.reason }), ...this.dropIkeSa(now, ike, used.reason, 'auth')];
+      if (used.used) sa.keys = ike.ppkOffered;
+      ike.ppkOffered = undefined;
+    }
+    const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
+    const bad = this.verifyPeerAuth(ike, conn, auth.method, auth.data, octets, idData, getCerts(payloads).map((c) => Buffer.from(c.data)));
+    if (bad) return [this.event({ type: 'auth-failed', connection: conn.name, reason: bad }), ...this.dropIkeSa(now, ike, `AUTHENTICATION_FAILED: ${bad}`, 'auth')];
+    sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
+    const out = this.established(now, ike);
+    const pending = ike.authChild;
+    if (conn.vips?.request) {
+      const vip = this.takeVirtualIps(ike, payloads, err?.notifyType);
+      if (!vip.ok) {
+        if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...this.deleteIkeSa(now, ike, vip.reason, true));
+        return out;
+      }
+      out.push(...vip.actions);
+    }
+    if (pending && pending.spiIn !== 0) {
+      const sar = getSa(payloads);
+      const tsi = getTsi(payloads);
+      const tsr = getTsr(payloads);
+      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED && ike.authChildPacket) {
+        // RFC 7296 §3.10.1: the peer takes only one address pair: ask again for the triggering packet's.
+        this.usedSpis.delete(pending.spiIn);
+        out.push(...this.createChildSa(now, ike, pending.cfg, undefined, ike.authChildPacket, true));
+        return out;
+      }
+      if (!sar || !tsi || !tsr) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA '${pending.cfg.name}' not created: ${err ? `peer answered notify ${err.notifyType}` : 'no SA/TS in the response'}` }));
+        return out;
+      }
+      const answer = checkIkeAuthChildAnswer(pending.sent, sar.proposals, ike.childPfsInfo);
+      const p = sar.proposals[0];
+      if (!answer.ok || !p || p.spi.length !== 4) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
+        return out;
+      }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) {
+        this.usedSpis.delete(pending.spiIn);
+        out.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
+        return out;
+      }
+      const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
+      out.push(...this.installChild(now, ike, child, pending.cfg));
+    }
+    // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
+    if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
+    ike.extraChildren.clear();
+    out.push(...this.settleSimultaneousIkeSas(now, ike));
+    return out;
+  }
+
+  /** CREATE_CHILD_SA for an additional Child SA (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr. */
+  createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number, packet?: PacketSelectors, packetOnly = false, selectors?: [Payload, Payload]): Action[] {
+    const spiIn = this.newEspSpi();
+    const ni = Buffer.from(this.rng(NONCE_LENGTH));
+    const sent = proposalsToSa(cfg.espProposals, 'esp');
+    const method = keMethod ?? cfg.espProposals[0]?.ke.find((m) => m !== 0);
+    const ke = method !== undefined ? { method, init: getKeMethod(method)!.initiate(this.rng) } : undefined;
+    const payloads: Payload[] = [saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))), noncePayload(ni)];
+    if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
+    payloads.push(...(selectors ?? requestSelectors(cfg, packet, packetOnly)));
+    if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    let offered: PpkConfig[] = [];
+    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
+      const ppk = this.ppkOffer(ike);
+      offered = ppk.offered;
+      return [...payloads, ...ppk.notifies];
+    }, (t, _h, resp) => {
+      const fail = (reason: string): Action[] => {
+        this.usedSpis.delete(spiIn);
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...this.reauthChildSettled(t, ike, cfg, reason)];
+      };
+      const sel = this.ppkSelected(resp, offered);
+      if (!sel.ok) return [...fail(sel.reason), ...this.deleteIkeSa(t, ike, `new Child SA: ${sel.reason}`, true)];
+      const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
+      const err = findErrorNotify(resp);
+      if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
+        this.usedSpis.delete(spiIn);
+        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0), packet, packetOnly, selectors);
+      }
+      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED) {
+        // RFC 7296 §3.10.1: ask again for just the traffic we forward: the packet that triggered us.
+        if (packet && !packetOnly) {
+          this.usedSpis.delete(spiIn);
+          return this.createChildSa(t, ike, cfg, keMethod, packet, true);
+        }
+        return fail(packet ? 'the peer refused even the single address pair of the triggering packet (SINGLE_PAIR_REQUIRED)' : 'the peer accepts only a single address pair (SINGLE_PAIR_REQUIRED), and no packet triggered this Child SA to name one: use start_action: trap or narrower traffic selectors');
+      }
+      if (err) return fail(`peer answered notify ${err.notifyType}`);
+      const sar = getSa(resp);
+      const nonce = getNonce(resp);
+      const tsi = getTsi(resp);
+      const tsr = getTsr(resp);
+      if (!sar || !nonce || !tsi || !tsr) return fail('response lacks SA, Nonce or TS payloads');
+      let chosen: ChosenAlgorithms;
+      try {
+        chosen = checkAccepted(sent, sar.proposals, 'esp');
+      } catch (e) {
+        return fail((e as Error).message);
+      }
+      const p = sar.proposals[0]!;
+      if (p.spi.length !== 4) return fail('responder SPI is not 4 octets');
+      // RFC 9370 §2.2.4: the additional key exchanges follow the CREATE_CHILD_SA KE, which must exist.
+      if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return fail('additional key exchanges negotiated without a KE method');
+      const secrets: Buffer[] = [];
+      if (chosen.ke !== undefined) {
+        const kr = getKe(resp);
+        if (!ke || !kr || kr.group !== ke.method || chosen.ke !== ke.method) return fail('KE payload missing or of another method');
+        try {
+          secrets.push(ke.init.finish(kr.data));
+        } catch (e) {
+          return fail((e as Error).message);
+        }
+      }
+      const localTs = this.ourTs(ike, tsi.selectors);
+      if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
+      const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+      const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+      const nr = Buffer.from(nonce.data);
+      const finish = (all: Buffer[], at: number) => [
+        ...this.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
+        ...this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
+      ];
+      const more = keMethodsOf(chosen).slice(1);
+      if (more.length === 0) {
+        if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
+        return finish(secrets, t);
+      }
+      // RFC 9370 §2.2.4: one IKE_FOLLOWUP_KE per additional method; nothing reaches the kernel before the
+      // last one, whose secret completes KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n)).
+      const followup = new FollowupKeInitiator(more, secrets, this.rng);
+      const started = followup.start(resp);
+      if (!started.ok) return fail(started.reason);
+      return this.runFollowups(t, ike, followup, () => finish(followup.secrets, this.lastNow), (reason, deleteIkeSa) => {
+        const out = fail(`IKE_FOLLOWUP_KE: ${reason}`);
+        if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+        return out;
+      });
+    });
+  }
+
+  /** Responder of CREATE_CHILD_SA for a new Child SA: narrow TS, select, key, install before answering. */
+  respondCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const refuse = (n: number, message: string, data: Buffer = Buffer.alloc(0)) => ({ response: [notify(n, data)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a new Child SA: ${message}` })] } });
+    const sai = getSa(payloads);
+    const nonce = getNonce(payloads);
+    const tsi = getTsi(payloads);
+    const tsr = getTsr(payloads);
+    if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
+    const kp = getKe(payloads);
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => this.peerTs(ike, sels));
+    if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
+    const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
+    if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
+    const chosen = selected.chosen;
+    if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'additional key exchanges negotiated without a KE method');
+    const offered = sai.proposals.find((p) => p.num === selected.proposalNumber)!;
+    if (offered.spi.length !== 4) return refuse(NotifyType.INVALID_SYNTAX, 'proposal SPI is not 4 octets');
+    const nr = Buffer.from(this.rng(NONCE_LENGTH));
+    const secrets: Buffer[] = [];
+    const response: Payload[] = [];
+    const spiIn = this.newEspSpi();
+    let keReply: Payload | undefined;
+    if (chosen.ke !== undefined) {
+      if (!kp || kp.group !== chosen.ke) {
+        this.usedSpis.delete(spiIn);
+        const d = Buffer.alloc(2);
+        d.writeUInt16BE(chosen.ke);
+        return refuse(NotifyType.INVALID_KE_PAYLOAD, `KE payload must use method ${chosen.ke}`, d);
+      }
+      try {
+        const r = getKeMethod(kp.group)!.respond(kp.data, this.rng);
+        secrets.push(r.sharedSecret);
+        keReply = kePayload(kp.group, r.publicData);
+      } catch (e) {
+        this.usedSpis.delete(spiIn);
+        return refuse(NotifyType.INVALID_SYNTAX, (e as Error).message);
+      }
+    }
+    const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+    const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+    const cfg = picked.cfg;
+    const ni = Buffer.from(nonce.data);
+    const spiOut = offered.spi.readUInt32BE(0);
+    const ppk = this.ppkAnswer(ike, payloads);
+    const skD = ppk.ppk ? this.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
+    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
+    response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
+    if (keReply) response.push(keReply);
+    response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
+    if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+    response.push(...ppk.reply);
+    // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
+    // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
+    const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
+    if (link) return { response: [...response, link], after: { after: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
+    return { response, after: { before: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.installChild(now, ike, build(secrets), cfg)] } };
+  }
+
+  /**
+   * One timer per IKE SA for the responder's IKE_FOLLOWUP_KE chains: a chain whose next request does
+   * not come in time is abandoned (RFC 9370 §2.2.4; FOLLOWUP_STATE_TIMEOUT_MS), leaving no state.
+   */
+  armFollowupTimeout(ike: IkeSaState): Action[] {
+    const id = `ike:${ike.id}:followup`;
+    const deadlines = [ike.followupsNewChild.nextDeadline(), ike.followupsChild.nextDeadline(), ike.followupsIke.nextDeadline()].filter((d): d is number => d !== undefined);
+    if (deadlines.length === 0) return this.cancel(id);
+    return [this.arm(id, Math.min(...deadlines), (t) => this.followupTimeout(t, ike))];
+  }
+
+  followupTimeout(now: number, ike: IkeSaState): Action[] {
+    if (this.sas.get(ike.id) !== ike) return [];
+    const out: Action[] = [];
+    for (const ctx of ike.followupsNewChild.expire(now)) {
+      this.usedSpis.delete(ctx.spiIn);
+      out.push(this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${ctx.cfg.name}' abandoned: the next IKE_FOLLOWUP_KE did not arrive in time` }));
+    }
+    // An abandoned rekey leaves the old Child SA as it was, free to be rekeyed again.
+    for (const ctx of ike.followupsChild.expire(now)) for (const c of ike.children.values()) if (c.sa === ctx.old && c.state === 'rekeying') c.state = 'installed';
+    ike.followupsIke.expire(now);
+    out.push(...this.armFollowupTimeout(ike));
+    return out;
+  }
+
+  onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const idi = getIdi(payloads);
+    const auth = getAuth(payloads);
+    if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH without IDi or AUTH') } };
+    const idData = { type: idi.idType, data: idi.data };
+    // Pick the connection by the peer's identity among those for this address.
+    const candidates = [ike.conn, ...this.config.connections.filter((c) => c !== ike.conn)].filter(
+      (c) => (c.remote.addrs.includes('%any') || c.remote.addrs.includes(ike.remote.address)) && identityMatches(c.remote.id, idData),
+    );
+    const sa = ike.sa!;
+    let ppkReason: string | undefined;
+    const peerCerts = getCerts(payloads).map((c) => Buffer.from(c.data));
+    let ppkReply: Payload | undefined;
+    let agreedKeys = sa.keys;
+    const conn = candidates.find((c) => {
+      // RFC 8784 §3: with a known PPK, AUTH is over the PPK-mixed SK_pi; without it, NO_PPK_AUTH over the classic one.
+      let keys = sa.keys;
+      let data = auth.data;
+      let reply: Payload | undefined;
+      // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
+      // The connection the peer's identity selects may be stricter than the one IKE_SA_INIT assumed.
+      if (ike.ppkMode === 'rfc9867' && c.ppk?.required && !ike.ppkUsed) {
+        ppkReason = 'PPK required but none was selected in IKE_INTERMEDIATE (RFC 9867)';
+        return false;
+      }
+      if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
+        const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
+        if (d.use === 'fail') {
+          ppkReason = d.reason;
+          return false;
+        }
+        if (d.use === 'ppk') {
+          keys = d.keys;
+          reply = d.response;
+        } else if (d.use === 'no-ppk') data = d.noPpkAuth;
+      }
+      const failure = this.verifyPeerAuth(ike, c, auth.method, data, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, keys.skPi, idPayloadBody(idData), ike.intAuth), idData, peerCerts);
+      if (failure) ppkReason = ppkReason ?? failure;
+      const ok = failure === undefined;
+      if (ok) {
+        agreedKeys = keys;
+        ppkReply = reply;
+      }
+      return ok;
+    });
+    if (!conn) {
+      const reason = candidates.length === 0 ? 'no connection for the peer identity' : (ppkReason ?? 'AUTH does not verify (wrong PSK?)');
+      return {
+        response: [notify(NotifyType.AUTHENTICATION_FAILED)],
+        after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] },
+      };
+    }
+    ike.conn = conn;
+    sa.keys = agreedKeys;
+    const idR = this.idOf(conn, 'local');
+    const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
+    let mine;
+    try {
+      mine = this.buildAuth(ike, conn, myOctets);
+    } catch (e) {
+      const reason = (e as Error).message;
+      return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] } };
+    }
+    const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...this.certPayloads(conn), authPayload(mine.method, mine.data)];
+    if (ppkReply) response.push(ppkReply);
+    if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
+      response.push(optimizedRekeySupportedNotify(this.config.codePoints));
+      response.push(...this.windowSizeNotify(conn));
+      sa.optimizedNegotiated = true;
+    }
+    const before: Action[] = [];
+    // RFC 7296 §2.4: INITIAL_CONTACT means the peer restarted and holds no other SAs with us: ours
+    // with that identity are stale and go without a Delete (nobody would answer it).
+    // Only IKE SAs that were up before this one began are stale: one set up at the same time (both
+    // peers initiating at once, each sending INITIAL_CONTACT) is settled by settleSimultaneousIkeSas.
+    if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
+      for (const other of [...this.sas.values()]) {
+        if (other !== ike && other.conn.name === conn.name && other.remote.address === ike.remote.address && (other.state === 'established' || other.state === 'rekeyed') && other.establishedAt < ike.createdAt) {
+          before.push(...this.dropIkeSa(now, other, 'the peer restarted (INITIAL_CONTACT)'));
+        }
+      }
+    }
+    const after: Action[] = this.established(now, ike);
+    const vip = this.leaseVirtualIps(ike, conn, payloads, idData);
+    if (vip.reply) response.push(vip.reply);
+    if (vip.refuse !== undefined) response.push(notify(vip.refuse));
+    after.push(...vip.actions);
+    const sai = getSa(payloads);
+    const tsi = getTsi(payloads);
+    const tsr = getTsr(payloads);
+    if (sai && tsi && tsr && vip.refuse === undefined) {
+      // TSi are the initiator's (our remote) selectors, TSr ours.
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => this.peerTs(ike, sels));
+      if ('refuse' in picked) {
+        response.push(notify(picked.refuse));
+        after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
+      } else {
+        const sel = selectIkeAuthChildProposal(sai.proposals, picked.cfg, ike.childPfsInfo);
+        const offered = sel.ok ? sai.proposals.find((p) => p.num === sel.selected.proposalNumber) : undefined;
+        if (!sel.ok || !offered || offered.spi.length !== 4) {
+          response.push(notify(NotifyType.NO_PROPOSAL_CHOSEN));
+          after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${sel.ok ? 'bad SPI' : sel.reason}` }));
+        } else {
+          const spiIn = this.newEspSpi();
+          const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
+          const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
+          const child = this.makeChild(ike, picked.cfg, sel.selected.chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, sel.recorded?.keMethods, false, tfc);
+          response.push(
+            saPayload([proposal(sel.selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), sel.selected.transforms)]),
+            tsPayload(PayloadType.TSi, picked.remote),
+            tsPayload(PayloadType.TSr, picked.local),
+          );
+          if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
+          // The inbound SA (and policies) exist before the response that makes them usable leaves.
+          before.push(...this.installChild(now, ike, child, picked.cfg));
+        }
+      }
+    }
+    after.push(...this.settleSimultaneousIkeSas(now, ike));
+    return { response, after: { before, after } };
+  }
+
+  signatureHashes(payloads: Payload[]): number[] {
+    const n = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
+    return (n && parseSignatureHashAlgorithms(n.data)) ?? [];
+  }
+
+  /** CERT payloads of our chain, leaf first (X.509 signature, encoding 4). */
+  certPayloads(conn: ConnectionConfig): Payload[] {
+    if (conn.local.auth !== 'pubkey') return [];
+    return (conn.local.certChainPem ?? []).flatMap((pem) => pemToDer(pem)).map((der) => certPayload(4, der));
+  }
+
+  /** Our AUTH payload (RFC 7296 §2.15; RFC 7427 digital signature for certificates). */
+  buildAuth(ike: IkeSaState, conn: ConnectionConfig, octets: Buffer): { method: number; data: Buffer } {
+    if (conn.local.auth === 'pubkey') {
+      const key = conn.local.privateKeyPem;
+      if (!key) throw new Error(`connection '${conn.name}' authenticates with a certificate but has no private key`);
+      const hash = selectSignatureHash(key, ike.peerHashes);
+      if (hash === undefined) throw new Error('no signature hash algorithm in common with the peer (SIGNATURE_HASH_ALGORITHMS)');
+      return { method: 14, data: signAuth(key, octets, hash) };
+    }
+    return { method: 2, data: pskAuth(ike.sa!.keys.prf, conn.psk!, octets) };
+  }
+
+  /** Check the peer's AUTH for a connection; returns why it fails, or undefined when it verifies. */
+  verifyPeerAuth(ike: IkeSaState, conn: ConnectionConfig, method: number, data: Buffer, octets: Buffer, idData: { type: number; data: Buffer }, certs: Buffer[]): string | undefined {
+    if (conn.remote.auth === 'pubkey') {
+      if (method !== 14) return 'the peer must authenticate with a digital signature (RFC 7427)';
+      if (certs.length === 0) return 'the peer sent no certificate';
+      const v = validateCertChain({ chain: certs, trustAnchors: conn.remote.caPem ?? [], now: this.wallClock(), expectedId: idData });
+      if (!v.ok) return `certificate rejected: ${v.message}`;
+      const r = verifyAuth(v.publicKey, data, octets, { acceptedHashes: SUPPORTED_SIGNATURE_HASHES });
+      return r.ok ? undefined : `signature does not verify: ${r.reason}`;
+    }
+    if (method !== 2 || !conn.psk) return 'the peer must authenticate with the pre-shared key';
+    return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
+  }
+
+  /**
+   * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
+   * SAs. As for simultaneous rekeys (RFC 7296 §2.8.2), the IKE SA whose IKE_SA_INIT holds the lowest
+   * of the four nonces is redundant; both peers compare the same nonces. It is deleted by the
+   * initiator of the survivor: only that peer knows the survivor is complete on both ends (it has the
+   * answer to its IKE_AUTH), so it can move its traffic there before the Delete. Twins are two IKE
+   * SAs of the connection made by IKE_SA_INIT, one initiated by each peer, that came up within
+   * TWIN_WINDOW_MS of each other; one made by a rekey, or one replaced hours later by a
+   * reauthentication, is no twin.
+   */
+  /**
+   * Whether `fresh` is our reauthentication of `old`: no twins. (The peer's reauthentication of an IKE SA
+   * established within TWIN_WINDOW_MS looks like a twin to us and is settled as one by the nonces.)
+   */
+  reauthenticates(fresh: IkeSaState, old: IkeSaState): boolean {
+    return fresh.reauthOf?.old === old || old.reauthBy === fresh;
+  }
+
+  settleSimultaneousIkeSas(now: number, ike: IkeSaState): Action[] {
+    if (ike.state !== 'established') return [];
+    if (ike.fromRekey) return [];
+    const twin = [...this.sas.values()].find(
+      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !this.reauthenticates(ike, o),
+    );
+    if (!twin) return [];
+    const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
+    const survivor = redundant === ike ? twin : ike;
+    const whose = redundant.initiator ? 'our' : "the peer's";
+    if (!survivor.initiator) {
+      return [this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; the peer deletes it` })];
+    }
+    return [
+      this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; deleting it` }),
+      ...this.retireRedundantIkeSa(now, redundant),
+    ];
+  }
+
+  /**
+   * Delete a redundant IKE SA whose Child SAs have twins under the surviving one, make-before-break:
+   * policies move to the twins, the outbound SAs go, the inbound ones stay for the grace period
+   * (the peer may still send on them until our Delete reaches it), then the Delete of the IKE SA.
+   */
+  retireRedundantIkeSa(now: number, ike: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      c.state = 'rekeyed';
+      const { heir, actions } = this.handOverPolicies(c);
+      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`), ...actions);
+      out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
+      out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(c.sa.spiIn);
+        const later: Action[] = [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
+        if (!heir) later.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: c.spec } });
+        return later;
+      }));
+      out.push(this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason: 'redundant: both peers initiated at once' }));
+    }
+    ike.state = 'deleting';
+    ike.queue = [];
+    out.push(...this.abandonRequests(ike));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, 'redundant: both peers initiated at once'), false, true));
+    return out;
+  }
+
+  established(now: number, ike: IkeSaState): Action[] {
+    ike.state = 'established';
+    ike.establishedAt = now;
+    ike.authenticatedAt = now;
+    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
+    const sa = ike.sa!;
+    const out: Action[] = [
+      ...this.forgetAttempt(ike.conn.name),
+      ...this.cancel(`ike:${ike.id}:half-open`),
+      this.event({ type: 'ike-up', ikeSaId: ike.id, connection: ike.conn.name, spiI: hex(ike.spiI), spiR: hex(ike.spiR), suite: suiteName(sa.chosen) }),
+      this.event({
+        type: 'keylog-ike',
+        spiI: hex(ike.spiI),
+        spiR: hex(ike.spiR),
+        skEi: hex(sa.keys.skEi),
+        skEr: hex(sa.keys.skEr),
+        encr: String(sa.chosen.encr.id), // transform id: the key log maps it to Wireshark's name
+        skAi: hex(sa.keys.skAi),
+        skAr: hex(sa.keys.skAr),
+        integ: sa.chosen.integ !== undefined ? String(sa.chosen.integ) : 'NONE',
+      }),
+    ];
+    out.push(...this.armIkeTimers(now, ike));
+    return out;
+  }
+
+  /** Rekey, reauthentication, hard lifetime and DPD timers; `reauthAt` carries the reauthentication time over an IKE SA rekey (a rekey does not authenticate). */
+  armIkeTimers(now: number, ike: IkeSaState, reauthAt = 0): Action[] {
+    const lt = ike.conn.ike.lifetime;
+    const out: Action[] = [];
+    if (lt.lifeTime > 0) {
+      ike.expiresAt = now + lt.lifeTime * 1000;
+      out.push(this.arm(`ike:${ike.id}:expire`, ike.expiresAt, (t) => (this.sas.get(ike.id) === ike && ike.state === 'established' ? this.deleteIkeSa(t, ike, 'hard lifetime reached', true) : [])));
+    }
+    const c = ike.conn.ike;
+    const reauthDue = c.reauthTime > 0 && !ike.conn.passive ? (reauthAt > 0 ? Math.max(now + 1, reauthAt) : this.jittered(now, c.reauthTime, lt.randTime)) : 0;
+    // When both are due, the reauthentication wins: it replaces the IKE SA anyway. So no rekey when
+    // reauth_time <= rekey_time, nor when the (jittered or inherited) reauthentication comes first.
+    let rekeyArmed = false;
+    if (lt.rekeyTime > 0) {
+      ike.rekeyAt = this.jittered(now, lt.rekeyTime, lt.randTime);
+      rekeyArmed = reauthDue === 0 || (c.reauthTime > lt.rekeyTime && ike.rekeyAt < reauthDue);
+      if (rekeyArmed) out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' && !ike.reauthBy ? this.rekeyIkeSa(t, ike) : [])));
+    }
+    if (reauthDue > 0) {
+      // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
+      const rekeyedFirst = rekeyArmed && (ike.expiresAt === 0 || ike.rekeyAt < ike.expiresAt);
+      ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, this.latestReauth(now, ike)));
+      out.push(this.armReauth(ike));
+    }
+    if (ike.conn.ike.dpdDelay > 0) out.push(this.armDpd(now, ike));
+    return out;
+  }
+
+  armDpd(now: number, ike: IkeSaState): Action {
+    const delay = ike.conn.ike.dpdDelay * 1000;
+    return this.arm(`ike:${ike.id}:dpd`, now + delay, (t) => {
+      if (!this.sas.has(ike.id) || ike.state !== 'established') return [];
+      const out: Action[] = [];
+      if (t - ike.lastActivity >= delay && ike.inflight.size === 0) {
+        // Liveness check: an empty INFORMATIONAL request (RFC 7296 §1.4); no answer -> retransmission gives up.
+        out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
+      }
+      out.push(this.armDpd(t, ike));
+      return out;
+    });
+  }
+
+  // ------------------------------------------------------------------------------ Child SAs
+
+  makeChild(
+    ike: IkeSaState,
+    cfg: ChildConfig,
+    chosen: ChosenAlgorithms,
+    spiIn: number,
+    spiOut: number,
+    localTs: TrafficSelector[],
+    remoteTs: TrafficSelector[],
+    mode: 'tunnel' | 'transport',
+    keMethods: number[] | undefined,
+    weInitiated: boolean,
+    tfc: boolean,
+    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[]; skD?: Buffer },
+  ): RekeyChildSa {
+    const sa = ike.sa!;
+    // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
+    const km = deriveChildKeys({
+      prf: sa.keys.prf,
+      // RFC 9867: SK_d' = prf+(PPK, SK_d) when this CREATE_CHILD_SA selected a PPK.
+      skD: exchange?.skD ?? sa.keys.skD,
+      ni: exchange?.ni ?? ike.ni,
+      nr: exchange?.nr ?? ike.nr,
+      sharedSecrets: exchange?.secrets ?? [],
+      encr: chosen.encr.id,
+      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
+      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
+    });
+    this.usedSpis.add(spiIn);
+    void cfg;
+    return {
+      spiIn,
+      spiOut,
+      chosen,
+      keMethods,
+      localTs,
+      remoteTs,
+      mode,
+      tfcPaddingNotSupported: tfc,
+      ipcomp: false,
+      keysIn: weInitiated ? km.r2i : km.i2r,
+      keysOut: weInitiated ? km.i2r : km.r2i,
+      createdBy: exchange ? 'create' : 'ike-auth',
+    };
+  }
+
+  specBase(ike: IkeSaState, cfg: ChildConfig) {
+    const encap = ike.natLocal || ike.natRemote ? { localPort: ike.local.port, remotePort: ike.remote.port } : undefined;
+    return {
+      connection: ike.conn.name,
+      child: cfg.name,
+      reqid: cfg.reqid,
+      protocol: 'esp' as const,
+      local: ike.local.address,
+      remote: ike.remote.address,
+      ...(encap ? { encap } : {}),
+      replayWindow: cfg.replayWindow,
+      softBytes: cfg.lifetime.rekeyBytes,
+      hardBytes: cfg.lifetime.lifeBytes,
+      softPackets: cfg.lifetime.rekeyPackets,
+      hardPackets: cfg.lifetime.lifePackets,
+      hardSeconds: cfg.lifetime.lifeTime,
+      ifId: cfg.ifId,
+      mark: cfg.mark,
+      ...(cfg.tfcPadding ? { tfcPad: cfg.tfcPadding } : {}),
+    };
+  }
+
+  keysOf(k: { encKey: Buffer; integKey: Buffer }): SaKeys {
+    return k.integKey.length > 0 ? { encKey: k.encKey, integKey: k.integKey } : { encKey: k.encKey };
+  }
+
+  addChild(now: number, ike: IkeSaState, cfg: ChildConfig, sa: RekeyChildSa): ChildSaState {
+    const childId = this.nextChildId++;
+    const lt = cfg.lifetime;
+    const child: ChildSaState = {
+      childId,
+      cfg,
+      sa,
+      spec: kernelSpecOf(this.specBase(ike, cfg), childId, sa),
+      state: 'installed',
+      rekeyAt: lt.rekeyTime > 0 ? this.jittered(now, lt.rekeyTime, lt.randTime) : 0,
+      expiresAt: lt.lifeTime > 0 ? now + lt.lifeTime * 1000 : 0,
+      refusedOptimized: false,
+    };
+    ike.children.set(childId, child);
+    return child;
+  }
+
+  childTimers(child: ChildSaState): Action[] {
+    const out: Action[] = [];
+    if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => {
+      // The Child SA may have moved to a new IKE SA (IKE SA rekey) since the timer was armed.
+      const owner = this.ownerOf(child);
+      return owner ? this.rekeyChildSa(t, owner, child) : [];
+    }));
+    if (child.expiresAt) out.push(this.arm(`child:${child.childId}:expire`, child.expiresAt, (t) => {
+      const owner = this.ownerOf(child);
+      return owner ? this.deleteChild(t, owner, child, 'hard lifetime reached', true) : [];
+    }));
+    return out;
+  }
+
+  ownerOf(child: ChildSaState): IkeSaState | undefined {
+    for (const ike of this.sas.values()) if (ike.children.get(child.childId) === child) return ike;
+    return undefined;
+  }
+
+  espKeylog(child: ChildSaState): Action[] {
+    const s = child.spec;
+    const encr = String(s.encr.id);
+    const integ = s.integ ? String(s.integ.id) : 'NONE';
+    return [
+      this.event({ type: 'keylog-esp', src: s.remote, dst: s.local, spi: `0x${child.sa.spiIn.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysIn.encKey), integ, integKey: hex(child.sa.keysIn.integKey) }),
+      this.event({ type: 'keylog-esp', src: s.local, dst: s.remote, spi: `0x${child.sa.spiOut.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysOut.encKey), integ, integKey: hex(child.sa.keysOut.integKey) }),
+    ];
+  }
+
+  /** Install a new Child SA made from `cfg` (the configuration it was negotiated for, never guessed from its selectors). */
+  installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, cfg: ChildConfig): Action[] {
+    const child = this.addChild(now, ike, cfg, sa);
+    const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } };
+    const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } };
+    const replaced = this.reauthReplaces(ike, child);
+    // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
+    // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
+    let kernel: Action[] = [inbound, outbound, ...(this.policiesHeldByOther(child) ? [] : [{ kind: 'kernel' as const, action: { op: 'installPolicies' as const, spec: this.notePolicy(child.spec) } }])];
+    if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...this.retireForReauth(replaced.owner, replaced.child, child)];
+    else if (replaced) {
+      // Responder of a reauthentication: the policies (per reqid) stay on the old SA until the old IKE SA goes.
+      child.reauthSwitch = replaced.child;
+      kernel = [inbound, outbound];
+    }
+    return [
+      ...kernel,
+      this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
+      ...this.espKeylog(child),
+      ...this.childTimers(child),
+      ...(ike.reauthOf ? this.reauthChildSettled(now, ike, cfg, true) : []),
+    ];
+  }
+
+  policiesHeldByOther(child: ChildSaState): boolean {
+    const held = this.policyOut.get(policyKey(child.spec));
+    if (held === undefined) return false;
+    return [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.sa.spiOut === held && c.spec.connection === child.spec.connection));
+  }
+
+  /** Record that the outbound policies of `spec`'s reqid now point to its outbound SPI. */
+  notePolicy(spec: ChildSaKernelSpec): ChildSaKernelSpec {
+    this.policyOut.set(policyKey(spec), spec.spiOut);
+    return spec;
+  }
+
+  /**
+   * Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
+   * or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
+   * pointed to `child`, so that its outbound SA is never deleted under a policy (make-before-break).
+   */
+  handOverPolicies(child: ChildSaState): { heir?: ChildSaState; actions: Action[] } {
+    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
+    if (!heir || this.policyOut.get(policyKey(child.spec)) !== child.sa.spiOut) return heir ? { heir, actions: [] } : { actions: [] };
+    return { heir, actions: [{ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: child.sa.spiOut } }] };
+  }
+
+  removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
+    this.usedSpis.delete(child.sa.spiIn);
+    const { heir, actions } = this.handOverPolicies(child);
+    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`), ...actions];
+    out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } }, { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } });
+    if (policies && !heir) {
+      out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
+      this.policyOut.delete(policyKey(child.spec));
+    }
+    return out;
+  }
+
+  deleteChild(now: number, ike: IkeSaState, child: ChildSaState, reason: string, tellPeer: boolean): Action[] {
+    if (!ike.children.has(child.childId)) return [];
+    ike.children.delete(child.childId);
+    const out = [
+      ...this.removeChildKernel(child, true),
+      this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason }),
+    ];
+    if (tellPeer && ike.state === 'established') {
+      out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(child.sa.spiIn)])], () => []));
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ rekeys
+
+  rekeyChildSa(now: number, ike: IkeSaState, child: ChildSaState): Action[] {
+    ike = this.ownerOf(child) ?? ike; // the Child SA may have moved with an IKE SA rekey
+    if (child.state !== 'installed' || ike.state !== 'established') return [];
+    child.state = 'rekeying';
+    const policy = this.policyFor(ike, child.cfg, child);
+    const optimized = shouldOptimizeChildRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, keMethods: child.sa.keMethods, configChanged: child.configChanged === true, refusedOnce: child.refusedOptimized });
+    return this.sendChildRekey(now, ike, child, policy, optimized, undefined);
+  }
+
+  sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
+    let pending: PendingChildRekey | undefined;
+    let offered: PpkConfig[] = [];
+    return this.request(
+      now,
+      ike,
+      ExchangeType.CREATE_CHILD_SA,
+      () => {
+        const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
+        pending = started.pending;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
+      },
+      (t, _h, resp) => {
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) {
+          child.state = 'installed';
+          return this.deleteIkeSa(t, ike, `Child SA rekey: ${sel.reason}`, true);
+        }
+        const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
+        return [...note, ...((): Action[] => {
+        switch (outcome.kind) {
+          case 'done':
+            return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
+          case 'fallback':
+            // §3: the peer could not honour the optimized request; a regular rekey of the same SA, now.
+            child.refusedOptimized = true;
+            return [this.event({ type: 'notice', connection: ike.conn.name, message: `optimized Child SA rekey refused (${outcome.reason}); falling back to a regular rekey` }), ...this.sendChildRekey(t, ike, child, policy, false, undefined)];
+          case 'retry-ke':
+            return this.sendChildRekey(t, ike, child, policy, false, outcome.method);
+          case 'followup':
+            return this.runFollowups(t, ike, outcome.followup, () => {
+              const done = outcome.finish(outcome.followup.secrets);
+              if (done.kind !== 'done') {
+                child.state = 'installed';
+                return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
+              }
+              return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized, { ni: done.ni, nr: done.nr });
+            }, (reason, deleteIkeSa) => {
+              child.state = 'installed';
+              const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` })];
+              if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+              return out;
+            });
+          case 'failed': {
+            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND && (child.state === 'rekeyed' || this.ownerOf(child) === undefined)) {
+              // The peer's own rekey of this SA completed meanwhile (we answered it): ours is moot.
+              return [this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${child.cfg.name} was rekeyed by the peer while our rekey of it was in flight; ours is dropped` })];
+            }
+            child.state = 'installed';
+            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
+            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
+            if (outcome.deleteIkeSa) out.push(...this.deleteIkeSa(t, ike, outcome.reason, true));
+            else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
+              out.push(this.arm(`child:${child.childId}:rekey`, this.retryAt(t), (t2) => this.rekeyChildSa(t2, ike, child)));
+            }
+            return out;
+          }
+        }
+        })()];
+      },
+    );
+  }
+
+  finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
+    // The peer may have rekeyed the IKE SA while this exchange was in flight: finish where the Child SAs are.
+    ike = this.childHolder(ike);
+    if (ike.reauthRetired?.includes(old)) {
+      // A reauthentication moved this Child SA to the new IKE SA meanwhile: the rekeyed SA is not needed.
+      this.usedSpis.delete(sa.spiIn);
+      return [
+        this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${old.cfg.name} rekeyed while its IKE SA was reauthenticated: deleting the rekeyed SA` }),
+        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ];
+    }
+    // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
+    // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
+    // The rival is the SA of the peer's rekey we answered: still waiting for its switch, or, when loss
+    // reordered the exchanges, already switched to by the peer's Delete of the old SA.
+    const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old) ?? old.replacedBy;
+    if (rival?.nonces && redundantRekey(nonces, rival.nonces) === 'a') {
+      this.usedSpis.delete(sa.spiIn);
+      return [
+        this.event({ type: 'notice', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
+        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ];
+    }
+    const fresh = this.addChild(now, ike, old.cfg, sa);
+    fresh.nonces = nonces;
+    old.supersededBy = fresh;
+    this.usedSpis.add(sa.spiIn);
+    const actions = rekeyKernelActions(old.spec, this.notePolicy(fresh.spec), sa);
+    ike.children.delete(old.childId);
+    old.state = 'rekeyed';
+    this.counters.child++;
+    if (optimized) this.counters.optimized++;
+    const out: Action[] = [
+      ...this.cancel(`child:${old.childId}:rekey`),
+      ...this.cancel(`child:${old.childId}:expire`),
+      ...actions.now.map((a): Action => ({ kind: 'kernel', action: a })),
+      this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
+      ...this.espKeylog(fresh),
+      ...this.childTimers(fresh),
+    ];
+    // The peer keeps sending on the old SA until our Delete of it reaches it, so the old inbound SA
+    // stays until the Delete is answered plus the grace period for packets still in flight. Until then
+    // a timer bounded by the whole retransmission sequence guards against a leak if it never is.
+    const graceId = `child:${old.childId}:delete-grace`;
+    const removeOldInbound = () => {
+      this.usedSpis.delete(old.sa.spiIn);
+      return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
+    };
+    const grace = this.config.rekeyGraceTime * 1000;
+    out.push(this.arm(graceId, now + this.requestLifetime(ike) + grace, removeOldInbound));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (this.timers.has(graceId) ? [this.arm(graceId, t + grace, removeOldInbound)] : [])));
+    return out;
+  }
+
+  /** The longest a request of this IKE SA can stay unanswered before its retransmissions give up. */
+  requestLifetime(ike: IkeSaState): number {
+    const r = ike.conn.ike.retransmit;
+    let total = 0;
+    for (let i = 0; i <= r.tries; i++) total += r.timeout * Math.pow(r.base, i) * 1000;
+    const limit = ike.conn.ike.dpdTimeout * 1000;
+    return limit > 0 ? Math.min(total, limit) : total;
+  }
+
+  rekeyIkeSa(now: number, ike: IkeSaState): Action[] {
+    if (ike.state !== 'established') return [];
+    const policy = this.policyFor(ike);
+    const optimized = shouldOptimizeIkeRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, configChanged: ike.configChanged === true, refusedOnce: ike.refusedOptimizedIke });
+    return this.sendIkeRekey(now, ike, policy, optimized);
+  }
+
+  sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
+    let pending: PendingIkeRekey | undefined;
+    let offered: PpkConfig[] = [];
+    return this.request(
+      now,
+      ike,
+      ExchangeType.CREATE_CHILD_SA,
+      () => {
+        const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
+        pending = started.pending;
+        ike.ikeRekeyInFlight = true;
+        const ppk = this.ppkOffer(ike);
+        offered = ppk.offered;
+        return [...started.request, ...ppk.notifies];
+      },
+      (t, _h, resp) => {
+        ike.ikeRekeyInFlight = false;
+        const sel = this.ppkSelected(resp, offered);
+        if (!sel.ok) return this.deleteIkeSa(t, ike, `IKE SA rekey: ${sel.reason}`, true);
+        const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
+        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
+        return [...note, ...((): Action[] => {
+        if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
+        if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
+          // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
+          // succeeded: the peer's new IKE SA is the only one, so the Child SAs move there (§2.8.2).
+          return this.adoptPeerIkeRekey(t, ike, `our IKE SA rekey failed (${outcome.kind === 'failed' ? outcome.reason : outcome.kind}), the peer's succeeded`);
+        }
+        switch (outcome.kind) {
+          case 'done': {
+            const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
+            // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
+            ike.state = 'deleting';
+            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
+            return out;
+          }
+          case 'fallback':
+            ike.refusedOptimizedIke = true;
+            return this.sendIkeRekey(t, ike, policy, false);
+          case 'followup':
+            ike.ikeRekeyInFlight = true;
+            return this.runFollowups(t, ike, outcome.followup, () => {
+              ike.ikeRekeyInFlight = false;
+              const done = outcome.finish(outcome.followup.secrets);
+              if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
+              const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
+              ike.state = 'deleting';
+              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
+              return out;
+            }, (reason, deleteIkeSa) => {
+              ike.ikeRekeyInFlight = false;
+              return [
+                this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
+                ...(deleteIkeSa ? this.deleteIkeSa(this.lastNow, ike, reason, true) : []),
+              ];
+            });
+          case 'retry-ke':
+          case 'failed': {
+            // RFC 7296 §1.2/§2.7: INVALID_KE_PAYLOAD names the method the responder wants; try it once.
+            if (outcome.kind === 'retry-ke' && keMethod === undefined && outcome.method !== pending!.ke.method && ike.state === 'established') return this.sendIkeRekey(t, ike, policy, false, outcome.method);
+            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
+            // RFC 7296 §2.25: TEMPORARY_FAILURE (e.g. the peer is busy with a Child SA) -> retry a little later.
+            if (outcome.kind === 'failed' && outcome.notify === NotifyType.TEMPORARY_FAILURE && ike.state === 'established') {
+              ike.rekeyAt = this.retryAt(t);
+              out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t2) => this.rekeyIkeSa(t2, ike)));
+            }
+            return out;
+          }
+        }
+        })()];
+      },
+      false,
+      true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
+    );
+  }
+
+  /**
+   * RFC 7296 §2.8.2: both exchanges of a simultaneous IKE SA rekey completed. The one holding the lowest
+   * of the four nonces made a redundant IKE SA, which its initiator deletes; the Child SAs move to the
+   * other one, and the initiator of the surviving SA deletes the old IKE SA. Both peers compare the
+   * same four nonces, so both reach the same verdict.
+   */
+  resolveIkeRekeyCollision(now: number, old: IkeSaState, ours: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+    const theirs = old.ikeRekeyCollision!;
+    old.ikeRekeyCollision = undefined;
+    if (redundantRekey({ ni, nr }, theirs) === 'a') {
+      // Ours is redundant: bring it up only to delete it, adopt the peer's, and let the peer delete the old SA.
+      const redundant = this.createRekeyedIkeSa(now, old, ours, ni, nr);
+      redundant.state = 'rekeyed';
+      const out = this.adoptPeerIkeRekey(now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
+      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, redundant, 'redundant', undefined, true), false, true));
+      return out;
+    }
+    // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
+    theirs.fresh.state = 'rekeyed';
+    const out: Action[] = [
+      this.event({ type: 'notice', connection: old.conn.name, message: "simultaneous IKE SA rekey: the peer's holds the lowest nonce and is redundant, keeping ours (RFC 7296 §2.8.2)" }),
+      this.forgetUnlessDeleted(theirs.fresh),
+      ...this.adoptRekeyedIkeSa(now, old, ours, ni, nr, optimized),
+    ];
+    old.state = 'deleting';
+    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, old, 'rekeyed', undefined, true), false, true));
+    return out;
+  }
+
+  /** The peer's new IKE SA (answered in a collision) survives: it takes the Child SAs; the peer deletes the old one. */
+  adoptPeerIkeRekey(now: number, old: IkeSaState, why: string, collision = old.ikeRekeyCollision): Action[] {
+    old.ikeRekeyCollision = undefined;
+    const fresh = collision!.fresh;
+    this.moveChildren(old, fresh);
+    fresh.establishedAt = now;
+    this.counters.ike++;
+    if (collision!.optimized) this.counters.optimized++;
+    return [
+      this.event({ type: 'notice', connection: old.conn.name, message: why }),
+      ...this.cancel(`ike:${old.id}:rekey`),
+      ...this.cancel(`ike:${old.id}:dpd`),
+      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized: collision!.optimized }),
+      ...this.armIkeTimers(now, fresh, old.reauthAt),
+      // The peer, initiator of the surviving SA, deletes the old one; should it never do so, forget it.
+      this.forgetUnlessDeleted(old),
+    ];
+  }
+
+  /** A replaced IKE SA the peer is expected to delete: dropped silently if it has not after a while. */
+  forgetUnlessDeleted(ike: IkeSaState): Action {
+    return this.arm(`ike:${ike.id}:half-open`, this.lastNow + HALF_OPEN_TIMEOUT_MS, (t) => (this.sas.get(ike.id) === ike ? this.dropIkeSa(t, ike, 'replaced', undefined, true) : []));
+  }
+
+  /** A new IKE SA made by a rekey of `old`, inheriting its negotiated properties, without Child SAs yet. */
+  createRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer): IkeSaState {
+    const fresh = this.newIkeSa(old.conn, sa.originalInitiator, sa.spiI, sa.spiR, old.local, old.remote, now);
+    fresh.sa = sa;
+    fresh.ni = ni;
+    fresh.nr = nr;
+    fresh.state = 'established';
+    fresh.establishedAt = now;
+    fresh.natLocal = old.natLocal;
+    fresh.natRemote = old.natRemote;
+    fresh.childPfsInfo = old.childPfsInfo;
+    fresh.fragmentation = old.fragmentation;
+    fresh.peerHashes = old.peerHashes;
+    fresh.authenticatedAt = old.authenticatedAt;
+    // RFC 9867: USE_PPK_INT, agreed at setup, holds for the IKE SA's successors; each of their
+    // CREATE_CHILD_SA exchanges negotiates its own PPK.
+    fresh.ppkMode = old.ppkMode;
+    fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
+    fresh.fromRekey = true;
+    this.sas.set(fresh.id, fresh);
+    return fresh;
+  }
+
+  moveChildren(old: IkeSaState, fresh: IkeSaState): void {
+    this.moveVirtualIps(old, fresh);
+    for (const [id, c] of old.children) fresh.children.set(id, c);
+    old.children.clear();
+    old.state = 'rekeyed';
+    old.successor = fresh;
+    // A reauthentication under way follows the Child SAs: it replaces the rekeyed IKE SA.
+    const reauth = old.reauthBy;
+    if (reauth?.reauthOf?.old === old) {
+      reauth.reauthOf.old = fresh;
+      fresh.reauthBy = reauth;
+      old.reauthBy = undefined;
+    }
+  }
+
+  /**
+   * The IKE SA that holds the Child SAs of `ike` now. A Child SA exchange that began on an IKE SA
+   * since rekeyed (a Delete still on its way, a response arriving late) acts on the Child SAs where
+   * they moved.
+   */
+  childHolder(ike: IkeSaState): IkeSaState {
+    let holder = ike;
+    while (holder.state === 'rekeyed' && holder.successor) holder = holder.successor;
+    return holder;
+  }
+
+  /** Whether our IKE SA rekey would be finished by IKE_FOLLOWUP_KE exchanges (RFC 9370 additional key exchanges). */
+  ikeRekeyNeedsFollowups(ike: IkeSaState): boolean {
+    return ike.sa!.keMethods.length > 1 || ike.conn.ike.proposals.some((p) => p.addKe.some((k) => k.some((m) => m !== 0)));
+  }
+
+  /** Move the Child SAs to the new IKE SA created by a rekey; message IDs restart at 0 (§2.18). */
+  adoptRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
+    const fresh = this.createRekeyedIkeSa(now, old, sa, ni, nr);
+    this.moveChildren(old, fresh);
+    this.counters.ike++;
+    if (optimized) this.counters.optimized++;
+    return [
+      ...this.cancel(`ike:${old.id}:rekey`),
+      ...this.cancel(`ike:${old.id}:dpd`),
+      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
+      ...this.armIkeTimers(now, fresh, old.reauthAt),
+    ];
+  }
+
+  // ------------------------------------------------------------------------------ reauthentication
+
+  /** The latest a reauthentication may start: a margin before the hard lifetime, so that it can finish in time. */
+  latestReauth(now: number, ike: IkeSaState): number {
+    if (ike.expiresAt === 0) return Number.MAX_SAFE_INTEGER;
+    return ike.expiresAt - Math.min(REAUTH_MARGIN_MS, Math.max(0, ike.expiresAt - now) / 10);
+  }
+
+  /** reauth_time minus a jitter of up to rand_time (as for rekeys), never after the hard lifetime; 0 when no time is left. */
+  nextReauthAt(now: number, ike: IkeSaState): number {
+    const c = ike.conn.ike;
+    const at = Math.min(this.jittered(now, c.reauthTime, c.lifetime.randTime), this.latestReauth(now, ike));
+    return at - now >= 1000 ? at : 0;
+  }
+
+  armReauth(ike: IkeSaState): Action {
+    return this.arm(`ike:${ike.id}:reauth`, ike.reauthAt, (t) => {
+      try {
+        return this.startReauth(t, ike);
+      } catch (e) {
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `reauthentication of IKE SA ${ike.id} not started: ${(e as Error).message}` })];
+      }
+    });
+  }
+
+  /**
+   * RFC 7296 §2.8.3: a brand-new IKE SA (IKE_SA_INIT + IKE_AUTH, fresh authentication, no INITIAL_CONTACT)
+   * that re-creates every Child SA of `old` with the same selectors and reqids (the first in IKE_AUTH,
+   * the others with CREATE_CHILD_SA). The old IKE SA stays in use until all of them are installed.
+   */
+  startReauth(now: number, old: IkeSaState): Action[] {
+    if (this.sas.get(old.id) !== old || old.state !== 'established' || old.reauthBy) return [];
+    if (old.vip?.assignedTo === 'peer') {
+      // RFC 7296 §2.19: only an initiator asks for a virtual IP; ours would leave the peer without its address.
+      old.reauthAt = 0;
+      const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `IKE SA ${old.id} not reauthenticated: it holds a virtual IP leased to the peer, so only the peer can reauthenticate it (set reauth_time there)` })];
+      // Rekeyed instead, so that it does not run into its hard lifetime.
+      if (old.conn.ike.lifetime.rekeyTime > 0 && !this.timers.has(`ike:${old.id}:rekey`)) {
+        old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
+        out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
+      }
+      return out;
+    }
+    // The original responder's new IKE SA, up within TWIN_WINDOW_MS of the old one, would look to the
+    // peer like the twin of a simultaneous start (settled by the nonces): wait until that window is over.
+    const earliest = old.establishedAt + TWIN_WINDOW_MS + REAUTH_TWIN_MARGIN_MS;
+    if (!old.initiator && !old.fromRekey && now < earliest) {
+      old.reauthAt = earliest;
+      return [
+        this.event({ type: 'notice', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} deferred by ${Math.ceil((earliest - now) / 1000)} s: it came up too recently to be told from a simultaneous start` }),
+        this.armReauth(old),
+      ];
+    }
+    const children: ReauthChild[] = [...old.children.values()]
+      .filter((c) => c.state !== 'rekeyed' && c.state !== 'deleting')
+      .map((c) => ({ cfg: c.cfg, localTs: c.sa.localTs, remoteTs: c.sa.remoteTs, requested: false }));
+    const spiI = this.newIkeSpi();
+    const fresh = this.newIkeSa(old.conn, true, spiI, Buffer.alloc(8), old.local, old.remote, now);
+    fresh.reauthOf = { old, children };
+    const first = children[0];
+    if (first) {
+      first.requested = true;
+      fresh.authChild = { cfg: first.cfg, spiIn: 0, sent: [] };
+    }
+    old.reauthBy = fresh;
+    this.sas.set(fresh.id, fresh);
+    return [
+      ...this.cancel(`ike:${old.id}:reauth`),
+      // The reauthentication replaces the IKE SA: no rekey of it meanwhile.
+      ...this.cancel(`ike:${old.id}:rekey`),
+      this.event({ type: 'notice', connection: old.conn.name, message: `reauthenticating IKE SA ${old.id} as ${fresh.id} with ${children.length} Child SA(s) (RFC 7296 §2.8.3)` }),
+      ...this.sendInitRequest(now, fresh, undefined, undefined),
+    ];
+  }
+
+  /** IKE_AUTH answered for a reauthentication: the other Child SAs follow in CREATE_CHILD_SA exchanges. */
+  onReauthAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
+    const out = this.onAuthResponse(now, ike, payloads);
+    const r = ike.reauthOf;
+    if (!r || ike.state !== 'established') return out;
+    const first = r.children[0];
+    if (first && first.outcome === undefined) first.outcome = 'refused in IKE_AUTH';
+    for (const rc of r.children) {
+      if (rc.requested) continue;
+      rc.requested = true;
+      out.push(...this.createChildSa(now, ike, rc.cfg, undefined, undefined, false, reauthSelectors(rc)));
+    }
+    out.push(...this.settleReauth(now, ike));
+    return out;
+  }
+
+  /** One Child SA of a reauthentication was re-created (true) or not (why). */
+  reauthChildSettled(now: number, ike: IkeSaState, cfg: ChildConfig, outcome: true | string): Action[] {
+    const rc = ike.reauthOf?.children.find((c) => c.requested && c.outcome === undefined && c.cfg === cfg);
+    if (!rc) return [];
+    rc.outcome = outcome;
+    return this.settleReauth(now, ike);
+  }
+
+  /** Every Child SA re-created (or given up): only now is the old IKE SA deleted (make-before-break). */
+  settleReauth(now: number, fresh: IkeSaState): Action[] {
+    const r = fresh.reauthOf;
+    if (!r || r.children.some((c) => c.outcome === undefined)) return [];
+    fresh.reauthOf = undefined;
+    const old = r.old;
+    if (old.reauthBy === fresh) old.reauthBy = undefined;
+    const failed = r.children.filter((c) => c.outcome !== true);
+    const out: Action[] = [this.event({ type: 'notice', connection: fresh.conn.name, message: `IKE SA ${old.id} reauthenticated as ${fresh.id}: ${r.children.length - failed.length} of ${r.children.length} Child SA(s) moved` })];
+    if (failed.length > 0) {
+      out.push(this.event({ type: 'error', connection: fresh.conn.name, message: `reauthentication of IKE SA ${old.id}: Child SA(s) ${failed.map((c) => `'${c.cfg.name}' (${String(c.outcome)})`).join(', ')} not re-created, closed with the old IKE SA` }));
+    }
+    if (this.sas.get(old.id) === old) out.push(...this.deleteIkeSa(now, old, 'reauthenticated', true));
+    return out;
+  }
+
+  /** The reauthentication's new IKE SA failed: the old one keeps running and tries again a reauth interval later. */
+  reauthFailed(now: number, fresh: IkeSaState, reason: string, kind?: 'auth'): Action[] {
+    const old = fresh.reauthOf!.old;
+    fresh.reauthOf = undefined;
+    if (old.reauthBy !== fresh) return [];
+    old.reauthBy = undefined;
+    const alive = this.sas.get(old.id) === old && old.state === 'established';
+    const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} failed: ${reason}${alive ? '; it stays in use until its hard lifetime' : ''}` })];
+    if (alive && old.conn.ike.reauthTime > 0 && !old.conn.passive) {
+      old.reauthAt = this.nextReauthAt(now, old);
+      if (old.reauthAt > 0) out.push(this.armReauth(old));
+    } else if (alive && old.conn.ike.lifetime.rekeyTime > 0) {
+      // An operator's reauthentication without reauth_time: the IKE SA goes back to being rekeyed.
+      old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
+      out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
+    }
+    if (alive && kind === 'auth' && fresh.sa) {
+      // The peer may hold the new IKE SA as established (we rejected its authentication after it
+      // accepted ours): one Delete without waiting for the answer, so that it forgets it and its
+      // Child SAs instead of switching to them when the old IKE SA goes.
+      out.push(this.send(fresh, sealMessage(fresh.sa, ExchangeType.INFORMATIONAL, fresh.nextRequestId++, false, [deletePayload(ProtocolId.IKE)], this.rng)));
+    }
+    return out;
+  }
+
+  /**
+   * The Child SA (and its IKE SA) that a new Child SA of `ike` replaces by reauthentication: the same
+   * connection and reqid under an older IKE SA. Initiator: the IKE SA being reauthenticated. Responder:
+   * an IKE SA already up before this one began (so not the twin of a simultaneous initiation).
+   */
+  reauthReplaces(ike: IkeSaState, child: ChildSaState): { owner: IkeSaState; child: ChildSaState } | undefined {
+    const live = (c: ChildSaState) => c !== child && c.cfg.reqid === child.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying');
+    if (ike.reauthOf) {
+      for (const s of [ike.reauthOf.old, ...this.sas.values()]) {
+        if (s === ike || s.conn.name !== ike.conn.name) continue;
+        const c = [...s.children.values()].find(live);
+        if (c) return { owner: s, child: c };
+      }
+      return undefined;
+    }
+    if (ike.initiator) return undefined;
+    const claimed = new Set([...ike.children.values()].map((c) => c.reauthSwitch));
+    for (const s of this.sas.values()) {
+      // Authenticated before this IKE SA began (an IKE SA rekey keeps that time): not the twin of a simultaneous initiation.
+      if (s === ike || s.conn.name !== ike.conn.name || s.state !== 'established' || s.authenticatedAt === 0 || s.authenticatedAt > ike.createdAt || s.remote.address !== ike.remote.address) continue;
+      const c = [...s.children.values()].find((x) => live(x) && !claimed.has(x));
+      if (c) return { owner: s, child: c };
+    }
+    return undefined;
+  }
+
+  /**
+   * Initiator of a reauthentication: the new Child SA's inbound and outbound SAs are installed; one
+   * UPDPOLICY moves the per-reqid outbound policy to it and the old outbound SA goes. The old inbound
+   * SA stays until the old IKE SA is gone plus the grace period (the peer switches on its Delete).
+   */
+  retireForReauth(owner: IkeSaState, found: ChildSaState, fresh: ChildSaState): Action[] {
+    // A rekey of it we answered but whose switch has not come: the policy still uses the SA it was to
+    // replace; the rekeyed SA never carried traffic and goes with the old IKE SA.
+    const old = found.pendingSwitch?.replaced ?? found;
+    if (found.pendingSwitch) found.pendingSwitch = undefined;
+    else owner.children.delete(found.childId);
+    old.state = 'rekeyed';
+    (owner.reauthRetired ??= []).push(old);
+    return [
+      ...this.cancel(`child:${old.childId}:rekey`),
+      ...this.cancel(`child:${old.childId}:expire`),
+      { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: old.sa.spiOut } },
+      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
+      this.event({ type: 'child-rekeyed', connection: owner.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
+    ];
+  }
+
+  /** Inbound SAs of Child SAs moved away by a reauthentication: deleted a grace period after their IKE SA. */
+  retiredInboundGrace(now: number, ike: IkeSaState): Action[] {
+    const retired = ike.reauthRetired ?? [];
+    ike.reauthRetired = undefined;
+    return retired.map((c) =>
+      this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+        this.usedSpis.delete(c.sa.spiIn);
+        return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
+      }),
+    );
+  }
+
+  /**
+   * Responder of a reauthentication: the old IKE SA goes (its initiator deleted it once every new Child
+   * SA was installed, so the peer already sends on them): the outbound policies move to the new Child
+   * SAs, the old outbound SAs go, the old inbound SAs stay for the grace period.
+   */
+  handOverReauthenticated(old: IkeSaState): Action[] {
+    const out: Action[] = [];
+    for (const s of this.sas.values()) {
+      if (s === old || s.state !== 'established' || s.conn.name !== old.conn.name) continue;
+      for (const fresh of s.children.values()) {
+        if (!fresh.reauthSwitch) continue;
+        // The SA it replaces, or the one that replaced it by a Child SA rekey meanwhile (policies are per reqid).
+        const x = old.children.get(fresh.reauthSwitch.childId) === fresh.reauthSwitch ? fresh.reauthSwitch : [...old.children.values()].find((c) => c.cfg.reqid === fresh.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying'));
+        if (!x) continue;
+        fresh.reauthSwitch = undefined;
+        // A rekey of it we answered but whose switch never came: the policy still uses the SA it was to replace;
+        // the unused rekeyed SA goes with the old IKE SA.
+        const current = x.pendingSwitch?.replaced ?? x;
+        if (x.pendingSwitch) x.pendingSwitch = undefined;
+        else old.children.delete(x.childId);
+        current.state = 'rekeyed';
+        out.push(
+          ...this.cancel(`child:${current.childId}:rekey`),
+          ...this.cancel(`child:${current.childId}:expire`),
+          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: current.sa.spiOut } },
+          { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: current.spec } },
+          this.event({ type: 'child-rekeyed', connection: old.conn.name, child: current.cfg.name, oldSpiIn: current.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
+        );
+        (old.reauthRetired ??= []).push(current);
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ requests
+
+  onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
+    switch (header.exchangeType) {
+      case ExchangeType.IKE_AUTH:
+        if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+        if (ike.intermediate && (!ike.intermediate.responder?.done || ike.ppkRoundPending)) {
+          return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
+        }
+        ike.intAuth = ike.intermediate?.chain.value(header.messageId);
+        return this.onAuthRequest(now, ike, payloads);
+      case ExchangeType.IKE_INTERMEDIATE:
+        return this.onIntermediateRequest(now, ike, payloads, datagram);
+      case ExchangeType.INFORMATIONAL:
+        return this.onInformational(now, ike, payloads);
+      case ExchangeType.CREATE_CHILD_SA:
+        if (ike.state !== 'established') return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
+        return this.onCreateChildSa(now, ike, payloads);
+      case ExchangeType.IKE_FOLLOWUP_KE:
+        if (ike.state !== 'established') return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
+        return this.onFollowupKe(now, ike, payloads);
+      default:
+        return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
+    }
+  }
+
+  onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const deletes = payloads.filter((p) => p.type === PayloadType.DELETE);
+    if (deletes.some((d) => d.type === PayloadType.DELETE && d.protocol === ProtocolId.IKE)) {
+      if (ike.ikeRekeyCollision && ike.state === 'established') {
+        // RFC 7296 §2.8.2: the peer's rekey (answered while ours was in flight) survived and the peer
+        // deletes the old IKE SA: the Child SAs move to its new IKE SA; our own exchange is abandoned.
+        const out = this.adoptPeerIkeRekey(now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
+        ike.ikeRekeyInFlight = false;
+        return { response: [], after: { after: [...out, ...this.dropIkeSa(now, ike, 'rekeyed', undefined, true)] } };
+      }
+      // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
+      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
+      return { response: [], after: { after: [...this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true), ...this.closeActions(now, ike, lost)] } };
+    }
+    const response: Payload[] = [];
+    const after: Action[] = [];
+    const closed: ChildConfig[] = [];
+    ike = this.childHolder(ike);
+    for (const d of deletes) {
+      if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
+      const ours: Buffer[] = [];
+      for (const spi of d.spis) {
+        const spiOut = spi.readUInt32BE(0);
+        const child = [...ike.children.values()].find((c) => c.sa.spiOut === spiOut);
+        const pendingSwitch = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced.sa.spiOut === spiOut);
+        if (pendingSwitch) {
+          // Responder of a rekey: the initiator deleted the old SA, so it already sends on the new one.
+          // Switch our outbound now and keep the old inbound for the grace period (make-before-break).
+          const old = pendingSwitch.pendingSwitch!.replaced;
+          pendingSwitch.pendingSwitch = undefined;
+          ours.push(spi32(old.sa.spiIn));
+          after.push(
+            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
+            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
+            this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
+              this.usedSpis.delete(old.sa.spiIn);
+              return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: old.spec } }];
+            }),
+          );
+          continue;
+        }
+        if (child?.pendingSwitch) {
+          // RFC 7296 §2.8.1: the peer deletes the SA its own rekey made, redundant after a collision
+          // (its rekey of our SA met ours). The SA it was to replace stays in use, with our rekey of it
+          // still in flight; only the redundant SA goes, never the per-reqid policies.
+          const replaced = child.pendingSwitch.replaced;
+          ours.push(spi32(child.sa.spiIn));
+          ike.children.delete(child.childId);
+          replaced.replacedBy = undefined;
+          if (!replaced.supersededBy) {
+            ike.children.set(replaced.childId, replaced);
+            replaced.state = child.pendingSwitch.replacedState === 'rekeying' ? 'rekeying' : 'installed';
+          }
+          this.usedSpis.delete(child.sa.spiIn);
+          after.push(
+            ...this.cancel(`child:${child.childId}:rekey`),
+            ...this.cancel(`child:${child.childId}:expire`),
+            { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
+            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
+            ...(!replaced.supersededBy && replaced.state === 'installed' ? this.childTimers(replaced) : []),
+          );
+          continue;
+        }
+        if (child) {
+          ours.push(spi32(child.sa.spiIn));
+          ike.children.delete(child.childId);
+          after.push(...this.removeChildKernel(child, true), this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
+          closed.push(child.cfg);
+        }
+      }
+      if (ours.length) response.push(deletePayload(ProtocolId.ESP, ours));
+    }
+    after.push(...this.closeActions(now, ike, closed));
+    return { response, after: { after } };
+  }
+
+  /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
+  acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa, nonces: { ni: Buffer; nr: Buffer }): { before: Action[]; after: Action[] } {
+    const fresh = this.addChild(now, ike, target.cfg, sa);
+    fresh.nonces = nonces;
+    fresh.pendingSwitch = { replaced: target, replacedState: target.state };
+    target.replacedBy = fresh;
+    ike.children.delete(target.childId);
+    target.state = 'rekeyed';
+    this.counters.child++;
+    const optimized = sa.createdBy === 'optimized-rekey';
+    if (optimized) this.counters.optimized++;
+    return {
+      before: [
+        ...this.cancel(`child:${target.childId}:rekey`),
+        ...this.cancel(`child:${target.childId}:expire`),
+        // New inbound before the response; new outbound installed but unused until the old SA's Delete.
+        { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysIn) } },
+        { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysOut) } },
+      ],
+      after: [
+        this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
+        ...this.espKeylog(fresh),
+        ...this.childTimers(fresh),
+      ],
+    };
+  }
+
+  /** IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4): one more key exchange of a pending Child or IKE SA. */
+  onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const child = ike.followupsChild.handleRequest(now, payloads);
+    if (child.ok || child.context !== undefined || child.notify !== NotifyType.STATE_NOT_FOUND) {
+      if (!child.ok) {
+        if (child.context) for (const c of ike.children.values()) if (c.sa === child.context.old) c.state = 'installed';
+        return { response: [notify(child.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${child.reason}` })] } };
+      }
+      if (!child.done) return { response: child.response, after: {} };
+      const target = [...ike.children.values()].find((c) => c.sa === child.context.old);
+      if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
+      return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
+    }
+    const created = ike.followupsNewChild.handleRequest(now, payloads);
+    if (created.ok || created.context !== undefined || created.notify !== NotifyType.STATE_NOT_FOUND) {
+      if (!created.ok) {
+        if (created.context) this.usedSpis.delete(created.context.spiIn);
+        return { response: [notify(created.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${created.reason}` }), ...this.armFollowupTimeout(ike)] } };
+      }
+      if (!created.done) return { response: created.response, after: { after: this.armFollowupTimeout(ike) } };
+      // The last key exchange: keys now, and the SAs installed before the response leaves.
+      const sa = created.context.finish(created.secrets);
+      return { response: created.response, after: { before: this.installChild(now, ike, sa, created.context.cfg), after: this.armFollowupTimeout(ike) } };
+    }
+    const rekey = ike.followupsIke.handleRequest(now, payloads);
+    if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
+    if (!rekey.done) return { response: rekey.response, after: {} };
+    const fresh = rekey.context.finish(rekey.secrets);
+    return { response: rekey.response, after: { after: this.adoptRekeyedIkeSa(now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
+  }
+
+  onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
+    const rekeySa = findNotify(payloads, NotifyType.REKEY_SA);
+    const sa = getSa(payloads);
+    const optimizedIke = !rekeySa && findNotify(payloads, this.config.codePoints.optimizedRekey) !== undefined;
+    if (rekeySa) {
+      if (ike.ikeRekeyInFlight) {
+        // RFC 7296 §2.25.2: a Child SA rekey request while we rekey the IKE SA gets TEMPORARY_FAILURE.
+        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
+      }
+      const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
+      const policy = this.policyFor(ike, target?.cfg, target);
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondChildRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+      if (answer.kind === 'refused' || !target) {
+        const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
+        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
+      }
+      if (answer.kind === 'followup') {
+        // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
+        target.state = 'rekeying';
+        return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
+      }
+      const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
+      if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
+      return { response: [...answer.response, ...ppk.reply], after: accepted };
+    }
+    if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
+      if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
+        // A second collision, or one whose SAs would only be finished by IKE_FOLLOWUP_KE exchanges
+        // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
+        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
+      }
+      const ppk = this.ppkAnswer(ike, payloads);
+      const answer = respondIkeRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, this.policyFor(ike), ike.followupsIke, now);
+      if (answer.kind === 'refused') {
+        return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
+      }
+      answer.response.push(...ppk.reply);
+      const ppkNote = this.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
+      if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...this.armFollowupTimeout(ike)] } };
+      if (ike.ikeRekeyInFlight) {
+        // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
+        // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
+        const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
+        ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
+        return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
+      }
+      return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
+    }
+    return this.respondCreateChildSa(now, ike, payloads);
+  }
+
+  // ------------------------------------------------------------------------------ virtual IPs
+
+  /** Our side's selectors of a Child SA: inside the virtual IPs the peer assigned us, if any (RFC 7296 §2.19). */
+  ourTs(ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
+    return ike.vip?.assignedTo === 'us' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : [...selectors];
+  }
+
+  /** The peer's selectors of a Child SA: narrowed to the virtual IPs leased to it, if any (RFC 7296 §2.19). */
+  peerTs(ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
+    return ike.vip?.assignedTo === 'peer' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : selectors;
+  }
+
+  /**
+   * Responder, IKE_AUTH: answer a CP(CFG_REQUEST) from the connection's pools (RFC 7296 §2.19). A
+   * connection without pools ignores the CP payload. With pools, a request without CP is answered
+   * FAILED_CP_REQUIRED and an exhausted pool INTERNAL_ADDRESS_FAILURE (§3.10.1); the IKE SA stands,
+   * no Child SA is created.
+   */
+  leaseVirtualIps(ike: IkeSaState, conn: ConnectionConfig, payloads: Payload[], peerId: { type: number; data: Buffer }): { reply?: Payload; refuse?: number; actions: Action[] } {
+    const pools = conn.vips?.pool ?? [];
+    if (pools.length === 0) return { actions: [] };
+    const request = parseVipRequest(payloads);
+    if (!request || request.addresses.length === 0) {
+      return { refuse: NotifyType.FAILED_CP_REQUIRED, actions: [this.event({ type: 'error', connection: conn.name, message: 'the peer asked for no virtual IP but the connection hands them out: FAILED_CP_REQUIRED, no Child SA' })] };
+    }
+    const got = this.pools.lease(pools, request, `${peerId.type}:${hex(peerId.data)}`, ike.id);
+    if (got.addresses.length === 0) {
+      return { refuse: NotifyType.INTERNAL_ADDRESS_FAILURE, actions: [this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}: INTERNAL_ADDRESS_FAILURE, no Child SA` })] };
+    }
+    const families = new Set(got.addresses.map((a) => isIPv4(a)));
+    const dns = (conn.vips?.dns ?? []).filter((d) => families.has(isIPv4(d)));
+    ike.vip = { addresses: got.addresses, dns, assignedTo: 'peer' };
+    const actions = got.addresses.map((address) => this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: conn.name, address, dns, assignedTo: 'peer' }));
+    if (got.missing.length > 0) actions.push(this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}` }));
+    return { reply: vipReplyPayload(got.addresses, dns), actions };
+  }
+
+  /**
+   * Initiator, IKE_AUTH response: the virtual IPs the responder assigned. We asked because we need
+   * one: without any, the IKE SA is deleted (§2.19 lets the initiator tear it down and retry later).
+   */
+  takeVirtualIps(ike: IkeSaState, payloads: Payload[], errorNotify: number | undefined): { ok: true; actions: Action[] } | { ok: false; reason: string } {
+    const reply = parseVipReply(payloads);
+    for (const why of reply?.ignored ?? []) this.log('warn', { connection: ike.conn.name }, `CFG_REPLY: ignored ${why}`);
+    if (!reply || reply.addresses.length === 0) {
+      const why =
+        errorNotify === NotifyType.INTERNAL_ADDRESS_FAILURE
+          ? 'the responder has no address to assign (INTERNAL_ADDRESS_FAILURE)'
+          : errorNotify === NotifyType.FAILED_CP_REQUIRED
+            ? 'the responder refused the configuration request (FAILED_CP_REQUIRED)'
+            : reply
+              ? 'its CFG_REPLY holds no address'
+              : 'no CP(CFG_REPLY) in the IKE_AUTH response';
+      return { ok: false, reason: `a virtual IP is required but none was assigned: ${why}` };
+    }
+    ike.vip = { addresses: reply.addresses, dns: reply.dns, assignedTo: 'us' };
+    const actions: Action[] = [];
+    for (const address of reply.addresses) {
+      let holders = this.hostVips.get(address);
+      if (!holders) {
+        holders = new Set();
+        this.hostVips.set(address, holders);
+        actions.push({ kind: 'kernel', action: { op: 'addVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+      }
+      holders.add(ike.id);
+      actions.push(this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: ike.conn.name, address, dns: reply.dns, assignedTo: 'us' }));
+    }
+    return { ok: true, actions };
+  }
+
+  /** An IKE SA rekey: the virtual IPs (and pool leases) go with the Child SAs to the new IKE SA. */
+  moveVirtualIps(old: IkeSaState, fresh: IkeSaState): void {
+    const vip = old.vip;
+    if (!vip) return;
+    fresh.vip = vip;
+    old.vip = undefined;
+    if (vip.assignedTo === 'peer') this.pools.transfer(old.id, fresh.id);
+    else {
+      for (const a of vip.addresses) {
+        const holders = this.hostVips.get(a);
+        if (holders?.delete(old.id)) holders.add(fresh.id);
+      }
+    }
+  }
+
+  /** The IKE SA is gone: leases go back to the pool; our virtual IPs leave the host when no IKE SA holds them. */
+  releaseVirtualIps(ike: IkeSaState): Action[] {
+    const vip = ike.vip;
+    if (!vip) return [];
+    ike.vip = undefined;
+    if (vip.assignedTo === 'peer') {
+      this.pools.release(ike.id);
+      return [];
+    }
+    const out: Action[] = [];
+    for (const address of vip.addresses) {
+      const holders = this.hostVips.get(address);
+      if (!holders?.delete(ike.id) || holders.size > 0) continue;
+      this.hostVips.delete(address);
+      out.push({ kind: 'kernel', action: { op: 'removeVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ teardown
+
+  deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
+    if (!tellPeer || !ike.sa || ike.state !== 'established') return this.dropIkeSa(now, ike, reason);
+    ike.state = 'deleting';
+    const out: Action[] = [...this.handOverReauthenticated(ike)];
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    }
+    ike.queue = [];
+    out.push(...this.abandonRequests(ike));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, reason), false, true));
+    return out;
+  }
+
+  /** Forget an IKE SA and everything under it, without telling the peer. */
+  dropIkeSa(_now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
+    const out: Action[] = [...this.handOverReauthenticated(ike), ...this.retiredInboundGrace(_now, ike)];
+    if (ike.reauthOf) out.push(...this.reauthFailed(_now, ike, reason, kind));
+    for (const c of [...ike.children.values()]) {
+      ike.children.delete(c.childId);
+      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    }
+    out.push(...this.releaseVirtualIps(ike));
+    for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
+    out.push(...this.abandonRequests(ike));
+    for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
+    if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
+    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
+    ike.queue = [];
+    void kind;
+    if (!quiet || ike.state !== 'rekeyed') out.push(this.event({ type: 'ike-down', ikeSaId: ike.id, connection: ike.conn.name, reason }));
+    ike.state = 'deleting';
+    return out;
+  }
+}
