@@ -23,6 +23,7 @@ import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkInterme
 import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
+import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -421,7 +422,7 @@ export class EngineCore {
     ike: IkeSaState,
     followup: FollowupKeInitiator,
     onDone: () => Action[],
-    onFail: (reason: string, deleteIkeSa: boolean) => Action[],
+    onFail: (reason: string, fatal: boolean) => Action[],
   ): Action[] {
     return this.request(now, ike, ExchangeType.IKE_FOLLOWUP_KE, () => followup.nextRequest(), (t, _h, resp) => {
       this.lastNow = t;
@@ -547,7 +548,7 @@ export class EngineCore {
       const reason = `peer did not answer after ${o.tries} transmissions`;
       const connecting = ike.initiator && !ike.reauthOf && (ike.state === 'init-sent' || ike.state === 'auth-sent');
       const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
-      const out = this.dropIkeSa(now, ike, reason);
+      const out = dropIkeSa(this, now, ike, reason);
       if (connecting) return [...out, ...this.retryInitiation(now, ike.conn, reason)];
       return [...out, ...this.closeActions(now, ike, lost)];
     }
@@ -792,7 +793,7 @@ export class EngineCore {
     this.halfOpen.set(key, ike);
     return [
       this.send(ike, ike.initResponse),
-      this.arm(`ike:${ike.id}:half-open`, now + HALF_OPEN_TIMEOUT_MS, (t) => (ike.state === 'init-received' ? this.dropIkeSa(t, ike, 'IKE_AUTH never arrived') : [])),
+      this.arm(`ike:${ike.id}:half-open`, now + HALF_OPEN_TIMEOUT_MS, (t) => (ike.state === 'init-received' ? dropIkeSa(this, t, ike, 'IKE_AUTH never arrived') : [])),
     ];
   }
 
@@ -806,24 +807,24 @@ export class EngineCore {
       const offered = ike.conn.ike.proposals.some((p) => p.ke.includes(method));
       if (offered && method !== ike.keInit?.method) return [...out, ...this.sendInitRequest(now, ike, method, undefined)];
     }
-    if (err) return [...out, ...this.dropIkeSa(now, ike, `peer refused IKE_SA_INIT with notify ${err.notifyType}`, 'auth')];
+    if (err) return [...out, ...dropIkeSa(this, now, ike, `peer refused IKE_SA_INIT with notify ${err.notifyType}`, 'auth')];
     const sa = getSa(payloads);
     const ke = getKe(payloads);
     const nonce = getNonce(payloads);
-    if (!sa || !ke || !nonce || !ike.keInit || header.spiR.equals(ZERO_SPI)) return [...out, ...this.dropIkeSa(now, ike, 'malformed IKE_SA_INIT response')];
+    if (!sa || !ke || !nonce || !ike.keInit || header.spiR.equals(ZERO_SPI)) return [...out, ...dropIkeSa(this, now, ike, 'malformed IKE_SA_INIT response')];
     let chosen: ChosenAlgorithms;
     try {
       chosen = checkAccepted(ike.sentIkeProposals ?? [], sa.proposals, 'ike');
     } catch (e) {
-      if (e instanceof ProposalMismatchError) return [...out, ...this.dropIkeSa(now, ike, e.message)];
+      if (e instanceof ProposalMismatchError) return [...out, ...dropIkeSa(this, now, ike, e.message)];
       throw e;
     }
-    if (chosen.ke !== ike.keInit.method || ke.group !== ike.keInit.method) return [...out, ...this.dropIkeSa(now, ike, 'responder chose another KE method')];
+    if (chosen.ke !== ike.keInit.method || ke.group !== ike.keInit.method) return [...out, ...dropIkeSa(this, now, ike, 'responder chose another KE method')];
     let shared: Buffer;
     try {
       shared = ike.keInit.init.finish(ke.data);
     } catch (e) {
-      return [...out, ...this.dropIkeSa(now, ike, `invalid KE payload: ${(e as Error).message}`)];
+      return [...out, ...dropIkeSa(this, now, ike, `invalid KE payload: ${(e as Error).message}`)];
     }
     ike.spiR = Buffer.from(header.spiR);
     ike.nr = Buffer.from(nonce.data);
@@ -854,12 +855,12 @@ export class EngineCore {
     ike.ppkRoundPending = ike.ppkMode === 'rfc9867';
     if (ike.conn.ppk?.required && ike.ppkMode === 'none') {
       const reason = `a PPK is required but the responder does not support PPKs (no ${sentInt ? 'USE_PPK_INT or ' : ''}USE_PPK)`;
-      return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+      return [...out, this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, now, ike, reason, 'auth')];
     }
     ike.state = 'auth-sent';
     const rounds = intermediateRounds(chosen);
     if (rounds.length > 0 || ike.ppkRoundPending) {
-      if (!announcesIntermediate(payloads)) return [...out, ...this.dropIkeSa(now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
+      if (!announcesIntermediate(payloads)) return [...out, ...dropIkeSa(this, now, ike, 'responder chose additional key exchanges without IKE_INTERMEDIATE support')];
       ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
       return [...out, ...this.sendIntermediate(now, ike)];
     }
@@ -925,17 +926,17 @@ export class EngineCore {
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.AUTHENTICATION_FAILED && ppkRound) {
         const reason = 'the responder refused the IKE SA in the PPK exchange (AUTHENTICATION_FAILED): it requires a PPK and has none of ours (RFC 9867)';
-        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+        return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, t, ike, reason, 'auth')];
       }
       const step = withKe ? init.handleResponse(resp) : { ok: true as const, keys: sa.keys, done: true };
-      if (!step.ok) return this.dropIkeSa(t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
+      if (!step.ok) return dropIkeSa(this, t, ike, `IKE_INTERMEDIATE failed: ${step.reason}`);
       sa.keys = step.keys;
       if (ppkRound) {
         ike.ppkRoundPending = false;
         const chosenPpk = initiatorPpk9867(resp, offered, ike.conn.ppk?.required ?? false);
         if (!chosenPpk.ok) {
           const reason = `RFC 9867 PPK exchange failed: ${chosenPpk.reason}`;
-          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(t, ike, reason, 'auth')];
+          return [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, t, ike, reason, 'auth')];
         }
         // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
         if (chosenPpk.ppk) {
@@ -961,7 +962,7 @@ export class EngineCore {
     const skPr = sa.keys.skPr;
     im.chain.addMessage(prf, skPi, datagram, payloads, false);
     const r = im.responder.handleRequest(payloads);
-    if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
+    if (!r.ok) return { response: [notify(r.notify ?? NotifyType.INVALID_SYNTAX)], after: { after: dropIkeSa(this, now, ike, `IKE_INTERMEDIATE refused: ${r.reason}`) } };
     const response = [...r.response];
     let ppk: PpkConfig | undefined;
     if (ike.ppkRoundPending && r.done) {
@@ -971,7 +972,7 @@ export class EngineCore {
       const d = responderPpk9867(payloads, ike.conn, this.ppkContext(ike));
       if (d.use === 'fail') {
         const reason = `RFC 9867 PPK exchange: ${d.reason}`;
-        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')] } };
+        return { response: [notify(d.notify)], after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, now, ike, reason, 'auth')] } };
       }
       if (d.use === 'ppk') {
         ppk = d.ppk;
@@ -1001,14 +1002,14 @@ export class EngineCore {
     const conn = ike.conn;
     const sa = ike.sa!;
     const idI = this.idOf(conn, 'local');
-    if (conn.local.auth === 'psk' && !conn.psk) return this.dropIkeSa(now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
+    if (conn.local.auth === 'psk' && !conn.psk) return dropIkeSa(this, now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
     const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
     let classic;
     try {
       classic = this.buildAuth(ike, conn, octets);
     } catch (e) {
       const reason = (e as Error).message;
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason, 'auth')];
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(this, now, ike, reason, 'auth')];
     }
     const classicAuth = classic.data;
     const ppk = ike.ppkMode === 'rfc8784' ? conn.ppk?.keys[0] : undefined;
@@ -1053,21 +1054,21 @@ export class EngineCore {
     const idr = getIdr(payloads);
     if (!auth || !idr) {
       const why = err ? `peer answered IKE_AUTH with notify ${err.notifyType}` : 'IKE_AUTH response lacks IDr or AUTH';
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason: why }), ...this.dropIkeSa(now, ike, why, 'auth')];
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: why }), ...dropIkeSa(this, now, ike, why, 'auth')];
     }
     const idData = { type: idr.idType, data: idr.data };
     if (!identityMatches(conn.remote.id, idData)) {
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...this.dropIkeSa(now, ike, 'peer identity mismatch', 'auth')];
+      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...dropIkeSa(this, now, ike, 'peer identity mismatch', 'auth')];
     }
     if (ike.ppkOffered) {
       const used = initiatorPpk8784Used(payloads, conn.ppk?.required ?? false);
-      if (!used.ok) return [this.event({ type: 'auth-failed', connection: conn.name, reason: used.reason }), ...this.dropIkeSa(now, ike, used.reason, 'auth')];
+      if (!used.ok) return [this.event({ type: 'auth-failed', connection: conn.name, reason: used.reason }), ...dropIkeSa(this, now, ike, used.reason, 'auth')];
       if (used.used) sa.keys = ike.ppkOffered;
       ike.ppkOffered = undefined;
     }
     const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
     const bad = this.verifyPeerAuth(ike, conn, auth.method, auth.data, octets, idData, getCerts(payloads).map((c) => Buffer.from(c.data)));
-    if (bad) return [this.event({ type: 'auth-failed', connection: conn.name, reason: bad }), ...this.dropIkeSa(now, ike, `AUTHENTICATION_FAILED: ${bad}`, 'auth')];
+    if (bad) return [this.event({ type: 'auth-failed', connection: conn.name, reason: bad }), ...dropIkeSa(this, now, ike, `AUTHENTICATION_FAILED: ${bad}`, 'auth')];
     sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
     const out = this.established(now, ike);
     const pending = ike.authChild;
@@ -1075,7 +1076,7 @@ export class EngineCore {
       const vip = this.takeVirtualIps(ike, payloads, err?.notifyType);
       if (!vip.ok) {
         if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
-        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...this.deleteIkeSa(now, ike, vip.reason, true));
+        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...deleteIkeSa(this, now, ike, vip.reason, true));
         return out;
       }
       out.push(...vip.actions);
@@ -1141,7 +1142,7 @@ export class EngineCore {
         return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...this.reauthChildSettled(t, ike, cfg, reason)];
       };
       const sel = this.ppkSelected(resp, offered);
-      if (!sel.ok) return [...fail(sel.reason), ...this.deleteIkeSa(t, ike, `new Child SA: ${sel.reason}`, true)];
+      if (!sel.ok) return [...fail(sel.reason), ...deleteIkeSa(this, t, ike, `new Child SA: ${sel.reason}`, true)];
       const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
       const err = findErrorNotify(resp);
       if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
@@ -1201,9 +1202,9 @@ export class EngineCore {
       const followup = new FollowupKeInitiator(more, secrets, this.rng);
       const started = followup.start(resp);
       if (!started.ok) return fail(started.reason);
-      return this.runFollowups(t, ike, followup, () => finish(followup.secrets, this.lastNow), (reason, deleteIkeSa) => {
+      return this.runFollowups(t, ike, followup, () => finish(followup.secrets, this.lastNow), (reason, fatal) => {
         const out = fail(`IKE_FOLLOWUP_KE: ${reason}`);
-        if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+        if (fatal) out.push(...deleteIkeSa(this, this.lastNow, ike, reason, true));
         return out;
       });
     });
@@ -1295,7 +1296,7 @@ export class EngineCore {
   onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const idi = getIdi(payloads);
     const auth = getAuth(payloads);
-    if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH without IDi or AUTH') } };
+    if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: dropIkeSa(this, now, ike, 'IKE_AUTH without IDi or AUTH') } };
     const idData = { type: idi.idType, data: idi.data };
     // Pick the connection by the peer's identity among those for this address.
     const candidates = [ike.conn, ...this.config.connections.filter((c) => c !== ike.conn)].filter(
@@ -1341,7 +1342,7 @@ export class EngineCore {
       const reason = candidates.length === 0 ? 'no connection for the peer identity' : (ppkReason ?? 'AUTH does not verify (wrong PSK?)');
       return {
         response: [notify(NotifyType.AUTHENTICATION_FAILED)],
-        after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] },
+        after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, now, ike, reason)] },
       };
     }
     ike.conn = conn;
@@ -1353,7 +1354,7 @@ export class EngineCore {
       mine = this.buildAuth(ike, conn, myOctets);
     } catch (e) {
       const reason = (e as Error).message;
-      return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...this.dropIkeSa(now, ike, reason)] } };
+      return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(this, now, ike, reason)] } };
     }
     const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...this.certPayloads(conn), authPayload(mine.method, mine.data)];
     if (ppkReply) response.push(ppkReply);
@@ -1370,7 +1371,7 @@ export class EngineCore {
     if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
       for (const other of [...this.sas.values()]) {
         if (other !== ike && other.conn.name === conn.name && other.remote.address === ike.remote.address && (other.state === 'established' || other.state === 'rekeyed') && other.establishedAt < ike.createdAt) {
-          before.push(...this.dropIkeSa(now, other, 'the peer restarted (INITIAL_CONTACT)'));
+          before.push(...dropIkeSa(this, now, other, 'the peer restarted (INITIAL_CONTACT)'));
         }
       }
     }
@@ -1512,7 +1513,7 @@ export class EngineCore {
     ike.state = 'deleting';
     ike.queue = [];
     out.push(...this.abandonRequests(ike));
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, 'redundant: both peers initiated at once'), false, true));
+    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(this, t, ike, 'redundant: both peers initiated at once'), false, true));
     return out;
   }
 
@@ -1548,7 +1549,7 @@ export class EngineCore {
     const out: Action[] = [];
     if (lt.lifeTime > 0) {
       ike.expiresAt = now + lt.lifeTime * 1000;
-      out.push(this.arm(`ike:${ike.id}:expire`, ike.expiresAt, (t) => (this.sas.get(ike.id) === ike && ike.state === 'established' ? this.deleteIkeSa(t, ike, 'hard lifetime reached', true) : [])));
+      out.push(this.arm(`ike:${ike.id}:expire`, ike.expiresAt, (t) => (this.sas.get(ike.id) === ike && ike.state === 'established' ? deleteIkeSa(this, t, ike, 'hard lifetime reached', true) : [])));
     }
     const c = ike.conn.ike;
     const reauthDue = c.reauthTime > 0 && !ike.conn.passive ? (reauthAt > 0 ? Math.max(now + 1, reauthAt) : this.jittered(now, c.reauthTime, lt.randTime)) : 0;
@@ -1804,7 +1805,7 @@ export class EngineCore {
         const sel = this.ppkSelected(resp, offered);
         if (!sel.ok) {
           child.state = 'installed';
-          return this.deleteIkeSa(t, ike, `Child SA rekey: ${sel.reason}`, true);
+          return deleteIkeSa(this, t, ike, `Child SA rekey: ${sel.reason}`, true);
         }
         const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
         const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
@@ -1826,10 +1827,10 @@ export class EngineCore {
                 return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
               }
               return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized, { ni: done.ni, nr: done.nr });
-            }, (reason, deleteIkeSa) => {
+            }, (reason, fatal) => {
               child.state = 'installed';
               const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` })];
-              if (deleteIkeSa) out.push(...this.deleteIkeSa(this.lastNow, ike, reason, true));
+              if (fatal) out.push(...deleteIkeSa(this, this.lastNow, ike, reason, true));
               return out;
             });
           case 'failed': {
@@ -1840,7 +1841,7 @@ export class EngineCore {
             child.state = 'installed';
             if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
             const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
-            if (outcome.deleteIkeSa) out.push(...this.deleteIkeSa(t, ike, outcome.reason, true));
+            if (outcome.deleteIkeSa) out.push(...deleteIkeSa(this, t, ike, outcome.reason, true));
             else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
               out.push(this.arm(`child:${child.childId}:rekey`, this.retryAt(t), (t2) => this.rekeyChildSa(t2, ike, child)));
             }
@@ -1940,7 +1941,7 @@ export class EngineCore {
       (t, _h, resp) => {
         ike.ikeRekeyInFlight = false;
         const sel = this.ppkSelected(resp, offered);
-        if (!sel.ok) return this.deleteIkeSa(t, ike, `IKE SA rekey: ${sel.reason}`, true);
+        if (!sel.ok) return deleteIkeSa(this, t, ike, `IKE SA rekey: ${sel.reason}`, true);
         const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
         const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
         return [...note, ...((): Action[] => {
@@ -1955,7 +1956,7 @@ export class EngineCore {
             const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
             // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
             ike.state = 'deleting';
-            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
+            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, ike, 'rekeyed', undefined, true), false, true));
             return out;
           }
           case 'fallback':
@@ -1969,13 +1970,13 @@ export class EngineCore {
               if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
               const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
               ike.state = 'deleting';
-              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, ike, 'rekeyed', undefined, true), false, true));
+              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, ike, 'rekeyed', undefined, true), false, true));
               return out;
-            }, (reason, deleteIkeSa) => {
+            }, (reason, fatal) => {
               ike.ikeRekeyInFlight = false;
               return [
                 this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
-                ...(deleteIkeSa ? this.deleteIkeSa(this.lastNow, ike, reason, true) : []),
+                ...(fatal ? deleteIkeSa(this, this.lastNow, ike, reason, true) : []),
               ];
             });
           case 'retry-ke':
@@ -2012,7 +2013,7 @@ export class EngineCore {
       const redundant = this.createRekeyedIkeSa(now, old, ours, ni, nr);
       redundant.state = 'rekeyed';
       const out = this.adoptPeerIkeRekey(now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
-      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, redundant, 'redundant', undefined, true), false, true));
+      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, redundant, 'redundant', undefined, true), false, true));
       return out;
     }
     // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
@@ -2023,7 +2024,7 @@ export class EngineCore {
       ...this.adoptRekeyedIkeSa(now, old, ours, ni, nr, optimized),
     ];
     old.state = 'deleting';
-    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => this.dropIkeSa(t2, old, 'rekeyed', undefined, true), false, true));
+    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, old, 'rekeyed', undefined, true), false, true));
     return out;
   }
 
@@ -2048,7 +2049,7 @@ export class EngineCore {
 
   /** A replaced IKE SA the peer is expected to delete: dropped silently if it has not after a while. */
   forgetUnlessDeleted(ike: IkeSaState): Action {
-    return this.arm(`ike:${ike.id}:half-open`, this.lastNow + HALF_OPEN_TIMEOUT_MS, (t) => (this.sas.get(ike.id) === ike ? this.dropIkeSa(t, ike, 'replaced', undefined, true) : []));
+    return this.arm(`ike:${ike.id}:half-open`, this.lastNow + HALF_OPEN_TIMEOUT_MS, (t) => (this.sas.get(ike.id) === ike ? dropIkeSa(this, t, ike, 'replaced', undefined, true) : []));
   }
 
   /** A new IKE SA made by a rekey of `old`, inheriting its negotiated properties, without Child SAs yet. */
@@ -2230,7 +2231,7 @@ export class EngineCore {
     if (failed.length > 0) {
       out.push(this.event({ type: 'error', connection: fresh.conn.name, message: `reauthentication of IKE SA ${old.id}: Child SA(s) ${failed.map((c) => `'${c.cfg.name}' (${String(c.outcome)})`).join(', ')} not re-created, closed with the old IKE SA` }));
     }
-    if (this.sas.get(old.id) === old) out.push(...this.deleteIkeSa(now, old, 'reauthenticated', true));
+    if (this.sas.get(old.id) === old) out.push(...deleteIkeSa(this, now, old, 'reauthenticated', true));
     return out;
   }
 
@@ -2360,7 +2361,7 @@ export class EngineCore {
       case ExchangeType.IKE_AUTH:
         if (ike.initiator || ike.state !== 'init-received') return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
         if (ike.intermediate && (!ike.intermediate.responder?.done || ike.ppkRoundPending)) {
-          return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: this.dropIkeSa(now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
+          return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: dropIkeSa(this, now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
         }
         ike.intAuth = ike.intermediate?.chain.value(header.messageId);
         return this.onAuthRequest(now, ike, payloads);
@@ -2387,11 +2388,11 @@ export class EngineCore {
         // deletes the old IKE SA: the Child SAs move to its new IKE SA; our own exchange is abandoned.
         const out = this.adoptPeerIkeRekey(now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
         ike.ikeRekeyInFlight = false;
-        return { response: [], after: { after: [...out, ...this.dropIkeSa(now, ike, 'rekeyed', undefined, true)] } };
+        return { response: [], after: { after: [...out, ...dropIkeSa(this, now, ike, 'rekeyed', undefined, true)] } };
       }
       // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
       const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
-      return { response: [], after: { after: [...this.dropIkeSa(now, ike, 'deleted by the peer', undefined, true), ...this.closeActions(now, ike, lost)] } };
+      return { response: [], after: { after: [...dropIkeSa(this, now, ike, 'deleted by the peer', undefined, true), ...this.closeActions(now, ike, lost)] } };
     }
     const response: Payload[] = [];
     const after: Action[] = [];
@@ -2666,43 +2667,6 @@ export class EngineCore {
       this.hostVips.delete(address);
       out.push({ kind: 'kernel', action: { op: 'removeVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
     }
-    return out;
-  }
-
-  // ------------------------------------------------------------------------------ teardown
-
-  deleteIkeSa(now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
-    if (!tellPeer || !ike.sa || ike.state !== 'established') return this.dropIkeSa(now, ike, reason);
-    ike.state = 'deleting';
-    const out: Action[] = [...this.handOverReauthenticated(ike)];
-    for (const c of [...ike.children.values()]) {
-      ike.children.delete(c.childId);
-      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
-    }
-    ike.queue = [];
-    out.push(...this.abandonRequests(ike));
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => this.dropIkeSa(t, ike, reason), false, true));
-    return out;
-  }
-
-  /** Forget an IKE SA and everything under it, without telling the peer. */
-  dropIkeSa(_now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
-    const out: Action[] = [...this.handOverReauthenticated(ike), ...this.retiredInboundGrace(_now, ike)];
-    if (ike.reauthOf) out.push(...this.reauthFailed(_now, ike, reason, kind));
-    for (const c of [...ike.children.values()]) {
-      ike.children.delete(c.childId);
-      out.push(...this.removeChildKernel(c, true), this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
-    }
-    out.push(...this.releaseVirtualIps(ike));
-    for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...this.cancel(`ike:${ike.id}:${suffix}`));
-    out.push(...this.abandonRequests(ike));
-    for (const pending of ike.followupsNewChild.clear()) this.usedSpis.delete(pending.spiIn);
-    if (this.sas.get(ike.id) === ike) this.sas.delete(ike.id);
-    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
-    ike.queue = [];
-    void kind;
-    if (!quiet || ike.state !== 'rekeyed') out.push(this.event({ type: 'ike-down', ikeSaId: ike.id, connection: ike.conn.name, reason }));
-    ike.state = 'deleting';
     return out;
   }
 }

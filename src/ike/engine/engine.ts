@@ -19,6 +19,7 @@ import { sealMessage } from './rekey-exchange.js';
 import { hex, retryTimer } from './state.js';
 import { tsText } from './selectors.js';
 import { EngineCore } from './core.js';
+import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -88,7 +89,7 @@ export class Engine extends EngineCore implements IkeEngine {
       out.push(...this.forgetAttempt(target.connection), this.event({ type: 'notice', connection: target.connection, message: 'terminated by the operator: no further attempts to establish the connection' }));
     }
     if (victims.length === 0 && out.length === 0) throw new Error(target.ikeSaId ? `no IKE SA '${target.ikeSaId}'` : `no IKE SA of connection '${target.connection}'`);
-    for (const ike of victims) out.push(...this.deleteIkeSa(now, ike, 'terminated by the operator', true));
+    for (const ike of victims) out.push(...deleteIkeSa(this, now, ike, 'terminated by the operator', true));
     return out;
   }
 
@@ -122,7 +123,7 @@ export class Engine extends EngineCore implements IkeEngine {
         }
         continue;
       }
-      out.push(...this.deleteIkeSa(now, ike, fresh ? 'configuration changed' : 'connection removed', true));
+      out.push(...deleteIkeSa(this, now, ike, fresh ? 'configuration changed' : 'connection removed', true));
     }
     for (const name of [...this.attempts.keys()]) {
       const fresh = config.connections.find((c) => c.name === name);
@@ -148,7 +149,7 @@ export class Engine extends EngineCore implements IkeEngine {
         const mid = ike.nextRequestId++;
         out.push(this.send(ike, sealMessage(ike.sa, ExchangeType.INFORMATIONAL, mid, false, [deletePayload(ProtocolId.IKE)], this.rng)));
       }
-      out.push(...this.dropIkeSa(now, ike, 'daemon shutdown'));
+      out.push(...dropIkeSa(this, now, ike, 'daemon shutdown'));
     }
     return out;
   }
