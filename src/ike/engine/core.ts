@@ -24,6 +24,7 @@ import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, Intermedi
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
+import { armDpd, onInformational } from './informational.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -1567,22 +1568,8 @@ export class EngineCore {
       ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, this.latestReauth(now, ike)));
       out.push(this.armReauth(ike));
     }
-    if (ike.conn.ike.dpdDelay > 0) out.push(this.armDpd(now, ike));
+    if (ike.conn.ike.dpdDelay > 0) out.push(armDpd(this, now, ike));
     return out;
-  }
-
-  armDpd(now: number, ike: IkeSaState): Action {
-    const delay = ike.conn.ike.dpdDelay * 1000;
-    return this.arm(`ike:${ike.id}:dpd`, now + delay, (t) => {
-      if (!this.sas.has(ike.id) || ike.state !== 'established') return [];
-      const out: Action[] = [];
-      if (t - ike.lastActivity >= delay && ike.inflight.size === 0) {
-        // Liveness check: an empty INFORMATIONAL request (RFC 7296 §1.4); no answer -> retransmission gives up.
-        out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
-      }
-      out.push(this.armDpd(t, ike));
-      return out;
-    });
   }
 
   // ------------------------------------------------------------------------------ Child SAs
@@ -2368,7 +2355,7 @@ export class EngineCore {
       case ExchangeType.IKE_INTERMEDIATE:
         return this.onIntermediateRequest(now, ike, payloads, datagram);
       case ExchangeType.INFORMATIONAL:
-        return this.onInformational(now, ike, payloads);
+        return onInformational(this, now, ike, payloads);
       case ExchangeType.CREATE_CHILD_SA:
         if (ike.state !== 'established') return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
         return this.onCreateChildSa(now, ike, payloads);
@@ -2378,82 +2365,6 @@ export class EngineCore {
       default:
         return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
     }
-  }
-
-  onInformational(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
-    const deletes = payloads.filter((p) => p.type === PayloadType.DELETE);
-    if (deletes.some((d) => d.type === PayloadType.DELETE && d.protocol === ProtocolId.IKE)) {
-      if (ike.ikeRekeyCollision && ike.state === 'established') {
-        // RFC 7296 §2.8.2: the peer's rekey (answered while ours was in flight) survived and the peer
-        // deletes the old IKE SA: the Child SAs move to its new IKE SA; our own exchange is abandoned.
-        const out = this.adoptPeerIkeRekey(now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
-        ike.ikeRekeyInFlight = false;
-        return { response: [], after: { after: [...out, ...dropIkeSa(this, now, ike, 'rekeyed', undefined, true)] } };
-      }
-      // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
-      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
-      return { response: [], after: { after: [...dropIkeSa(this, now, ike, 'deleted by the peer', undefined, true), ...this.closeActions(now, ike, lost)] } };
-    }
-    const response: Payload[] = [];
-    const after: Action[] = [];
-    const closed: ChildConfig[] = [];
-    ike = this.childHolder(ike);
-    for (const d of deletes) {
-      if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
-      const ours: Buffer[] = [];
-      for (const spi of d.spis) {
-        const spiOut = spi.readUInt32BE(0);
-        const child = [...ike.children.values()].find((c) => c.sa.spiOut === spiOut);
-        const pendingSwitch = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced.sa.spiOut === spiOut);
-        if (pendingSwitch) {
-          // Responder of a rekey: the initiator deleted the old SA, so it already sends on the new one.
-          // Switch our outbound now and keep the old inbound for the grace period (make-before-break).
-          const old = pendingSwitch.pendingSwitch!.replaced;
-          pendingSwitch.pendingSwitch = undefined;
-          ours.push(spi32(old.sa.spiIn));
-          after.push(
-            { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
-            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
-            this.arm(`child:${old.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
-              this.usedSpis.delete(old.sa.spiIn);
-              return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: old.spec } }];
-            }),
-          );
-          continue;
-        }
-        if (child?.pendingSwitch) {
-          // RFC 7296 §2.8.1: the peer deletes the SA its own rekey made, redundant after a collision
-          // (its rekey of our SA met ours). The SA it was to replace stays in use, with our rekey of it
-          // still in flight; only the redundant SA goes, never the per-reqid policies.
-          const replaced = child.pendingSwitch.replaced;
-          ours.push(spi32(child.sa.spiIn));
-          ike.children.delete(child.childId);
-          replaced.replacedBy = undefined;
-          if (!replaced.supersededBy) {
-            ike.children.set(replaced.childId, replaced);
-            replaced.state = child.pendingSwitch.replacedState === 'rekeying' ? 'rekeying' : 'installed';
-          }
-          this.usedSpis.delete(child.sa.spiIn);
-          after.push(
-            ...this.cancel(`child:${child.childId}:rekey`),
-            ...this.cancel(`child:${child.childId}:expire`),
-            { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
-            { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
-            ...(!replaced.supersededBy && replaced.state === 'installed' ? this.childTimers(replaced) : []),
-          );
-          continue;
-        }
-        if (child) {
-          ours.push(spi32(child.sa.spiIn));
-          ike.children.delete(child.childId);
-          after.push(...this.removeChildKernel(child, true), this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
-          closed.push(child.cfg);
-        }
-      }
-      if (ours.length) response.push(deletePayload(ProtocolId.ESP, ours));
-    }
-    after.push(...this.closeActions(now, ike, closed));
-    return { response, after: { after } };
   }
 
   /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
