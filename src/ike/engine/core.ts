@@ -2,12 +2,11 @@
 // SAs, the timers, counters and configuration, and the small helpers every exchange module uses
 // (timers, events, sending, SPIs). The exchanges themselves live in their own modules.
 import { randomBytes } from 'node:crypto';
-import { isIPv4 } from 'node:net';
 import type { ChildConfig, ConnectionConfig, EngineConfig, PpkConfig } from '../config.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
 import { applyPpk, cookieSecretVersion, createIkeSaProtections, createPrf, deriveChildKeys, deriveIkeSaKeys, encodeIdentity, encodeSignatureHashAlgorithms, getKeMethod, identityMatches, idPayloadBody, KeError, makeCookie, natDetectionHash, parseSignatureHashAlgorithms, pemToDer, ppkMixedSkD, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyCookie, verifyPskAuth } from '../crypto/index.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
-import type { AddressRangeSelector, IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
+import type { IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
 import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getKe, getNonce, getSa, getTsi, getTsr, idPayload, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
 import { decodeMessage } from '../codec/decode.js';
 import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
@@ -15,8 +14,8 @@ import { encodeMessage } from '../codec/encode.js';
 import type { EngineOptions } from './api.js';
 import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, REAUTH_MARGIN_MS, REAUTH_TWIN_MARGIN_MS, type ReauthChild, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
 import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
-import { AddressPools, hostSelector, parseVipReply, parseVipRequest, vipReplyPayload, vipRequestPayload } from './virtual-ip.js';
-import { narrow, packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
+import { AddressPools, vipRequestPayload } from './virtual-ip.js';
+import { packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
 import { completeChildRekey, completeIkeRekey, kernelSpecOf, openMessage, type PendingChildRekey, type PendingIkeRekey, redundantRekey, type RekeyChildSa, type RekeyIkeSa, rekeyKernelActions, type RekeyPolicy, respondChildRekey, respondIkeRekey, sealMessage, startChildRekey, startIkeRekey } from './rekey-exchange.js';
 import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, ppkAuthRequestNotifies, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk8784, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
@@ -25,6 +24,7 @@ import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ike
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { armDpd, onInformational } from './informational.js';
+import { leaseVirtualIps, moveVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -1074,7 +1074,7 @@ export class EngineCore {
     const out = this.established(now, ike);
     const pending = ike.authChild;
     if (conn.vips?.request) {
-      const vip = this.takeVirtualIps(ike, payloads, err?.notifyType);
+      const vip = takeVirtualIps(this, ike, payloads, err?.notifyType);
       if (!vip.ok) {
         if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
         out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...deleteIkeSa(this, now, ike, vip.reason, true));
@@ -1104,7 +1104,7 @@ export class EngineCore {
         out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
         return out;
       }
-      const localTs = this.ourTs(ike, tsi.selectors);
+      const localTs = ourTs(this, ike, tsi.selectors);
       if (localTs.length === 0) {
         this.usedSpis.delete(pending.spiIn);
         out.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
@@ -1184,7 +1184,7 @@ export class EngineCore {
           return fail((e as Error).message);
         }
       }
-      const localTs = this.ourTs(ike, tsi.selectors);
+      const localTs = ourTs(this, ike, tsi.selectors);
       if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
       const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
       const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
@@ -1220,7 +1220,7 @@ export class EngineCore {
     const tsr = getTsr(payloads);
     if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
     const kp = getKe(payloads);
-    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => this.peerTs(ike, sels));
+    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => peerTs(this, ike, sels));
     if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
     const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
     if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
@@ -1377,7 +1377,7 @@ export class EngineCore {
       }
     }
     const after: Action[] = this.established(now, ike);
-    const vip = this.leaseVirtualIps(ike, conn, payloads, idData);
+    const vip = leaseVirtualIps(this, ike, conn, payloads, idData);
     if (vip.reply) response.push(vip.reply);
     if (vip.refuse !== undefined) response.push(notify(vip.refuse));
     after.push(...vip.actions);
@@ -1386,7 +1386,7 @@ export class EngineCore {
     const tsr = getTsr(payloads);
     if (sai && tsi && tsr && vip.refuse === undefined) {
       // TSi are the initiator's (our remote) selectors, TSr ours.
-      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => this.peerTs(ike, sels));
+      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => peerTs(this, ike, sels));
       if ('refuse' in picked) {
         response.push(notify(picked.refuse));
         after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
@@ -2063,7 +2063,7 @@ export class EngineCore {
   }
 
   moveChildren(old: IkeSaState, fresh: IkeSaState): void {
-    this.moveVirtualIps(old, fresh);
+    moveVirtualIps(this, old, fresh);
     for (const [id, c] of old.children) fresh.children.set(id, c);
     old.children.clear();
     old.state = 'rekeyed';
@@ -2475,109 +2475,5 @@ export class EngineCore {
       return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
     }
     return this.respondCreateChildSa(now, ike, payloads);
-  }
-
-  // ------------------------------------------------------------------------------ virtual IPs
-
-  /** Our side's selectors of a Child SA: inside the virtual IPs the peer assigned us, if any (RFC 7296 §2.19). */
-  ourTs(ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
-    return ike.vip?.assignedTo === 'us' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : [...selectors];
-  }
-
-  /** The peer's selectors of a Child SA: narrowed to the virtual IPs leased to it, if any (RFC 7296 §2.19). */
-  peerTs(ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
-    return ike.vip?.assignedTo === 'peer' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : selectors;
-  }
-
-  /**
-   * Responder, IKE_AUTH: answer a CP(CFG_REQUEST) from the connection's pools (RFC 7296 §2.19). A
-   * connection without pools ignores the CP payload. With pools, a request without CP is answered
-   * FAILED_CP_REQUIRED and an exhausted pool INTERNAL_ADDRESS_FAILURE (§3.10.1); the IKE SA stands,
-   * no Child SA is created.
-   */
-  leaseVirtualIps(ike: IkeSaState, conn: ConnectionConfig, payloads: Payload[], peerId: { type: number; data: Buffer }): { reply?: Payload; refuse?: number; actions: Action[] } {
-    const pools = conn.vips?.pool ?? [];
-    if (pools.length === 0) return { actions: [] };
-    const request = parseVipRequest(payloads);
-    if (!request || request.addresses.length === 0) {
-      return { refuse: NotifyType.FAILED_CP_REQUIRED, actions: [this.event({ type: 'error', connection: conn.name, message: 'the peer asked for no virtual IP but the connection hands them out: FAILED_CP_REQUIRED, no Child SA' })] };
-    }
-    const got = this.pools.lease(pools, request, `${peerId.type}:${hex(peerId.data)}`, ike.id);
-    if (got.addresses.length === 0) {
-      return { refuse: NotifyType.INTERNAL_ADDRESS_FAILURE, actions: [this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}: INTERNAL_ADDRESS_FAILURE, no Child SA` })] };
-    }
-    const families = new Set(got.addresses.map((a) => isIPv4(a)));
-    const dns = (conn.vips?.dns ?? []).filter((d) => families.has(isIPv4(d)));
-    ike.vip = { addresses: got.addresses, dns, assignedTo: 'peer' };
-    const actions = got.addresses.map((address) => this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: conn.name, address, dns, assignedTo: 'peer' }));
-    if (got.missing.length > 0) actions.push(this.event({ type: 'error', connection: conn.name, message: `no virtual IP left to lease for ${got.missing.join(', ')}` }));
-    return { reply: vipReplyPayload(got.addresses, dns), actions };
-  }
-
-  /**
-   * Initiator, IKE_AUTH response: the virtual IPs the responder assigned. We asked because we need
-   * one: without any, the IKE SA is deleted (§2.19 lets the initiator tear it down and retry later).
-   */
-  takeVirtualIps(ike: IkeSaState, payloads: Payload[], errorNotify: number | undefined): { ok: true; actions: Action[] } | { ok: false; reason: string } {
-    const reply = parseVipReply(payloads);
-    for (const why of reply?.ignored ?? []) this.log('warn', { connection: ike.conn.name }, `CFG_REPLY: ignored ${why}`);
-    if (!reply || reply.addresses.length === 0) {
-      const why =
-        errorNotify === NotifyType.INTERNAL_ADDRESS_FAILURE
-          ? 'the responder has no address to assign (INTERNAL_ADDRESS_FAILURE)'
-          : errorNotify === NotifyType.FAILED_CP_REQUIRED
-            ? 'the responder refused the configuration request (FAILED_CP_REQUIRED)'
-            : reply
-              ? 'its CFG_REPLY holds no address'
-              : 'no CP(CFG_REPLY) in the IKE_AUTH response';
-      return { ok: false, reason: `a virtual IP is required but none was assigned: ${why}` };
-    }
-    ike.vip = { addresses: reply.addresses, dns: reply.dns, assignedTo: 'us' };
-    const actions: Action[] = [];
-    for (const address of reply.addresses) {
-      let holders = this.hostVips.get(address);
-      if (!holders) {
-        holders = new Set();
-        this.hostVips.set(address, holders);
-        actions.push({ kind: 'kernel', action: { op: 'addVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
-      }
-      holders.add(ike.id);
-      actions.push(this.event({ type: 'virtual-ip', ikeSaId: ike.id, connection: ike.conn.name, address, dns: reply.dns, assignedTo: 'us' }));
-    }
-    return { ok: true, actions };
-  }
-
-  /** An IKE SA rekey: the virtual IPs (and pool leases) go with the Child SAs to the new IKE SA. */
-  moveVirtualIps(old: IkeSaState, fresh: IkeSaState): void {
-    const vip = old.vip;
-    if (!vip) return;
-    fresh.vip = vip;
-    old.vip = undefined;
-    if (vip.assignedTo === 'peer') this.pools.transfer(old.id, fresh.id);
-    else {
-      for (const a of vip.addresses) {
-        const holders = this.hostVips.get(a);
-        if (holders?.delete(old.id)) holders.add(fresh.id);
-      }
-    }
-  }
-
-  /** The IKE SA is gone: leases go back to the pool; our virtual IPs leave the host when no IKE SA holds them. */
-  releaseVirtualIps(ike: IkeSaState): Action[] {
-    const vip = ike.vip;
-    if (!vip) return [];
-    ike.vip = undefined;
-    if (vip.assignedTo === 'peer') {
-      this.pools.release(ike.id);
-      return [];
-    }
-    const out: Action[] = [];
-    for (const address of vip.addresses) {
-      const holders = this.hostVips.get(address);
-      if (!holders?.delete(ike.id) || holders.size > 0) continue;
-      this.hostVips.delete(address);
-      out.push({ kind: 'kernel', action: { op: 'removeVirtualIp', vip: { connection: ike.conn.name, ikeSaId: ike.id, address, prefixLength: isIPv4(address) ? 32 : 128 } } });
-    }
-    return out;
   }
 }

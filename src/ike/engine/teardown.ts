@@ -5,6 +5,7 @@ import { deletePayload } from '../codec/helpers.js';
 import type { EngineCore } from './core.js';
 import type { IkeSaState } from './state.js';
 import type { Action } from './actions.js';
+import { releaseVirtualIps } from './ike-vip.js';
 
 // ------------------------------------------------------------------------------ teardown
 
@@ -30,7 +31,7 @@ export function dropIkeSa(core: EngineCore, _now: number, ike: IkeSaState, reaso
     ike.children.delete(c.childId);
     out.push(...core.removeChildKernel(c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
   }
-  out.push(...core.releaseVirtualIps(ike));
+  out.push(...releaseVirtualIps(core, ike));
   for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...core.cancel(`ike:${ike.id}:${suffix}`));
   out.push(...core.abandonRequests(ike));
   for (const pending of ike.followupsNewChild.clear()) core.usedSpis.delete(pending.spiIn);
