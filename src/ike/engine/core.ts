@@ -12,7 +12,7 @@ import { decodeMessage } from '../codec/decode.js';
 import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
 import { encodeMessage } from '../codec/encode.js';
 import type { EngineOptions } from './api.js';
-import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, REAUTH_MARGIN_MS, REAUTH_TWIN_MARGIN_MS, type ReauthChild, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
 import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
 import { AddressPools, vipRequestPayload } from './virtual-ip.js';
 import { packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
@@ -25,6 +25,7 @@ import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekey
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { armDpd, onInformational } from './informational.js';
 import { leaseVirtualIps, moveVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
+import { armReauth, latestReauth, onReauthAuthResponse, reauthChildSettled, reauthenticates, reauthReplaces, retireForReauth } from './reauth.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -1044,7 +1045,7 @@ export class EngineCore {
     }
     if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
     payloads.push(...this.windowSizeNotify(conn));
-    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? this.onReauthAuthResponse(t, ike, resp) : this.onAuthResponse(t, ike, resp)));
+    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? onReauthAuthResponse(this, t, ike, resp) : this.onAuthResponse(t, ike, resp)));
   }
 
   onAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
@@ -1140,7 +1141,7 @@ export class EngineCore {
     }, (t, _h, resp) => {
       const fail = (reason: string): Action[] => {
         this.usedSpis.delete(spiIn);
-        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...this.reauthChildSettled(t, ike, cfg, reason)];
+        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...reauthChildSettled(this, t, ike, cfg, reason)];
       };
       const sel = this.ppkSelected(resp, offered);
       if (!sel.ok) return [...fail(sel.reason), ...deleteIkeSa(this, t, ike, `new Child SA: ${sel.reason}`, true)];
@@ -1453,29 +1454,11 @@ export class EngineCore {
     return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
   }
 
-  /**
-   * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
-   * SAs. As for simultaneous rekeys (RFC 7296 §2.8.2), the IKE SA whose IKE_SA_INIT holds the lowest
-   * of the four nonces is redundant; both peers compare the same nonces. It is deleted by the
-   * initiator of the survivor: only that peer knows the survivor is complete on both ends (it has the
-   * answer to its IKE_AUTH), so it can move its traffic there before the Delete. Twins are two IKE
-   * SAs of the connection made by IKE_SA_INIT, one initiated by each peer, that came up within
-   * TWIN_WINDOW_MS of each other; one made by a rekey, or one replaced hours later by a
-   * reauthentication, is no twin.
-   */
-  /**
-   * Whether `fresh` is our reauthentication of `old`: no twins. (The peer's reauthentication of an IKE SA
-   * established within TWIN_WINDOW_MS looks like a twin to us and is settled as one by the nonces.)
-   */
-  reauthenticates(fresh: IkeSaState, old: IkeSaState): boolean {
-    return fresh.reauthOf?.old === old || old.reauthBy === fresh;
-  }
-
   settleSimultaneousIkeSas(now: number, ike: IkeSaState): Action[] {
     if (ike.state !== 'established') return [];
     if (ike.fromRekey) return [];
     const twin = [...this.sas.values()].find(
-      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !this.reauthenticates(ike, o),
+      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !reauthenticates(this, ike, o),
     );
     if (!twin) return [];
     const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
@@ -1565,8 +1548,8 @@ export class EngineCore {
     if (reauthDue > 0) {
       // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
       const rekeyedFirst = rekeyArmed && (ike.expiresAt === 0 || ike.rekeyAt < ike.expiresAt);
-      ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, this.latestReauth(now, ike)));
-      out.push(this.armReauth(ike));
+      ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, latestReauth(this, now, ike)));
+      out.push(armReauth(this, ike));
     }
     if (ike.conn.ike.dpdDelay > 0) out.push(armDpd(this, now, ike));
     return out;
@@ -1696,11 +1679,11 @@ export class EngineCore {
     const child = this.addChild(now, ike, cfg, sa);
     const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } };
     const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } };
-    const replaced = this.reauthReplaces(ike, child);
+    const replaced = reauthReplaces(this, ike, child);
     // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
     // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
     let kernel: Action[] = [inbound, outbound, ...(this.policiesHeldByOther(child) ? [] : [{ kind: 'kernel' as const, action: { op: 'installPolicies' as const, spec: this.notePolicy(child.spec) } }])];
-    if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...this.retireForReauth(replaced.owner, replaced.child, child)];
+    if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...retireForReauth(this, replaced.owner, replaced.child, child)];
     else if (replaced) {
       // Responder of a reauthentication: the policies (per reqid) stay on the old SA until the old IKE SA goes.
       child.reauthSwitch = replaced.child;
@@ -1711,7 +1694,7 @@ export class EngineCore {
       this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
       ...this.espKeylog(child),
       ...this.childTimers(child),
-      ...(ike.reauthOf ? this.reauthChildSettled(now, ike, cfg, true) : []),
+      ...(ike.reauthOf ? reauthChildSettled(this, now, ike, cfg, true) : []),
     ];
   }
 
@@ -2105,240 +2088,6 @@ export class EngineCore {
       this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
       ...this.armIkeTimers(now, fresh, old.reauthAt),
     ];
-  }
-
-  // ------------------------------------------------------------------------------ reauthentication
-
-  /** The latest a reauthentication may start: a margin before the hard lifetime, so that it can finish in time. */
-  latestReauth(now: number, ike: IkeSaState): number {
-    if (ike.expiresAt === 0) return Number.MAX_SAFE_INTEGER;
-    return ike.expiresAt - Math.min(REAUTH_MARGIN_MS, Math.max(0, ike.expiresAt - now) / 10);
-  }
-
-  /** reauth_time minus a jitter of up to rand_time (as for rekeys), never after the hard lifetime; 0 when no time is left. */
-  nextReauthAt(now: number, ike: IkeSaState): number {
-    const c = ike.conn.ike;
-    const at = Math.min(this.jittered(now, c.reauthTime, c.lifetime.randTime), this.latestReauth(now, ike));
-    return at - now >= 1000 ? at : 0;
-  }
-
-  armReauth(ike: IkeSaState): Action {
-    return this.arm(`ike:${ike.id}:reauth`, ike.reauthAt, (t) => {
-      try {
-        return this.startReauth(t, ike);
-      } catch (e) {
-        return [this.event({ type: 'error', connection: ike.conn.name, message: `reauthentication of IKE SA ${ike.id} not started: ${(e as Error).message}` })];
-      }
-    });
-  }
-
-  /**
-   * RFC 7296 §2.8.3: a brand-new IKE SA (IKE_SA_INIT + IKE_AUTH, fresh authentication, no INITIAL_CONTACT)
-   * that re-creates every Child SA of `old` with the same selectors and reqids (the first in IKE_AUTH,
-   * the others with CREATE_CHILD_SA). The old IKE SA stays in use until all of them are installed.
-   */
-  startReauth(now: number, old: IkeSaState): Action[] {
-    if (this.sas.get(old.id) !== old || old.state !== 'established' || old.reauthBy) return [];
-    if (old.vip?.assignedTo === 'peer') {
-      // RFC 7296 §2.19: only an initiator asks for a virtual IP; ours would leave the peer without its address.
-      old.reauthAt = 0;
-      const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `IKE SA ${old.id} not reauthenticated: it holds a virtual IP leased to the peer, so only the peer can reauthenticate it (set reauth_time there)` })];
-      // Rekeyed instead, so that it does not run into its hard lifetime.
-      if (old.conn.ike.lifetime.rekeyTime > 0 && !this.timers.has(`ike:${old.id}:rekey`)) {
-        old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
-        out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
-      }
-      return out;
-    }
-    // The original responder's new IKE SA, up within TWIN_WINDOW_MS of the old one, would look to the
-    // peer like the twin of a simultaneous start (settled by the nonces): wait until that window is over.
-    const earliest = old.establishedAt + TWIN_WINDOW_MS + REAUTH_TWIN_MARGIN_MS;
-    if (!old.initiator && !old.fromRekey && now < earliest) {
-      old.reauthAt = earliest;
-      return [
-        this.event({ type: 'notice', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} deferred by ${Math.ceil((earliest - now) / 1000)} s: it came up too recently to be told from a simultaneous start` }),
-        this.armReauth(old),
-      ];
-    }
-    const children: ReauthChild[] = [...old.children.values()]
-      .filter((c) => c.state !== 'rekeyed' && c.state !== 'deleting')
-      .map((c) => ({ cfg: c.cfg, localTs: c.sa.localTs, remoteTs: c.sa.remoteTs, requested: false }));
-    const spiI = this.newIkeSpi();
-    const fresh = this.newIkeSa(old.conn, true, spiI, Buffer.alloc(8), old.local, old.remote, now);
-    fresh.reauthOf = { old, children };
-    const first = children[0];
-    if (first) {
-      first.requested = true;
-      fresh.authChild = { cfg: first.cfg, spiIn: 0, sent: [] };
-    }
-    old.reauthBy = fresh;
-    this.sas.set(fresh.id, fresh);
-    return [
-      ...this.cancel(`ike:${old.id}:reauth`),
-      // The reauthentication replaces the IKE SA: no rekey of it meanwhile.
-      ...this.cancel(`ike:${old.id}:rekey`),
-      this.event({ type: 'notice', connection: old.conn.name, message: `reauthenticating IKE SA ${old.id} as ${fresh.id} with ${children.length} Child SA(s) (RFC 7296 §2.8.3)` }),
-      ...this.sendInitRequest(now, fresh, undefined, undefined),
-    ];
-  }
-
-  /** IKE_AUTH answered for a reauthentication: the other Child SAs follow in CREATE_CHILD_SA exchanges. */
-  onReauthAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
-    const out = this.onAuthResponse(now, ike, payloads);
-    const r = ike.reauthOf;
-    if (!r || ike.state !== 'established') return out;
-    const first = r.children[0];
-    if (first && first.outcome === undefined) first.outcome = 'refused in IKE_AUTH';
-    for (const rc of r.children) {
-      if (rc.requested) continue;
-      rc.requested = true;
-      out.push(...this.createChildSa(now, ike, rc.cfg, undefined, undefined, false, reauthSelectors(rc)));
-    }
-    out.push(...this.settleReauth(now, ike));
-    return out;
-  }
-
-  /** One Child SA of a reauthentication was re-created (true) or not (why). */
-  reauthChildSettled(now: number, ike: IkeSaState, cfg: ChildConfig, outcome: true | string): Action[] {
-    const rc = ike.reauthOf?.children.find((c) => c.requested && c.outcome === undefined && c.cfg === cfg);
-    if (!rc) return [];
-    rc.outcome = outcome;
-    return this.settleReauth(now, ike);
-  }
-
-  /** Every Child SA re-created (or given up): only now is the old IKE SA deleted (make-before-break). */
-  settleReauth(now: number, fresh: IkeSaState): Action[] {
-    const r = fresh.reauthOf;
-    if (!r || r.children.some((c) => c.outcome === undefined)) return [];
-    fresh.reauthOf = undefined;
-    const old = r.old;
-    if (old.reauthBy === fresh) old.reauthBy = undefined;
-    const failed = r.children.filter((c) => c.outcome !== true);
-    const out: Action[] = [this.event({ type: 'notice', connection: fresh.conn.name, message: `IKE SA ${old.id} reauthenticated as ${fresh.id}: ${r.children.length - failed.length} of ${r.children.length} Child SA(s) moved` })];
-    if (failed.length > 0) {
-      out.push(this.event({ type: 'error', connection: fresh.conn.name, message: `reauthentication of IKE SA ${old.id}: Child SA(s) ${failed.map((c) => `'${c.cfg.name}' (${String(c.outcome)})`).join(', ')} not re-created, closed with the old IKE SA` }));
-    }
-    if (this.sas.get(old.id) === old) out.push(...deleteIkeSa(this, now, old, 'reauthenticated', true));
-    return out;
-  }
-
-  /** The reauthentication's new IKE SA failed: the old one keeps running and tries again a reauth interval later. */
-  reauthFailed(now: number, fresh: IkeSaState, reason: string, kind?: 'auth'): Action[] {
-    const old = fresh.reauthOf!.old;
-    fresh.reauthOf = undefined;
-    if (old.reauthBy !== fresh) return [];
-    old.reauthBy = undefined;
-    const alive = this.sas.get(old.id) === old && old.state === 'established';
-    const out: Action[] = [this.event({ type: 'error', connection: old.conn.name, message: `reauthentication of IKE SA ${old.id} failed: ${reason}${alive ? '; it stays in use until its hard lifetime' : ''}` })];
-    if (alive && old.conn.ike.reauthTime > 0 && !old.conn.passive) {
-      old.reauthAt = this.nextReauthAt(now, old);
-      if (old.reauthAt > 0) out.push(this.armReauth(old));
-    } else if (alive && old.conn.ike.lifetime.rekeyTime > 0) {
-      // An operator's reauthentication without reauth_time: the IKE SA goes back to being rekeyed.
-      old.rekeyAt = Math.max(old.rekeyAt, this.retryAt(now));
-      out.push(this.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? this.rekeyIkeSa(t, old) : [])));
-    }
-    if (alive && kind === 'auth' && fresh.sa) {
-      // The peer may hold the new IKE SA as established (we rejected its authentication after it
-      // accepted ours): one Delete without waiting for the answer, so that it forgets it and its
-      // Child SAs instead of switching to them when the old IKE SA goes.
-      out.push(this.send(fresh, sealMessage(fresh.sa, ExchangeType.INFORMATIONAL, fresh.nextRequestId++, false, [deletePayload(ProtocolId.IKE)], this.rng)));
-    }
-    return out;
-  }
-
-  /**
-   * The Child SA (and its IKE SA) that a new Child SA of `ike` replaces by reauthentication: the same
-   * connection and reqid under an older IKE SA. Initiator: the IKE SA being reauthenticated. Responder:
-   * an IKE SA already up before this one began (so not the twin of a simultaneous initiation).
-   */
-  reauthReplaces(ike: IkeSaState, child: ChildSaState): { owner: IkeSaState; child: ChildSaState } | undefined {
-    const live = (c: ChildSaState) => c !== child && c.cfg.reqid === child.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying');
-    if (ike.reauthOf) {
-      for (const s of [ike.reauthOf.old, ...this.sas.values()]) {
-        if (s === ike || s.conn.name !== ike.conn.name) continue;
-        const c = [...s.children.values()].find(live);
-        if (c) return { owner: s, child: c };
-      }
-      return undefined;
-    }
-    if (ike.initiator) return undefined;
-    const claimed = new Set([...ike.children.values()].map((c) => c.reauthSwitch));
-    for (const s of this.sas.values()) {
-      // Authenticated before this IKE SA began (an IKE SA rekey keeps that time): not the twin of a simultaneous initiation.
-      if (s === ike || s.conn.name !== ike.conn.name || s.state !== 'established' || s.authenticatedAt === 0 || s.authenticatedAt > ike.createdAt || s.remote.address !== ike.remote.address) continue;
-      const c = [...s.children.values()].find((x) => live(x) && !claimed.has(x));
-      if (c) return { owner: s, child: c };
-    }
-    return undefined;
-  }
-
-  /**
-   * Initiator of a reauthentication: the new Child SA's inbound and outbound SAs are installed; one
-   * UPDPOLICY moves the per-reqid outbound policy to it and the old outbound SA goes. The old inbound
-   * SA stays until the old IKE SA is gone plus the grace period (the peer switches on its Delete).
-   */
-  retireForReauth(owner: IkeSaState, found: ChildSaState, fresh: ChildSaState): Action[] {
-    // A rekey of it we answered but whose switch has not come: the policy still uses the SA it was to
-    // replace; the rekeyed SA never carried traffic and goes with the old IKE SA.
-    const old = found.pendingSwitch?.replaced ?? found;
-    if (found.pendingSwitch) found.pendingSwitch = undefined;
-    else owner.children.delete(found.childId);
-    old.state = 'rekeyed';
-    (owner.reauthRetired ??= []).push(old);
-    return [
-      ...this.cancel(`child:${old.childId}:rekey`),
-      ...this.cancel(`child:${old.childId}:expire`),
-      { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: old.sa.spiOut } },
-      { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
-      this.event({ type: 'child-rekeyed', connection: owner.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
-    ];
-  }
-
-  /** Inbound SAs of Child SAs moved away by a reauthentication: deleted a grace period after their IKE SA. */
-  retiredInboundGrace(now: number, ike: IkeSaState): Action[] {
-    const retired = ike.reauthRetired ?? [];
-    ike.reauthRetired = undefined;
-    return retired.map((c) =>
-      this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
-        this.usedSpis.delete(c.sa.spiIn);
-        return [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
-      }),
-    );
-  }
-
-  /**
-   * Responder of a reauthentication: the old IKE SA goes (its initiator deleted it once every new Child
-   * SA was installed, so the peer already sends on them): the outbound policies move to the new Child
-   * SAs, the old outbound SAs go, the old inbound SAs stay for the grace period.
-   */
-  handOverReauthenticated(old: IkeSaState): Action[] {
-    const out: Action[] = [];
-    for (const s of this.sas.values()) {
-      if (s === old || s.state !== 'established' || s.conn.name !== old.conn.name) continue;
-      for (const fresh of s.children.values()) {
-        if (!fresh.reauthSwitch) continue;
-        // The SA it replaces, or the one that replaced it by a Child SA rekey meanwhile (policies are per reqid).
-        const x = old.children.get(fresh.reauthSwitch.childId) === fresh.reauthSwitch ? fresh.reauthSwitch : [...old.children.values()].find((c) => c.cfg.reqid === fresh.cfg.reqid && (c.state === 'installed' || c.state === 'rekeying'));
-        if (!x) continue;
-        fresh.reauthSwitch = undefined;
-        // A rekey of it we answered but whose switch never came: the policy still uses the SA it was to replace;
-        // the unused rekeyed SA goes with the old IKE SA.
-        const current = x.pendingSwitch?.replaced ?? x;
-        if (x.pendingSwitch) x.pendingSwitch = undefined;
-        else old.children.delete(x.childId);
-        current.state = 'rekeyed';
-        out.push(
-          ...this.cancel(`child:${current.childId}:rekey`),
-          ...this.cancel(`child:${current.childId}:expire`),
-          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(fresh.spec), previousSpiOut: current.sa.spiOut } },
-          { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: current.spec } },
-          this.event({ type: 'child-rekeyed', connection: old.conn.name, child: current.cfg.name, oldSpiIn: current.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
-        );
-        (old.reauthRetired ??= []).push(current);
-      }
-    }
-    return out;
   }
 
   // ------------------------------------------------------------------------------ requests

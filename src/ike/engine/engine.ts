@@ -20,6 +20,7 @@ import { hex, retryTimer } from './state.js';
 import { tsText } from './selectors.js';
 import { EngineCore } from './core.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
+import { startReauth } from './reauth.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ export class Engine extends EngineCore implements IkeEngine {
     if (ike.conn.passive) throw new Error(`connection '${ike.conn.name}' is passive: it never initiates, so it does not reauthenticate`);
     if (ike.reauthBy) throw new Error(`IKE SA '${ikeSaId}' is already being reauthenticated (new IKE SA ${ike.reauthBy.id})`);
     if (ike.vip?.assignedTo === 'peer') throw new Error(`IKE SA '${ikeSaId}' holds a virtual IP leased to the peer: only the peer, which asks for it in IKE_AUTH, can reauthenticate it`);
-    return this.startReauth(now, ike);
+    return startReauth(this, now, ike);
   }
 
   rekeyIke(now: number, ikeSaId: string): Action[] {

@@ -6,13 +6,14 @@ import type { EngineCore } from './core.js';
 import type { IkeSaState } from './state.js';
 import type { Action } from './actions.js';
 import { releaseVirtualIps } from './ike-vip.js';
+import { handOverReauthenticated, reauthFailed, retiredInboundGrace } from './reauth.js';
 
 // ------------------------------------------------------------------------------ teardown
 
 export function deleteIkeSa(core: EngineCore, now: number, ike: IkeSaState, reason: string, tellPeer: boolean): Action[] {
   if (!tellPeer || !ike.sa || ike.state !== 'established') return dropIkeSa(core, now, ike, reason);
   ike.state = 'deleting';
-  const out: Action[] = [...core.handOverReauthenticated(ike)];
+  const out: Action[] = [...handOverReauthenticated(core, ike)];
   for (const c of [...ike.children.values()]) {
     ike.children.delete(c.childId);
     out.push(...core.removeChildKernel(c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
@@ -25,8 +26,8 @@ export function deleteIkeSa(core: EngineCore, now: number, ike: IkeSaState, reas
 
 /** Forget an IKE SA and everything under it, without telling the peer. */
 export function dropIkeSa(core: EngineCore, _now: number, ike: IkeSaState, reason: string, kind?: 'auth', quiet = false): Action[] {
-  const out: Action[] = [...core.handOverReauthenticated(ike), ...core.retiredInboundGrace(_now, ike)];
-  if (ike.reauthOf) out.push(...core.reauthFailed(_now, ike, reason, kind));
+  const out: Action[] = [...handOverReauthenticated(core, ike), ...retiredInboundGrace(core, _now, ike)];
+  if (ike.reauthOf) out.push(...reauthFailed(core, _now, ike, reason, kind));
   for (const c of [...ike.children.values()]) {
     ike.children.delete(c.childId);
     out.push(...core.removeChildKernel(c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
