@@ -17,15 +17,16 @@ import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput
 import { AddressPools, vipRequestPayload } from './virtual-ip.js';
 import { packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
-import { completeChildRekey, completeIkeRekey, kernelSpecOf, openMessage, type PendingChildRekey, type PendingIkeRekey, redundantRekey, type RekeyChildSa, type RekeyIkeSa, rekeyKernelActions, type RekeyPolicy, respondChildRekey, respondIkeRekey, sealMessage, startChildRekey, startIkeRekey } from './rekey-exchange.js';
+import { kernelSpecOf, openMessage, redundantRekey, type RekeyChildSa, type RekeyIkeSa, type RekeyPolicy, respondChildRekey, respondIkeRekey, sealMessage } from './rekey-exchange.js';
 import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, ppkAuthRequestNotifies, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk8784, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
-import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify, shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
+import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify } from './optimized-rekey.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { armDpd, onInformational } from './informational.js';
-import { leaseVirtualIps, moveVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
+import { leaseVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
 import { armReauth, latestReauth, onReauthAuthResponse, reauthChildSettled, reauthenticates, reauthReplaces, retireForReauth } from './reauth.js';
+import { acceptChildRekeyAsResponder, adoptRekeyedIkeSa, createRekeyedIkeSa, ikeRekeyNeedsFollowups, rekeyChildSa, rekeyIkeSa } from './rekey.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -89,7 +90,7 @@ export class EngineCore {
           if (!found) return [];
           const [ike, child] = found;
           if (ev.hard) return this.deleteChild(now, ike, child, 'hard lifetime expired in the kernel', true);
-          return this.rekeyChildSa(now, ike, child);
+          return rekeyChildSa(this, now, ike, child);
         }
         case 'action-failed': {
           this.log('error', { op: ev.action.op, error: ev.message }, 'kernel action failed');
@@ -1543,7 +1544,7 @@ export class EngineCore {
     if (lt.rekeyTime > 0) {
       ike.rekeyAt = this.jittered(now, lt.rekeyTime, lt.randTime);
       rekeyArmed = reauthDue === 0 || (c.reauthTime > lt.rekeyTime && ike.rekeyAt < reauthDue);
-      if (rekeyArmed) out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' && !ike.reauthBy ? this.rekeyIkeSa(t, ike) : [])));
+      if (rekeyArmed) out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' && !ike.reauthBy ? rekeyIkeSa(this, t, ike) : [])));
     }
     if (reauthDue > 0) {
       // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
@@ -1650,7 +1651,7 @@ export class EngineCore {
     if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => {
       // The Child SA may have moved to a new IKE SA (IKE SA rekey) since the timer was armed.
       const owner = this.ownerOf(child);
-      return owner ? this.rekeyChildSa(t, owner, child) : [];
+      return owner ? rekeyChildSa(this, t, owner, child) : [];
     }));
     if (child.expiresAt) out.push(this.arm(`child:${child.childId}:expire`, child.expiresAt, (t) => {
       const owner = this.ownerOf(child);
@@ -1746,350 +1747,6 @@ export class EngineCore {
     return out;
   }
 
-  // ------------------------------------------------------------------------------ rekeys
-
-  rekeyChildSa(now: number, ike: IkeSaState, child: ChildSaState): Action[] {
-    ike = this.ownerOf(child) ?? ike; // the Child SA may have moved with an IKE SA rekey
-    if (child.state !== 'installed' || ike.state !== 'established') return [];
-    child.state = 'rekeying';
-    const policy = this.policyFor(ike, child.cfg, child);
-    const optimized = shouldOptimizeChildRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, keMethods: child.sa.keMethods, configChanged: child.configChanged === true, refusedOnce: child.refusedOptimized });
-    return this.sendChildRekey(now, ike, child, policy, optimized, undefined);
-  }
-
-  sendChildRekey(now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
-    let pending: PendingChildRekey | undefined;
-    let offered: PpkConfig[] = [];
-    return this.request(
-      now,
-      ike,
-      ExchangeType.CREATE_CHILD_SA,
-      () => {
-        const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
-        pending = started.pending;
-        const ppk = this.ppkOffer(ike);
-        offered = ppk.offered;
-        return [...started.request, ...ppk.notifies];
-      },
-      (t, _h, resp) => {
-        const sel = this.ppkSelected(resp, offered);
-        if (!sel.ok) {
-          child.state = 'installed';
-          return deleteIkeSa(this, t, ike, `Child SA rekey: ${sel.reason}`, true);
-        }
-        const outcome = completeChildRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
-        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
-        return [...note, ...((): Action[] => {
-        switch (outcome.kind) {
-          case 'done':
-            return this.finishChildRekeyAsInitiator(t, ike, child, outcome.child, pending!.optimized, { ni: outcome.ni, nr: outcome.nr });
-          case 'fallback':
-            // §3: the peer could not honour the optimized request; a regular rekey of the same SA, now.
-            child.refusedOptimized = true;
-            return [this.event({ type: 'notice', connection: ike.conn.name, message: `optimized Child SA rekey refused (${outcome.reason}); falling back to a regular rekey` }), ...this.sendChildRekey(t, ike, child, policy, false, undefined)];
-          case 'retry-ke':
-            return this.sendChildRekey(t, ike, child, policy, false, outcome.method);
-          case 'followup':
-            return this.runFollowups(t, ike, outcome.followup, () => {
-              const done = outcome.finish(outcome.followup.secrets);
-              if (done.kind !== 'done') {
-                child.state = 'installed';
-                return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
-              }
-              return this.finishChildRekeyAsInitiator(this.lastNow, ike, child, done.child, pending!.optimized, { ni: done.ni, nr: done.nr });
-            }, (reason, fatal) => {
-              child.state = 'installed';
-              const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` })];
-              if (fatal) out.push(...deleteIkeSa(this, this.lastNow, ike, reason, true));
-              return out;
-            });
-          case 'failed': {
-            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND && (child.state === 'rekeyed' || this.ownerOf(child) === undefined)) {
-              // The peer's own rekey of this SA completed meanwhile (we answered it): ours is moot.
-              return [this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${child.cfg.name} was rekeyed by the peer while our rekey of it was in flight; ours is dropped` })];
-            }
-            child.state = 'installed';
-            if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return this.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
-            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
-            if (outcome.deleteIkeSa) out.push(...deleteIkeSa(this, t, ike, outcome.reason, true));
-            else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
-              out.push(this.arm(`child:${child.childId}:rekey`, this.retryAt(t), (t2) => this.rekeyChildSa(t2, ike, child)));
-            }
-            return out;
-          }
-        }
-        })()];
-      },
-    );
-  }
-
-  finishChildRekeyAsInitiator(now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
-    // The peer may have rekeyed the IKE SA while this exchange was in flight: finish where the Child SAs are.
-    ike = this.childHolder(ike);
-    if (ike.reauthRetired?.includes(old)) {
-      // A reauthentication moved this Child SA to the new IKE SA meanwhile: the rekeyed SA is not needed.
-      this.usedSpis.delete(sa.spiIn);
-      return [
-        this.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${old.cfg.name} rekeyed while its IKE SA was reauthenticated: deleting the rekeyed SA` }),
-        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
-      ];
-    }
-    // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
-    // made a redundant SA, which its initiator deletes; both peers reach the same verdict.
-    // The rival is the SA of the peer's rekey we answered: still waiting for its switch, or, when loss
-    // reordered the exchanges, already switched to by the peer's Delete of the old SA.
-    const rival = [...ike.children.values()].find((c) => c.pendingSwitch?.replaced === old) ?? old.replacedBy;
-    if (rival?.nonces && redundantRekey(nonces, rival.nonces) === 'a') {
-      this.usedSpis.delete(sa.spiIn);
-      return [
-        this.event({ type: 'notice', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
-        ...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
-      ];
-    }
-    const fresh = this.addChild(now, ike, old.cfg, sa);
-    fresh.nonces = nonces;
-    old.supersededBy = fresh;
-    this.usedSpis.add(sa.spiIn);
-    const actions = rekeyKernelActions(old.spec, this.notePolicy(fresh.spec), sa);
-    ike.children.delete(old.childId);
-    old.state = 'rekeyed';
-    this.counters.child++;
-    if (optimized) this.counters.optimized++;
-    const out: Action[] = [
-      ...this.cancel(`child:${old.childId}:rekey`),
-      ...this.cancel(`child:${old.childId}:expire`),
-      ...actions.now.map((a): Action => ({ kind: 'kernel', action: a })),
-      this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
-      ...this.espKeylog(fresh),
-      ...this.childTimers(fresh),
-    ];
-    // The peer keeps sending on the old SA until our Delete of it reaches it, so the old inbound SA
-    // stays until the Delete is answered plus the grace period for packets still in flight. Until then
-    // a timer bounded by the whole retransmission sequence guards against a leak if it never is.
-    const graceId = `child:${old.childId}:delete-grace`;
-    const removeOldInbound = () => {
-      this.usedSpis.delete(old.sa.spiIn);
-      return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
-    };
-    const grace = this.config.rekeyGraceTime * 1000;
-    out.push(this.arm(graceId, now + this.requestLifetime(ike) + grace, removeOldInbound));
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (this.timers.has(graceId) ? [this.arm(graceId, t + grace, removeOldInbound)] : [])));
-    return out;
-  }
-
-  /** The longest a request of this IKE SA can stay unanswered before its retransmissions give up. */
-  requestLifetime(ike: IkeSaState): number {
-    const r = ike.conn.ike.retransmit;
-    let total = 0;
-    for (let i = 0; i <= r.tries; i++) total += r.timeout * Math.pow(r.base, i) * 1000;
-    const limit = ike.conn.ike.dpdTimeout * 1000;
-    return limit > 0 ? Math.min(total, limit) : total;
-  }
-
-  rekeyIkeSa(now: number, ike: IkeSaState): Action[] {
-    if (ike.state !== 'established') return [];
-    const policy = this.policyFor(ike);
-    const optimized = shouldOptimizeIkeRekey({ negotiated: ike.sa!.optimizedNegotiated, enabled: ike.conn.optimizedRekey, configChanged: ike.configChanged === true, refusedOnce: ike.refusedOptimizedIke });
-    return this.sendIkeRekey(now, ike, policy, optimized);
-  }
-
-  sendIkeRekey(now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
-    let pending: PendingIkeRekey | undefined;
-    let offered: PpkConfig[] = [];
-    return this.request(
-      now,
-      ike,
-      ExchangeType.CREATE_CHILD_SA,
-      () => {
-        const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
-        pending = started.pending;
-        ike.ikeRekeyInFlight = true;
-        const ppk = this.ppkOffer(ike);
-        offered = ppk.offered;
-        return [...started.request, ...ppk.notifies];
-      },
-      (t, _h, resp) => {
-        ike.ikeRekeyInFlight = false;
-        const sel = this.ppkSelected(resp, offered);
-        if (!sel.ok) return deleteIkeSa(this, t, ike, `IKE SA rekey: ${sel.reason}`, true);
-        const outcome = completeIkeRekey(this.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
-        const note = outcome.kind === 'done' || outcome.kind === 'followup' ? this.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
-        return [...note, ...((): Action[] => {
-        if (outcome.kind === 'done' && ike.ikeRekeyCollision) return this.resolveIkeRekeyCollision(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
-        if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
-          // Ours failed (e.g. the peer had already switched and answered TEMPORARY_FAILURE), theirs
-          // succeeded: the peer's new IKE SA is the only one, so the Child SAs move there (§2.8.2).
-          return this.adoptPeerIkeRekey(t, ike, `our IKE SA rekey failed (${outcome.kind === 'failed' ? outcome.reason : outcome.kind}), the peer's succeeded`);
-        }
-        switch (outcome.kind) {
-          case 'done': {
-            const out = this.adoptRekeyedIkeSa(t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
-            // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
-            ike.state = 'deleting';
-            out.push(...this.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, ike, 'rekeyed', undefined, true), false, true));
-            return out;
-          }
-          case 'fallback':
-            ike.refusedOptimizedIke = true;
-            return this.sendIkeRekey(t, ike, policy, false);
-          case 'followup':
-            ike.ikeRekeyInFlight = true;
-            return this.runFollowups(t, ike, outcome.followup, () => {
-              ike.ikeRekeyInFlight = false;
-              const done = outcome.finish(outcome.followup.secrets);
-              if (done.kind !== 'done') return [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
-              const out = this.adoptRekeyedIkeSa(this.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
-              ike.state = 'deleting';
-              out.push(...this.request(this.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, ike, 'rekeyed', undefined, true), false, true));
-              return out;
-            }, (reason, fatal) => {
-              ike.ikeRekeyInFlight = false;
-              return [
-                this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed in IKE_FOLLOWUP_KE: ${reason}` }),
-                ...(fatal ? deleteIkeSa(this, this.lastNow, ike, reason, true) : []),
-              ];
-            });
-          case 'retry-ke':
-          case 'failed': {
-            // RFC 7296 §1.2/§2.7: INVALID_KE_PAYLOAD names the method the responder wants; try it once.
-            if (outcome.kind === 'retry-ke' && keMethod === undefined && outcome.method !== pending!.ke.method && ike.state === 'established') return this.sendIkeRekey(t, ike, policy, false, outcome.method);
-            const out: Action[] = [this.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed: ${outcome.kind === 'failed' ? outcome.reason : outcome.kind}` })];
-            // RFC 7296 §2.25: TEMPORARY_FAILURE (e.g. the peer is busy with a Child SA) -> retry a little later.
-            if (outcome.kind === 'failed' && outcome.notify === NotifyType.TEMPORARY_FAILURE && ike.state === 'established') {
-              ike.rekeyAt = this.retryAt(t);
-              out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t2) => this.rekeyIkeSa(t2, ike)));
-            }
-            return out;
-          }
-        }
-        })()];
-      },
-      false,
-      true, // exclusive: no Child SA exchange may straddle the switch to the new IKE SA
-    );
-  }
-
-  /**
-   * RFC 7296 §2.8.2: both exchanges of a simultaneous IKE SA rekey completed. The one holding the lowest
-   * of the four nonces made a redundant IKE SA, which its initiator deletes; the Child SAs move to the
-   * other one, and the initiator of the surviving SA deletes the old IKE SA. Both peers compare the
-   * same four nonces, so both reach the same verdict.
-   */
-  resolveIkeRekeyCollision(now: number, old: IkeSaState, ours: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
-    const theirs = old.ikeRekeyCollision!;
-    old.ikeRekeyCollision = undefined;
-    if (redundantRekey({ ni, nr }, theirs) === 'a') {
-      // Ours is redundant: bring it up only to delete it, adopt the peer's, and let the peer delete the old SA.
-      const redundant = this.createRekeyedIkeSa(now, old, ours, ni, nr);
-      redundant.state = 'rekeyed';
-      const out = this.adoptPeerIkeRekey(now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
-      out.push(...this.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, redundant, 'redundant', undefined, true), false, true));
-      return out;
-    }
-    // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
-    theirs.fresh.state = 'rekeyed';
-    const out: Action[] = [
-      this.event({ type: 'notice', connection: old.conn.name, message: "simultaneous IKE SA rekey: the peer's holds the lowest nonce and is redundant, keeping ours (RFC 7296 §2.8.2)" }),
-      this.forgetUnlessDeleted(theirs.fresh),
-      ...this.adoptRekeyedIkeSa(now, old, ours, ni, nr, optimized),
-    ];
-    old.state = 'deleting';
-    out.push(...this.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(this, t2, old, 'rekeyed', undefined, true), false, true));
-    return out;
-  }
-
-  /** The peer's new IKE SA (answered in a collision) survives: it takes the Child SAs; the peer deletes the old one. */
-  adoptPeerIkeRekey(now: number, old: IkeSaState, why: string, collision = old.ikeRekeyCollision): Action[] {
-    old.ikeRekeyCollision = undefined;
-    const fresh = collision!.fresh;
-    this.moveChildren(old, fresh);
-    fresh.establishedAt = now;
-    this.counters.ike++;
-    if (collision!.optimized) this.counters.optimized++;
-    return [
-      this.event({ type: 'notice', connection: old.conn.name, message: why }),
-      ...this.cancel(`ike:${old.id}:rekey`),
-      ...this.cancel(`ike:${old.id}:dpd`),
-      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized: collision!.optimized }),
-      ...this.armIkeTimers(now, fresh, old.reauthAt),
-      // The peer, initiator of the surviving SA, deletes the old one; should it never do so, forget it.
-      this.forgetUnlessDeleted(old),
-    ];
-  }
-
-  /** A replaced IKE SA the peer is expected to delete: dropped silently if it has not after a while. */
-  forgetUnlessDeleted(ike: IkeSaState): Action {
-    return this.arm(`ike:${ike.id}:half-open`, this.lastNow + HALF_OPEN_TIMEOUT_MS, (t) => (this.sas.get(ike.id) === ike ? dropIkeSa(this, t, ike, 'replaced', undefined, true) : []));
-  }
-
-  /** A new IKE SA made by a rekey of `old`, inheriting its negotiated properties, without Child SAs yet. */
-  createRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer): IkeSaState {
-    const fresh = this.newIkeSa(old.conn, sa.originalInitiator, sa.spiI, sa.spiR, old.local, old.remote, now);
-    fresh.sa = sa;
-    fresh.ni = ni;
-    fresh.nr = nr;
-    fresh.state = 'established';
-    fresh.establishedAt = now;
-    fresh.natLocal = old.natLocal;
-    fresh.natRemote = old.natRemote;
-    fresh.childPfsInfo = old.childPfsInfo;
-    fresh.fragmentation = old.fragmentation;
-    fresh.peerHashes = old.peerHashes;
-    fresh.authenticatedAt = old.authenticatedAt;
-    // RFC 9867: USE_PPK_INT, agreed at setup, holds for the IKE SA's successors; each of their
-    // CREATE_CHILD_SA exchanges negotiates its own PPK.
-    fresh.ppkMode = old.ppkMode;
-    fresh.id = hex(sa.originalInitiator ? sa.spiI : sa.spiR);
-    fresh.fromRekey = true;
-    this.sas.set(fresh.id, fresh);
-    return fresh;
-  }
-
-  moveChildren(old: IkeSaState, fresh: IkeSaState): void {
-    moveVirtualIps(this, old, fresh);
-    for (const [id, c] of old.children) fresh.children.set(id, c);
-    old.children.clear();
-    old.state = 'rekeyed';
-    old.successor = fresh;
-    // A reauthentication under way follows the Child SAs: it replaces the rekeyed IKE SA.
-    const reauth = old.reauthBy;
-    if (reauth?.reauthOf?.old === old) {
-      reauth.reauthOf.old = fresh;
-      fresh.reauthBy = reauth;
-      old.reauthBy = undefined;
-    }
-  }
-
-  /**
-   * The IKE SA that holds the Child SAs of `ike` now. A Child SA exchange that began on an IKE SA
-   * since rekeyed (a Delete still on its way, a response arriving late) acts on the Child SAs where
-   * they moved.
-   */
-  childHolder(ike: IkeSaState): IkeSaState {
-    let holder = ike;
-    while (holder.state === 'rekeyed' && holder.successor) holder = holder.successor;
-    return holder;
-  }
-
-  /** Whether our IKE SA rekey would be finished by IKE_FOLLOWUP_KE exchanges (RFC 9370 additional key exchanges). */
-  ikeRekeyNeedsFollowups(ike: IkeSaState): boolean {
-    return ike.sa!.keMethods.length > 1 || ike.conn.ike.proposals.some((p) => p.addKe.some((k) => k.some((m) => m !== 0)));
-  }
-
-  /** Move the Child SAs to the new IKE SA created by a rekey; message IDs restart at 0 (§2.18). */
-  adoptRekeyedIkeSa(now: number, old: IkeSaState, sa: RekeyIkeSa, ni: Buffer, nr: Buffer, optimized: boolean): Action[] {
-    const fresh = this.createRekeyedIkeSa(now, old, sa, ni, nr);
-    this.moveChildren(old, fresh);
-    this.counters.ike++;
-    if (optimized) this.counters.optimized++;
-    return [
-      ...this.cancel(`ike:${old.id}:rekey`),
-      ...this.cancel(`ike:${old.id}:dpd`),
-      this.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
-      ...this.armIkeTimers(now, fresh, old.reauthAt),
-    ];
-  }
-
   // ------------------------------------------------------------------------------ requests
 
   onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
@@ -2116,33 +1773,6 @@ export class EngineCore {
     }
   }
 
-  /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
-  acceptChildRekeyAsResponder(now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa, nonces: { ni: Buffer; nr: Buffer }): { before: Action[]; after: Action[] } {
-    const fresh = this.addChild(now, ike, target.cfg, sa);
-    fresh.nonces = nonces;
-    fresh.pendingSwitch = { replaced: target, replacedState: target.state };
-    target.replacedBy = fresh;
-    ike.children.delete(target.childId);
-    target.state = 'rekeyed';
-    this.counters.child++;
-    const optimized = sa.createdBy === 'optimized-rekey';
-    if (optimized) this.counters.optimized++;
-    return {
-      before: [
-        ...this.cancel(`child:${target.childId}:rekey`),
-        ...this.cancel(`child:${target.childId}:expire`),
-        // New inbound before the response; new outbound installed but unused until the old SA's Delete.
-        { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysIn) } },
-        { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: this.keysOf(sa.keysOut) } },
-      ],
-      after: [
-        this.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
-        ...this.espKeylog(fresh),
-        ...this.childTimers(fresh),
-      ],
-    };
-  }
-
   /** IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4): one more key exchange of a pending Child or IKE SA. */
   onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
     const child = ike.followupsChild.handleRequest(now, payloads);
@@ -2154,7 +1784,7 @@ export class EngineCore {
       if (!child.done) return { response: child.response, after: {} };
       const target = [...ike.children.values()].find((c) => c.sa === child.context.old);
       if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
-      return { response: child.response, after: this.acceptChildRekeyAsResponder(now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
+      return { response: child.response, after: acceptChildRekeyAsResponder(this, now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
     }
     const created = ike.followupsNewChild.handleRequest(now, payloads);
     if (created.ok || created.context !== undefined || created.notify !== NotifyType.STATE_NOT_FOUND) {
@@ -2171,7 +1801,7 @@ export class EngineCore {
     if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
     if (!rekey.done) return { response: rekey.response, after: {} };
     const fresh = rekey.context.finish(rekey.secrets);
-    return { response: rekey.response, after: { after: this.adoptRekeyedIkeSa(now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
+    return { response: rekey.response, after: { after: adoptRekeyedIkeSa(this, now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
   }
 
   onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
@@ -2196,12 +1826,12 @@ export class EngineCore {
         target.state = 'rekeying';
         return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
       }
-      const accepted = this.acceptChildRekeyAsResponder(now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
+      const accepted = acceptChildRekeyAsResponder(this, now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
       if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
       return { response: [...answer.response, ...ppk.reply], after: accepted };
     }
     if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
-      if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || this.ikeRekeyNeedsFollowups(ike))) {
+      if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || ikeRekeyNeedsFollowups(this, ike))) {
         // A second collision, or one whose SAs would only be finished by IKE_FOLLOWUP_KE exchanges
         // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
         return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
@@ -2217,11 +1847,11 @@ export class EngineCore {
       if (ike.ikeRekeyInFlight) {
         // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
         // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
-        const fresh = this.createRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr);
+        const fresh = createRekeyedIkeSa(this, now, ike, answer.ike, answer.ni, answer.nr);
         ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
         return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
       }
-      return { response: answer.response, after: { after: [...ppkNote, ...this.adoptRekeyedIkeSa(now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
+      return { response: answer.response, after: { after: [...ppkNote, ...adoptRekeyedIkeSa(this, now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
     }
     return this.respondCreateChildSa(now, ike, payloads);
   }

@@ -21,6 +21,7 @@ import { tsText } from './selectors.js';
 import { EngineCore } from './core.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { startReauth } from './reauth.js';
+import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -71,13 +72,13 @@ export class Engine extends EngineCore implements IkeEngine {
   rekeyIke(now: number, ikeSaId: string): Action[] {
     const ike = this.sas.get(ikeSaId);
     if (!ike || ike.state !== 'established') throw new Error(`no established IKE SA '${ikeSaId}'`);
-    return this.rekeyIkeSa(now, ike);
+    return rekeyIkeSa(this, now, ike);
   }
 
   rekeyChild(now: number, childId: number): Action[] {
     for (const ike of this.sas.values()) {
       const child = ike.children.get(childId);
-      if (child && ike.state === 'established') return this.rekeyChildSa(now, ike, child);
+      if (child && ike.state === 'established') return rekeyChildSa(this, now, ike, child);
     }
     throw new Error(`no installed Child SA with id ${childId}`);
   }

@@ -8,6 +8,7 @@ import type { EngineCore } from './core.js';
 import type { IkeSaState, RequestAfter } from './state.js';
 import type { Action } from './actions.js';
 import { dropIkeSa } from './teardown.js';
+import { adoptPeerIkeRekey, childHolder } from './rekey.js';
 
 export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
   const delay = ike.conn.ike.dpdDelay * 1000;
@@ -29,7 +30,7 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
     if (ike.ikeRekeyCollision && ike.state === 'established') {
       // RFC 7296 §2.8.2: the peer's rekey (answered while ours was in flight) survived and the peer
       // deletes the old IKE SA: the Child SAs move to its new IKE SA; our own exchange is abandoned.
-      const out = core.adoptPeerIkeRekey(now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
+      const out = adoptPeerIkeRekey(core, now, ike, "the peer deleted the IKE SA after its rekey won a collision; moving the Child SAs to its new IKE SA");
       ike.ikeRekeyInFlight = false;
       return { response: [], after: { after: [...out, ...dropIkeSa(core, now, ike, 'rekeyed', undefined, true)] } };
     }
@@ -40,7 +41,7 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
   const response: Payload[] = [];
   const after: Action[] = [];
   const closed: ChildConfig[] = [];
-  ike = core.childHolder(ike);
+  ike = childHolder(core, ike);
   for (const d of deletes) {
     if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
     const ours: Buffer[] = [];

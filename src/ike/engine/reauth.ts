@@ -10,6 +10,7 @@ import type { Action } from './actions.js';
 import { reauthSelectors } from './selectors.js';
 import { deleteIkeSa } from './teardown.js';
 import { sealMessage } from './rekey-exchange.js';
+import { rekeyIkeSa } from './rekey.js';
 
 /**
  * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
@@ -68,7 +69,7 @@ export function startReauth(core: EngineCore, now: number, old: IkeSaState): Act
     // Rekeyed instead, so that it does not run into its hard lifetime.
     if (old.conn.ike.lifetime.rekeyTime > 0 && !core.timers.has(`ike:${old.id}:rekey`)) {
       old.rekeyAt = Math.max(old.rekeyAt, core.retryAt(now));
-      out.push(core.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? core.rekeyIkeSa(t, old) : [])));
+      out.push(core.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? rekeyIkeSa(core, t, old) : [])));
     }
     return out;
   }
@@ -158,7 +159,7 @@ export function reauthFailed(core: EngineCore, now: number, fresh: IkeSaState, r
   } else if (alive && old.conn.ike.lifetime.rekeyTime > 0) {
     // An operator's reauthentication without reauth_time: the IKE SA goes back to being rekeyed.
     old.rekeyAt = Math.max(old.rekeyAt, core.retryAt(now));
-    out.push(core.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? core.rekeyIkeSa(t, old) : [])));
+    out.push(core.arm(`ike:${old.id}:rekey`, old.rekeyAt, (t) => (old.state === 'established' && !old.reauthBy ? rekeyIkeSa(core, t, old) : [])));
   }
   if (alive && kind === 'auth' && fresh.sa) {
     // The peer may hold the new IKE SA as established (we rejected its authentication after it
