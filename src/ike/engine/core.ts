@@ -4,20 +4,20 @@
 import { randomBytes } from 'node:crypto';
 import type { ChildConfig, ConnectionConfig, EngineConfig, PpkConfig } from '../config.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
-import { applyPpk, cookieSecretVersion, createIkeSaProtections, createPrf, deriveChildKeys, deriveIkeSaKeys, encodeIdentity, encodeSignatureHashAlgorithms, getKeMethod, identityMatches, idPayloadBody, KeError, makeCookie, natDetectionHash, parseSignatureHashAlgorithms, pemToDer, ppkMixedSkD, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyCookie, verifyPskAuth } from '../crypto/index.js';
+import { applyPpk, cookieSecretVersion, createIkeSaProtections, createPrf, deriveIkeSaKeys, encodeIdentity, encodeSignatureHashAlgorithms, getKeMethod, identityMatches, idPayloadBody, KeError, makeCookie, natDetectionHash, parseSignatureHashAlgorithms, pemToDer, ppkMixedSkD, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyCookie, verifyPskAuth } from '../crypto/index.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
-import type { IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
+import type { IkeHeader, Payload } from '../codec/types.js';
 import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getKe, getNonce, getSa, getTsi, getTsr, idPayload, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
 import { decodeMessage } from '../codec/decode.js';
 import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
 import { encodeMessage } from '../codec/encode.js';
 import type { EngineOptions } from './api.js';
-import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, policyKey, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
-import type { Action, ChildSaKernelSpec, Endpoint, EngineEvent, KernelEventInput, SaKeys } from './actions.js';
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
+import type { Action, Endpoint, EngineEvent } from './actions.js';
 import { AddressPools, vipRequestPayload } from './virtual-ip.js';
-import { packetSelectors, type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
+import { type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
-import { kernelSpecOf, openMessage, redundantRekey, type RekeyChildSa, type RekeyIkeSa, type RekeyPolicy, respondChildRekey, respondIkeRekey, sealMessage } from './rekey-exchange.js';
+import { openMessage, redundantRekey, type RekeyIkeSa, type RekeyPolicy, sealMessage } from './rekey-exchange.js';
 import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, ppkAuthRequestNotifies, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk8784, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
 import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
@@ -25,8 +25,9 @@ import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekey
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { armDpd, onInformational } from './informational.js';
 import { leaseVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
-import { armReauth, latestReauth, onReauthAuthResponse, reauthChildSettled, reauthenticates, reauthReplaces, retireForReauth } from './reauth.js';
-import { acceptChildRekeyAsResponder, adoptRekeyedIkeSa, createRekeyedIkeSa, ikeRekeyNeedsFollowups, rekeyChildSa, rekeyIkeSa } from './rekey.js';
+import { armReauth, latestReauth, onReauthAuthResponse, reauthenticates } from './reauth.js';
+import { rekeyIkeSa } from './rekey.js';
+import { createChildSa, deleteChild, handOverPolicies, installChild, keysOf, makeChild, onCreateChildSa, onFollowupKe } from './child-sa.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -68,49 +69,6 @@ export class EngineCore {
     this.wallClock = options.wallClock ?? (() => Date.now());
   }
 
-  onKernelEvent(now: number, ev: KernelEventInput): Action[] {
-    try {
-      switch (ev.type) {
-        case 'acquire': {
-          for (const conn of this.config.connections) {
-            const child = conn.children.find((c) => c.reqid === ev.reqid);
-            if (!child) continue;
-            const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state !== 'deleting' && s.state !== 'rekeyed');
-            if (existing) {
-              // An IKE SA exists: create the Child SA in it, unless it is up or being set up already.
-              if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name)) return [];
-              return this.createChildSa(now, existing, child, undefined, packetSelectors(ev.selector));
-            }
-            return this.initiate(now, conn.name, child.name, packetSelectors(ev.selector));
-          }
-          return [];
-        }
-        case 'expire': {
-          const found = this.findChildBySpi(ev.spi);
-          if (!found) return [];
-          const [ike, child] = found;
-          if (ev.hard) return this.deleteChild(now, ike, child, 'hard lifetime expired in the kernel', true);
-          return rekeyChildSa(this, now, ike, child);
-        }
-        case 'action-failed': {
-          this.log('error', { op: ev.action.op, error: ev.message }, 'kernel action failed');
-          const spec = 'spec' in ev.action ? ev.action.spec : undefined;
-          const out: Action[] = [{ kind: 'event', event: { type: 'error', ...(spec ? { connection: spec.connection } : {}), message: `kernel ${ev.action.op} failed: ${ev.message}` } }];
-          if (spec && (ev.action.op === 'installInboundSa' || ev.action.op === 'installOutboundSa' || ev.action.op === 'installPolicies')) {
-            const found = this.findChildBySpi(spec.spiIn);
-            if (found) out.push(...this.deleteChild(now, found[0], found[1], `kernel refused ${ev.action.op}`, true));
-          }
-          return out;
-        }
-        default:
-          return [];
-      }
-    } catch (e) {
-      this.log('error', { error: (e as Error).message }, 'kernel event handling failed');
-      return [];
-    }
-  }
-
   initiate(now: number, connection: string, childName?: string, packet?: PacketSelectors): Action[] {
     const conn = this.config.connections.find((c) => c.name === connection);
     if (!conn) throw new Error(`unknown connection '${connection}'`);
@@ -122,7 +80,7 @@ export class EngineCore {
     const existing = [...this.sas.values()].find((s) => s.conn.name === conn.name && s.state === 'established');
     if (existing && child) {
       if ([...existing.children.values()].some((c) => c.cfg.name === child.name)) throw new Error(`child '${child.name}' of '${connection}' is already up`);
-      return this.createChildSa(now, existing, child, undefined, packet);
+      return createChildSa(this, now, existing, child, undefined, packet);
     }
     // An IKE SA of ours for the connection is still being set up: join it instead of starting a
     // second one (which would negotiate the same Child SA twice and install its policies twice).
@@ -253,7 +211,7 @@ export class EngineCore {
         const acts: Action[] = [];
         for (const name of restart) {
           const cfg = ike.conn.children.find((c) => c.name === name);
-          if (cfg && !up.has(name)) acts.push(...this.createChildSa(t, ike, cfg));
+          if (cfg && !up.has(name)) acts.push(...createChildSa(this, t, ike, cfg));
         }
         return acts;
       }));
@@ -497,11 +455,11 @@ export class EngineCore {
     for (const child of [...ike.children.values()]) {
       if (!child.spec.encap) continue;
       if (remote.address !== before.address) {
-        out.push(...this.deleteChild(now, ike, child, 'the peer moved to another address', true), ...this.createChildSa(now, ike, child.cfg));
+        out.push(...deleteChild(this, now, ike, child, 'the peer moved to another address', true), ...createChildSa(this, now, ike, child.cfg));
         continue;
       }
       child.spec = { ...child.spec, encap: { ...child.spec.encap, remotePort: remote.port } };
-      out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: this.keysOf(child.sa.keysIn), keysOut: this.keysOf(child.sa.keysOut) } });
+      out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: keysOf(this, child.sa.keysIn), keysOut: keysOf(this, child.sa.keysOut) } });
     }
     return out;
   }
@@ -1091,7 +1049,7 @@ export class EngineCore {
       if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED && ike.authChildPacket) {
         // RFC 7296 §3.10.1: the peer takes only one address pair: ask again for the triggering packet's.
         this.usedSpis.delete(pending.spiIn);
-        out.push(...this.createChildSa(now, ike, pending.cfg, undefined, ike.authChildPacket, true));
+        out.push(...createChildSa(this, now, ike, pending.cfg, undefined, ike.authChildPacket, true));
         return out;
       }
       if (!sar || !tsi || !tsr) {
@@ -1113,186 +1071,13 @@ export class EngineCore {
         return out;
       }
       const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const child = this.makeChild(ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
-      out.push(...this.installChild(now, ike, child, pending.cfg));
+      const child = makeChild(this, ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
+      out.push(...installChild(this, now, ike, child, pending.cfg));
     }
     // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
-    if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...this.createChildSa(now, ike, cfg));
+    if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...createChildSa(this, now, ike, cfg));
     ike.extraChildren.clear();
     out.push(...this.settleSimultaneousIkeSas(now, ike));
-    return out;
-  }
-
-  /** CREATE_CHILD_SA for an additional Child SA (RFC 7296 §1.3.1): SA, Ni, [KEi], TSi, TSr. */
-  createChildSa(now: number, ike: IkeSaState, cfg: ChildConfig, keMethod?: number, packet?: PacketSelectors, packetOnly = false, selectors?: [Payload, Payload]): Action[] {
-    const spiIn = this.newEspSpi();
-    const ni = Buffer.from(this.rng(NONCE_LENGTH));
-    const sent = proposalsToSa(cfg.espProposals, 'esp');
-    const method = keMethod ?? cfg.espProposals[0]?.ke.find((m) => m !== 0);
-    const ke = method !== undefined ? { method, init: getKeMethod(method)!.initiate(this.rng) } : undefined;
-    const payloads: Payload[] = [saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))), noncePayload(ni)];
-    if (ke) payloads.push(kePayload(ke.method, ke.init.publicData));
-    payloads.push(...(selectors ?? requestSelectors(cfg, packet, packetOnly)));
-    if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    let offered: PpkConfig[] = [];
-    return this.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
-      const ppk = this.ppkOffer(ike);
-      offered = ppk.offered;
-      return [...payloads, ...ppk.notifies];
-    }, (t, _h, resp) => {
-      const fail = (reason: string): Action[] => {
-        this.usedSpis.delete(spiIn);
-        return [this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...reauthChildSettled(this, t, ike, cfg, reason)];
-      };
-      const sel = this.ppkSelected(resp, offered);
-      if (!sel.ok) return [...fail(sel.reason), ...deleteIkeSa(this, t, ike, `new Child SA: ${sel.reason}`, true)];
-      const skD = sel.ppk ? this.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
-      const err = findErrorNotify(resp);
-      if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
-        this.usedSpis.delete(spiIn);
-        return this.createChildSa(t, ike, cfg, err.data.readUInt16BE(0), packet, packetOnly, selectors);
-      }
-      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED) {
-        // RFC 7296 §3.10.1: ask again for just the traffic we forward: the packet that triggered us.
-        if (packet && !packetOnly) {
-          this.usedSpis.delete(spiIn);
-          return this.createChildSa(t, ike, cfg, keMethod, packet, true);
-        }
-        return fail(packet ? 'the peer refused even the single address pair of the triggering packet (SINGLE_PAIR_REQUIRED)' : 'the peer accepts only a single address pair (SINGLE_PAIR_REQUIRED), and no packet triggered this Child SA to name one: use start_action: trap or narrower traffic selectors');
-      }
-      if (err) return fail(`peer answered notify ${err.notifyType}`);
-      const sar = getSa(resp);
-      const nonce = getNonce(resp);
-      const tsi = getTsi(resp);
-      const tsr = getTsr(resp);
-      if (!sar || !nonce || !tsi || !tsr) return fail('response lacks SA, Nonce or TS payloads');
-      let chosen: ChosenAlgorithms;
-      try {
-        chosen = checkAccepted(sent, sar.proposals, 'esp');
-      } catch (e) {
-        return fail((e as Error).message);
-      }
-      const p = sar.proposals[0]!;
-      if (p.spi.length !== 4) return fail('responder SPI is not 4 octets');
-      // RFC 9370 §2.2.4: the additional key exchanges follow the CREATE_CHILD_SA KE, which must exist.
-      if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return fail('additional key exchanges negotiated without a KE method');
-      const secrets: Buffer[] = [];
-      if (chosen.ke !== undefined) {
-        const kr = getKe(resp);
-        if (!ke || !kr || kr.group !== ke.method || chosen.ke !== ke.method) return fail('KE payload missing or of another method');
-        try {
-          secrets.push(ke.init.finish(kr.data));
-        } catch (e) {
-          return fail((e as Error).message);
-        }
-      }
-      const localTs = ourTs(this, ike, tsi.selectors);
-      if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
-      const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
-      const nr = Buffer.from(nonce.data);
-      const finish = (all: Buffer[], at: number) => [
-        ...this.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
-        ...this.installChild(at, ike, this.makeChild(ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
-      ];
-      const more = keMethodsOf(chosen).slice(1);
-      if (more.length === 0) {
-        if (findNotify(resp, NotifyType.ADDITIONAL_KEY_EXCHANGE)) return fail('ADDITIONAL_KEY_EXCHANGE without negotiated additional key exchanges');
-        return finish(secrets, t);
-      }
-      // RFC 9370 §2.2.4: one IKE_FOLLOWUP_KE per additional method; nothing reaches the kernel before the
-      // last one, whose secret completes KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n)).
-      const followup = new FollowupKeInitiator(more, secrets, this.rng);
-      const started = followup.start(resp);
-      if (!started.ok) return fail(started.reason);
-      return this.runFollowups(t, ike, followup, () => finish(followup.secrets, this.lastNow), (reason, fatal) => {
-        const out = fail(`IKE_FOLLOWUP_KE: ${reason}`);
-        if (fatal) out.push(...deleteIkeSa(this, this.lastNow, ike, reason, true));
-        return out;
-      });
-    });
-  }
-
-  /** Responder of CREATE_CHILD_SA for a new Child SA: narrow TS, select, key, install before answering. */
-  respondCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
-    const refuse = (n: number, message: string, data: Buffer = Buffer.alloc(0)) => ({ response: [notify(n, data)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a new Child SA: ${message}` })] } });
-    const sai = getSa(payloads);
-    const nonce = getNonce(payloads);
-    const tsi = getTsi(payloads);
-    const tsr = getTsr(payloads);
-    if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
-    const kp = getKe(payloads);
-    const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => peerTs(this, ike, sels));
-    if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
-    const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
-    if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
-    const chosen = selected.chosen;
-    if (chosen.addKe.some((m) => m !== undefined) && chosen.ke === undefined) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'additional key exchanges negotiated without a KE method');
-    const offered = sai.proposals.find((p) => p.num === selected.proposalNumber)!;
-    if (offered.spi.length !== 4) return refuse(NotifyType.INVALID_SYNTAX, 'proposal SPI is not 4 octets');
-    const nr = Buffer.from(this.rng(NONCE_LENGTH));
-    const secrets: Buffer[] = [];
-    const response: Payload[] = [];
-    const spiIn = this.newEspSpi();
-    let keReply: Payload | undefined;
-    if (chosen.ke !== undefined) {
-      if (!kp || kp.group !== chosen.ke) {
-        this.usedSpis.delete(spiIn);
-        const d = Buffer.alloc(2);
-        d.writeUInt16BE(chosen.ke);
-        return refuse(NotifyType.INVALID_KE_PAYLOAD, `KE payload must use method ${chosen.ke}`, d);
-      }
-      try {
-        const r = getKeMethod(kp.group)!.respond(kp.data, this.rng);
-        secrets.push(r.sharedSecret);
-        keReply = kePayload(kp.group, r.publicData);
-      } catch (e) {
-        this.usedSpis.delete(spiIn);
-        return refuse(NotifyType.INVALID_SYNTAX, (e as Error).message);
-      }
-    }
-    const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-    const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
-    const cfg = picked.cfg;
-    const ni = Buffer.from(nonce.data);
-    const spiOut = offered.spi.readUInt32BE(0);
-    const ppk = this.ppkAnswer(ike, payloads);
-    const skD = ppk.ppk ? this.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
-    const build = (all: Buffer[]) => this.makeChild(ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
-    response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
-    if (keReply) response.push(keReply);
-    response.push(tsPayload(PayloadType.TSi, picked.remote), tsPayload(PayloadType.TSr, picked.local));
-    if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    response.push(...ppk.reply);
-    // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
-    // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
-    const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
-    if (link) return { response: [...response, link], after: { after: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
-    return { response, after: { before: [...this.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...this.installChild(now, ike, build(secrets), cfg)] } };
-  }
-
-  /**
-   * One timer per IKE SA for the responder's IKE_FOLLOWUP_KE chains: a chain whose next request does
-   * not come in time is abandoned (RFC 9370 §2.2.4; FOLLOWUP_STATE_TIMEOUT_MS), leaving no state.
-   */
-  armFollowupTimeout(ike: IkeSaState): Action[] {
-    const id = `ike:${ike.id}:followup`;
-    const deadlines = [ike.followupsNewChild.nextDeadline(), ike.followupsChild.nextDeadline(), ike.followupsIke.nextDeadline()].filter((d): d is number => d !== undefined);
-    if (deadlines.length === 0) return this.cancel(id);
-    return [this.arm(id, Math.min(...deadlines), (t) => this.followupTimeout(t, ike))];
-  }
-
-  followupTimeout(now: number, ike: IkeSaState): Action[] {
-    if (this.sas.get(ike.id) !== ike) return [];
-    const out: Action[] = [];
-    for (const ctx of ike.followupsNewChild.expire(now)) {
-      this.usedSpis.delete(ctx.spiIn);
-      out.push(this.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${ctx.cfg.name}' abandoned: the next IKE_FOLLOWUP_KE did not arrive in time` }));
-    }
-    // An abandoned rekey leaves the old Child SA as it was, free to be rekeyed again.
-    for (const ctx of ike.followupsChild.expire(now)) for (const c of ike.children.values()) if (c.sa === ctx.old && c.state === 'rekeying') c.state = 'installed';
-    ike.followupsIke.expire(now);
-    out.push(...this.armFollowupTimeout(ike));
     return out;
   }
 
@@ -1402,7 +1187,7 @@ export class EngineCore {
           const spiIn = this.newEspSpi();
           const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
           const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
-          const child = this.makeChild(ike, picked.cfg, sel.selected.chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, sel.recorded?.keMethods, false, tfc);
+          const child = makeChild(this, ike, picked.cfg, sel.selected.chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, sel.recorded?.keMethods, false, tfc);
           response.push(
             saPayload([proposal(sel.selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), sel.selected.transforms)]),
             tsPayload(PayloadType.TSi, picked.remote),
@@ -1410,7 +1195,7 @@ export class EngineCore {
           );
           if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
           // The inbound SA (and policies) exist before the response that makes them usable leaves.
-          before.push(...this.installChild(now, ike, child, picked.cfg));
+          before.push(...installChild(this, now, ike, child, picked.cfg));
         }
       }
     }
@@ -1484,7 +1269,7 @@ export class EngineCore {
     for (const c of [...ike.children.values()]) {
       ike.children.delete(c.childId);
       c.state = 'rekeyed';
-      const { heir, actions } = this.handOverPolicies(c);
+      const { heir, actions } = handOverPolicies(this, c);
       out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`), ...actions);
       out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
       out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
@@ -1556,197 +1341,6 @@ export class EngineCore {
     return out;
   }
 
-  // ------------------------------------------------------------------------------ Child SAs
-
-  makeChild(
-    ike: IkeSaState,
-    cfg: ChildConfig,
-    chosen: ChosenAlgorithms,
-    spiIn: number,
-    spiOut: number,
-    localTs: TrafficSelector[],
-    remoteTs: TrafficSelector[],
-    mode: 'tunnel' | 'transport',
-    keMethods: number[] | undefined,
-    weInitiated: boolean,
-    tfc: boolean,
-    exchange?: { ni: Buffer; nr: Buffer; secrets: Buffer[]; skD?: Buffer },
-  ): RekeyChildSa {
-    const sa = ike.sa!;
-    // RFC 7296 §2.17: the IKE_AUTH Child SA uses the IKE_SA_INIT nonces; others their CREATE_CHILD_SA ones.
-    const km = deriveChildKeys({
-      prf: sa.keys.prf,
-      // RFC 9867: SK_d' = prf+(PPK, SK_d) when this CREATE_CHILD_SA selected a PPK.
-      skD: exchange?.skD ?? sa.keys.skD,
-      ni: exchange?.ni ?? ike.ni,
-      nr: exchange?.nr ?? ike.nr,
-      sharedSecrets: exchange?.secrets ?? [],
-      encr: chosen.encr.id,
-      ...(chosen.encr.keyBits !== undefined ? { keyBits: chosen.encr.keyBits } : {}),
-      ...(chosen.integ !== undefined ? { integ: chosen.integ } : {}),
-    });
-    this.usedSpis.add(spiIn);
-    void cfg;
-    return {
-      spiIn,
-      spiOut,
-      chosen,
-      keMethods,
-      localTs,
-      remoteTs,
-      mode,
-      tfcPaddingNotSupported: tfc,
-      ipcomp: false,
-      keysIn: weInitiated ? km.r2i : km.i2r,
-      keysOut: weInitiated ? km.i2r : km.r2i,
-      createdBy: exchange ? 'create' : 'ike-auth',
-    };
-  }
-
-  specBase(ike: IkeSaState, cfg: ChildConfig) {
-    const encap = ike.natLocal || ike.natRemote ? { localPort: ike.local.port, remotePort: ike.remote.port } : undefined;
-    return {
-      connection: ike.conn.name,
-      child: cfg.name,
-      reqid: cfg.reqid,
-      protocol: 'esp' as const,
-      local: ike.local.address,
-      remote: ike.remote.address,
-      ...(encap ? { encap } : {}),
-      replayWindow: cfg.replayWindow,
-      softBytes: cfg.lifetime.rekeyBytes,
-      hardBytes: cfg.lifetime.lifeBytes,
-      softPackets: cfg.lifetime.rekeyPackets,
-      hardPackets: cfg.lifetime.lifePackets,
-      hardSeconds: cfg.lifetime.lifeTime,
-      ifId: cfg.ifId,
-      mark: cfg.mark,
-      ...(cfg.tfcPadding ? { tfcPad: cfg.tfcPadding } : {}),
-    };
-  }
-
-  keysOf(k: { encKey: Buffer; integKey: Buffer }): SaKeys {
-    return k.integKey.length > 0 ? { encKey: k.encKey, integKey: k.integKey } : { encKey: k.encKey };
-  }
-
-  addChild(now: number, ike: IkeSaState, cfg: ChildConfig, sa: RekeyChildSa): ChildSaState {
-    const childId = this.nextChildId++;
-    const lt = cfg.lifetime;
-    const child: ChildSaState = {
-      childId,
-      cfg,
-      sa,
-      spec: kernelSpecOf(this.specBase(ike, cfg), childId, sa),
-      state: 'installed',
-      rekeyAt: lt.rekeyTime > 0 ? this.jittered(now, lt.rekeyTime, lt.randTime) : 0,
-      expiresAt: lt.lifeTime > 0 ? now + lt.lifeTime * 1000 : 0,
-      refusedOptimized: false,
-    };
-    ike.children.set(childId, child);
-    return child;
-  }
-
-  childTimers(child: ChildSaState): Action[] {
-    const out: Action[] = [];
-    if (child.rekeyAt) out.push(this.arm(`child:${child.childId}:rekey`, child.rekeyAt, (t) => {
-      // The Child SA may have moved to a new IKE SA (IKE SA rekey) since the timer was armed.
-      const owner = this.ownerOf(child);
-      return owner ? rekeyChildSa(this, t, owner, child) : [];
-    }));
-    if (child.expiresAt) out.push(this.arm(`child:${child.childId}:expire`, child.expiresAt, (t) => {
-      const owner = this.ownerOf(child);
-      return owner ? this.deleteChild(t, owner, child, 'hard lifetime reached', true) : [];
-    }));
-    return out;
-  }
-
-  ownerOf(child: ChildSaState): IkeSaState | undefined {
-    for (const ike of this.sas.values()) if (ike.children.get(child.childId) === child) return ike;
-    return undefined;
-  }
-
-  espKeylog(child: ChildSaState): Action[] {
-    const s = child.spec;
-    const encr = String(s.encr.id);
-    const integ = s.integ ? String(s.integ.id) : 'NONE';
-    return [
-      this.event({ type: 'keylog-esp', src: s.remote, dst: s.local, spi: `0x${child.sa.spiIn.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysIn.encKey), integ, integKey: hex(child.sa.keysIn.integKey) }),
-      this.event({ type: 'keylog-esp', src: s.local, dst: s.remote, spi: `0x${child.sa.spiOut.toString(16).padStart(8, '0')}`, encr, encKey: hex(child.sa.keysOut.encKey), integ, integKey: hex(child.sa.keysOut.integKey) }),
-    ];
-  }
-
-  /** Install a new Child SA made from `cfg` (the configuration it was negotiated for, never guessed from its selectors). */
-  installChild(now: number, ike: IkeSaState, sa: RekeyChildSa, cfg: ChildConfig): Action[] {
-    const child = this.addChild(now, ike, cfg, sa);
-    const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: this.keysOf(sa.keysIn) } };
-    const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: this.keysOf(sa.keysOut) } };
-    const replaced = reauthReplaces(this, ike, child);
-    // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
-    // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
-    let kernel: Action[] = [inbound, outbound, ...(this.policiesHeldByOther(child) ? [] : [{ kind: 'kernel' as const, action: { op: 'installPolicies' as const, spec: this.notePolicy(child.spec) } }])];
-    if (replaced && ike.reauthOf) kernel = [inbound, outbound, ...retireForReauth(this, replaced.owner, replaced.child, child)];
-    else if (replaced) {
-      // Responder of a reauthentication: the policies (per reqid) stay on the old SA until the old IKE SA goes.
-      child.reauthSwitch = replaced.child;
-      kernel = [inbound, outbound];
-    }
-    return [
-      ...kernel,
-      this.event({ type: 'child-up', ikeSaId: ike.id, connection: ike.conn.name, child: cfg.name, spiIn: sa.spiIn, spiOut: sa.spiOut, suite: suiteName(sa.chosen) }),
-      ...this.espKeylog(child),
-      ...this.childTimers(child),
-      ...(ike.reauthOf ? reauthChildSettled(this, now, ike, cfg, true) : []),
-    ];
-  }
-
-  policiesHeldByOther(child: ChildSaState): boolean {
-    const held = this.policyOut.get(policyKey(child.spec));
-    if (held === undefined) return false;
-    return [...this.sas.values()].some((s) => [...s.children.values()].some((c) => c !== child && c.sa.spiOut === held && c.spec.connection === child.spec.connection));
-  }
-
-  /** Record that the outbound policies of `spec`'s reqid now point to its outbound SPI. */
-  notePolicy(spec: ChildSaKernelSpec): ChildSaKernelSpec {
-    this.policyOut.set(policyKey(spec), spec.spiOut);
-    return spec;
-  }
-
-  /**
-   * Policies are per reqid: they stay while another Child SA (e.g. the winner of a rekey collision,
-   * or the twin of a simultaneously initiated IKE SA) uses them, re-pointed to it first if they
-   * pointed to `child`, so that its outbound SA is never deleted under a policy (make-before-break).
-   */
-  handOverPolicies(child: ChildSaState): { heir?: ChildSaState; actions: Action[] } {
-    const heir = [...this.sas.values()].flatMap((s) => [...s.children.values()]).find((c) => c !== child && c.cfg.reqid === child.cfg.reqid && c.spec.connection === child.spec.connection && c.state !== 'rekeyed');
-    if (!heir || this.policyOut.get(policyKey(child.spec)) !== child.sa.spiOut) return heir ? { heir, actions: [] } : { actions: [] };
-    return { heir, actions: [{ kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: this.notePolicy(heir.spec), previousSpiOut: child.sa.spiOut } }] };
-  }
-
-  removeChildKernel(child: ChildSaState, policies: boolean): Action[] {
-    this.usedSpis.delete(child.sa.spiIn);
-    const { heir, actions } = this.handOverPolicies(child);
-    const out: Action[] = [...this.cancel(`child:${child.childId}:rekey`), ...this.cancel(`child:${child.childId}:expire`), ...actions];
-    out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } }, { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } });
-    if (policies && !heir) {
-      out.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: child.spec } });
-      this.policyOut.delete(policyKey(child.spec));
-    }
-    return out;
-  }
-
-  deleteChild(now: number, ike: IkeSaState, child: ChildSaState, reason: string, tellPeer: boolean): Action[] {
-    if (!ike.children.has(child.childId)) return [];
-    ike.children.delete(child.childId);
-    const out = [
-      ...this.removeChildKernel(child, true),
-      this.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason }),
-    ];
-    if (tellPeer && ike.state === 'established') {
-      out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(child.sa.spiIn)])], () => []));
-    }
-    return out;
-  }
-
   // ------------------------------------------------------------------------------ requests
 
   onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
@@ -1764,95 +1358,12 @@ export class EngineCore {
         return onInformational(this, now, ike, payloads);
       case ExchangeType.CREATE_CHILD_SA:
         if (ike.state !== 'established') return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
-        return this.onCreateChildSa(now, ike, payloads);
+        return onCreateChildSa(this, now, ike, payloads);
       case ExchangeType.IKE_FOLLOWUP_KE:
         if (ike.state !== 'established') return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
-        return this.onFollowupKe(now, ike, payloads);
+        return onFollowupKe(this, now, ike, payloads);
       default:
         return { response: [notify(NotifyType.INVALID_SYNTAX)], after: {} };
     }
-  }
-
-  /** IKE_FOLLOWUP_KE request (RFC 9370 §2.2.4): one more key exchange of a pending Child or IKE SA. */
-  onFollowupKe(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
-    const child = ike.followupsChild.handleRequest(now, payloads);
-    if (child.ok || child.context !== undefined || child.notify !== NotifyType.STATE_NOT_FOUND) {
-      if (!child.ok) {
-        if (child.context) for (const c of ike.children.values()) if (c.sa === child.context.old) c.state = 'installed';
-        return { response: [notify(child.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${child.reason}` })] } };
-      }
-      if (!child.done) return { response: child.response, after: {} };
-      const target = [...ike.children.values()].find((c) => c.sa === child.context.old);
-      if (!target) return { response: [notify(NotifyType.STATE_NOT_FOUND)], after: {} };
-      return { response: child.response, after: acceptChildRekeyAsResponder(this, now, ike, target, child.context.finish(child.secrets), { ni: child.context.ni, nr: child.context.nr }) };
-    }
-    const created = ike.followupsNewChild.handleRequest(now, payloads);
-    if (created.ok || created.context !== undefined || created.notify !== NotifyType.STATE_NOT_FOUND) {
-      if (!created.ok) {
-        if (created.context) this.usedSpis.delete(created.context.spiIn);
-        return { response: [notify(created.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${created.reason}` }), ...this.armFollowupTimeout(ike)] } };
-      }
-      if (!created.done) return { response: created.response, after: { after: this.armFollowupTimeout(ike) } };
-      // The last key exchange: keys now, and the SAs installed before the response leaves.
-      const sa = created.context.finish(created.secrets);
-      return { response: created.response, after: { before: this.installChild(now, ike, sa, created.context.cfg), after: this.armFollowupTimeout(ike) } };
-    }
-    const rekey = ike.followupsIke.handleRequest(now, payloads);
-    if (!rekey.ok) return { response: [notify(rekey.notify)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `IKE_FOLLOWUP_KE refused: ${rekey.reason}` })] } };
-    if (!rekey.done) return { response: rekey.response, after: {} };
-    const fresh = rekey.context.finish(rekey.secrets);
-    return { response: rekey.response, after: { after: adoptRekeyedIkeSa(this, now, ike, fresh, rekey.context.ni, rekey.context.nr, false) } };
-  }
-
-  onCreateChildSa(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
-    const rekeySa = findNotify(payloads, NotifyType.REKEY_SA);
-    const sa = getSa(payloads);
-    const optimizedIke = !rekeySa && findNotify(payloads, this.config.codePoints.optimizedRekey) !== undefined;
-    if (rekeySa) {
-      if (ike.ikeRekeyInFlight) {
-        // RFC 7296 §2.25.2: a Child SA rekey request while we rekey the IKE SA gets TEMPORARY_FAILURE.
-        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: {} };
-      }
-      const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
-      const policy = this.policyFor(ike, target?.cfg, target);
-      const ppk = this.ppkAnswer(ike, payloads);
-      const answer = respondChildRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
-      if (answer.kind === 'refused' || !target) {
-        const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
-        return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
-      }
-      if (answer.kind === 'followup') {
-        // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
-        target.state = 'rekeying';
-        return { response: [...answer.response, ...ppk.reply], after: { after: [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...this.armFollowupTimeout(ike)] } };
-      }
-      const accepted = acceptChildRekeyAsResponder(this, now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
-      if (ppk.ppk) accepted.after = [...this.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
-      return { response: [...answer.response, ...ppk.reply], after: accepted };
-    }
-    if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
-      if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || ikeRekeyNeedsFollowups(this, ike))) {
-        // A second collision, or one whose SAs would only be finished by IKE_FOLLOWUP_KE exchanges
-        // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
-        return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [this.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
-      }
-      const ppk = this.ppkAnswer(ike, payloads);
-      const answer = respondIkeRekey(this.withPpk(ike.sa!, ppk.ppk), payloads, this.policyFor(ike), ike.followupsIke, now);
-      if (answer.kind === 'refused') {
-        return { response: answer.response, after: { after: [this.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
-      }
-      answer.response.push(...ppk.reply);
-      const ppkNote = this.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
-      if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...this.armFollowupTimeout(ike)] } };
-      if (ike.ikeRekeyInFlight) {
-        // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is
-        // decided by the nonces once our own exchange completes (resolveIkeRekeyCollision).
-        const fresh = createRekeyedIkeSa(this, now, ike, answer.ike, answer.ni, answer.nr);
-        ike.ikeRekeyCollision = { fresh, ni: answer.ni, nr: answer.nr, optimized: optimizedIke };
-        return { response: answer.response, after: { after: [...ppkNote, this.event({ type: 'notice', connection: ike.conn.name, message: 'simultaneous IKE SA rekey: answered the peer\'s, the nonces decide which survives (RFC 7296 §2.8.2)' })] } };
-      }
-      return { response: answer.response, after: { after: [...ppkNote, ...adoptRekeyedIkeSa(this, now, ike, answer.ike, answer.ni, answer.nr, optimizedIke)] } };
-    }
-    return this.respondCreateChildSa(now, ike, payloads);
   }
 }

@@ -22,6 +22,7 @@ import { EngineCore } from './core.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { startReauth } from './reauth.js';
 import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
+import { onKernelEvent } from './child-sa.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -53,7 +54,7 @@ export class Engine extends EngineCore implements IkeEngine {
   }
 
   kernelEvent(now: number, ev: KernelEventInput): Action[] {
-    return this.admitWaiting(now, this.onKernelEvent(now, ev));
+    return this.admitWaiting(now, onKernelEvent(this, now, ev));
   }
 
   /**

@@ -9,6 +9,7 @@ import type { IkeSaState, RequestAfter } from './state.js';
 import type { Action } from './actions.js';
 import { dropIkeSa } from './teardown.js';
 import { adoptPeerIkeRekey, childHolder } from './rekey.js';
+import { childTimers, notePolicy, removeChildKernel } from './child-sa.js';
 
 export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
   const delay = ike.conn.ike.dpdDelay * 1000;
@@ -56,7 +57,7 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
         pendingSwitch.pendingSwitch = undefined;
         ours.push(spi32(old.sa.spiIn));
         after.push(
-          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: core.notePolicy(pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
+          { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: notePolicy(core, pendingSwitch.spec), previousSpiOut: old.sa.spiOut } },
           { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
           core.arm(`child:${old.childId}:delete-grace`, now + core.config.rekeyGraceTime * 1000, () => {
             core.usedSpis.delete(old.sa.spiIn);
@@ -83,14 +84,14 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
           ...core.cancel(`child:${child.childId}:expire`),
           { kind: 'kernel', action: { op: 'deleteInboundSa', spec: child.spec } },
           { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: child.spec } },
-          ...(!replaced.supersededBy && replaced.state === 'installed' ? core.childTimers(replaced) : []),
+          ...(!replaced.supersededBy && replaced.state === 'installed' ? childTimers(core, replaced) : []),
         );
         continue;
       }
       if (child) {
         ours.push(spi32(child.sa.spiIn));
         ike.children.delete(child.childId);
-        after.push(...core.removeChildKernel(child, true), core.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
+        after.push(...removeChildKernel(core, child, true), core.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason: 'deleted by the peer' }));
         closed.push(child.cfg);
       }
     }

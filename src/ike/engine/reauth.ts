@@ -11,6 +11,7 @@ import { reauthSelectors } from './selectors.js';
 import { deleteIkeSa } from './teardown.js';
 import { sealMessage } from './rekey-exchange.js';
 import { rekeyIkeSa } from './rekey.js';
+import { createChildSa, notePolicy } from './child-sa.js';
 
 /**
  * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
@@ -115,7 +116,7 @@ export function onReauthAuthResponse(core: EngineCore, now: number, ike: IkeSaSt
   for (const rc of r.children) {
     if (rc.requested) continue;
     rc.requested = true;
-    out.push(...core.createChildSa(now, ike, rc.cfg, undefined, undefined, false, reauthSelectors(rc)));
+    out.push(...createChildSa(core, now, ike, rc.cfg, undefined, undefined, false, reauthSelectors(rc)));
   }
   out.push(...settleReauth(core, now, ike));
   return out;
@@ -212,7 +213,7 @@ export function retireForReauth(core: EngineCore, owner: IkeSaState, found: Chil
   return [
     ...core.cancel(`child:${old.childId}:rekey`),
     ...core.cancel(`child:${old.childId}:expire`),
-    { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: core.notePolicy(fresh.spec), previousSpiOut: old.sa.spiOut } },
+    { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: notePolicy(core, fresh.spec), previousSpiOut: old.sa.spiOut } },
     { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: old.spec } },
     core.event({ type: 'child-rekeyed', connection: owner.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
   ];
@@ -254,7 +255,7 @@ export function handOverReauthenticated(core: EngineCore, old: IkeSaState): Acti
       out.push(
         ...core.cancel(`child:${current.childId}:rekey`),
         ...core.cancel(`child:${current.childId}:expire`),
-        { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: core.notePolicy(fresh.spec), previousSpiOut: current.sa.spiOut } },
+        { kind: 'kernel', action: { op: 'updateOutboundPolicy', spec: notePolicy(core, fresh.spec), previousSpiOut: current.sa.spiOut } },
         { kind: 'kernel', action: { op: 'deleteOutboundSa', spec: current.spec } },
         core.event({ type: 'child-rekeyed', connection: old.conn.name, child: current.cfg.name, oldSpiIn: current.sa.spiIn, newSpiIn: fresh.sa.spiIn, optimized: false }),
       );

@@ -11,11 +11,12 @@ import { shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-re
 import { completeChildRekey, completeIkeRekey, type PendingChildRekey, type PendingIkeRekey, redundantRekey, type RekeyChildSa, type RekeyIkeSa, rekeyKernelActions, type RekeyPolicy, startChildRekey, startIkeRekey } from './rekey-exchange.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { moveVirtualIps } from './ike-vip.js';
+import { addChild, childTimers, deleteChild, espKeylog, keysOf, notePolicy, ownerOf } from './child-sa.js';
 
 // ------------------------------------------------------------------------------ rekeys
 
 export function rekeyChildSa(core: EngineCore, now: number, ike: IkeSaState, child: ChildSaState): Action[] {
-  ike = core.ownerOf(child) ?? ike; // the Child SA may have moved with an IKE SA rekey
+  ike = ownerOf(core, child) ?? ike; // the Child SA may have moved with an IKE SA rekey
   if (child.state !== 'installed' || ike.state !== 'established') return [];
   child.state = 'rekeying';
   const policy = core.policyFor(ike, child.cfg, child);
@@ -70,12 +71,12 @@ export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, c
             return out;
           });
         case 'failed': {
-          if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND && (child.state === 'rekeyed' || core.ownerOf(child) === undefined)) {
+          if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND && (child.state === 'rekeyed' || ownerOf(core, child) === undefined)) {
             // The peer's own rekey of this SA completed meanwhile (we answered it): ours is moot.
             return [core.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${child.cfg.name} was rekeyed by the peer while our rekey of it was in flight; ours is dropped` })];
           }
           child.state = 'installed';
-          if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return core.deleteChild(t, ike, child, 'peer does not know the Child SA', false);
+          if (outcome.notify === NotifyType.CHILD_SA_NOT_FOUND) return deleteChild(core, t, ike, child, 'peer does not know the Child SA', false);
           const out: Action[] = [core.event({ type: 'error', connection: ike.conn.name, message: `Child SA rekey failed: ${outcome.reason}` })];
           if (outcome.deleteIkeSa) out.push(...deleteIkeSa(core, t, ike, outcome.reason, true));
           else if (outcome.notify === NotifyType.TEMPORARY_FAILURE) {
@@ -112,11 +113,11 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
       ...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
     ];
   }
-  const fresh = core.addChild(now, ike, old.cfg, sa);
+  const fresh = addChild(core, now, ike, old.cfg, sa);
   fresh.nonces = nonces;
   old.supersededBy = fresh;
   core.usedSpis.add(sa.spiIn);
-  const actions = rekeyKernelActions(old.spec, core.notePolicy(fresh.spec), sa);
+  const actions = rekeyKernelActions(old.spec, notePolicy(core, fresh.spec), sa);
   ike.children.delete(old.childId);
   old.state = 'rekeyed';
   core.counters.child++;
@@ -126,8 +127,8 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
     ...core.cancel(`child:${old.childId}:expire`),
     ...actions.now.map((a): Action => ({ kind: 'kernel', action: a })),
     core.event({ type: 'child-rekeyed', connection: ike.conn.name, child: old.cfg.name, oldSpiIn: old.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
-    ...core.espKeylog(fresh),
-    ...core.childTimers(fresh),
+    ...espKeylog(core, fresh),
+    ...childTimers(core, fresh),
   ];
   // The peer keeps sending on the old SA until our Delete of it reaches it, so the old inbound SA
   // stays until the Delete is answered plus the grace period for packets still in flight. Until then
@@ -358,7 +359,7 @@ export function adoptRekeyedIkeSa(core: EngineCore, now: number, old: IkeSaState
 
 /** Responder side of a finished Child SA rekey: new inbound and outbound SAs, the switch waits for the old SA's Delete. */
 export function acceptChildRekeyAsResponder(core: EngineCore, now: number, ike: IkeSaState, target: ChildSaState, sa: RekeyChildSa, nonces: { ni: Buffer; nr: Buffer }): { before: Action[]; after: Action[] } {
-  const fresh = core.addChild(now, ike, target.cfg, sa);
+  const fresh = addChild(core, now, ike, target.cfg, sa);
   fresh.nonces = nonces;
   fresh.pendingSwitch = { replaced: target, replacedState: target.state };
   target.replacedBy = fresh;
@@ -372,13 +373,13 @@ export function acceptChildRekeyAsResponder(core: EngineCore, now: number, ike: 
       ...core.cancel(`child:${target.childId}:rekey`),
       ...core.cancel(`child:${target.childId}:expire`),
       // New inbound before the response; new outbound installed but unused until the old SA's Delete.
-      { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: core.keysOf(sa.keysIn) } },
-      { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: core.keysOf(sa.keysOut) } },
+      { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: keysOf(core, sa.keysIn) } },
+      { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: keysOf(core, sa.keysOut) } },
     ],
     after: [
       core.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),
-      ...core.espKeylog(fresh),
-      ...core.childTimers(fresh),
+      ...espKeylog(core, fresh),
+      ...childTimers(core, fresh),
     ],
   };
 }

@@ -7,6 +7,7 @@ import type { IkeSaState } from './state.js';
 import type { Action } from './actions.js';
 import { releaseVirtualIps } from './ike-vip.js';
 import { handOverReauthenticated, reauthFailed, retiredInboundGrace } from './reauth.js';
+import { removeChildKernel } from './child-sa.js';
 
 // ------------------------------------------------------------------------------ teardown
 
@@ -16,7 +17,7 @@ export function deleteIkeSa(core: EngineCore, now: number, ike: IkeSaState, reas
   const out: Action[] = [...handOverReauthenticated(core, ike)];
   for (const c of [...ike.children.values()]) {
     ike.children.delete(c.childId);
-    out.push(...core.removeChildKernel(c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    out.push(...removeChildKernel(core, c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
   }
   ike.queue = [];
   out.push(...core.abandonRequests(ike));
@@ -30,7 +31,7 @@ export function dropIkeSa(core: EngineCore, _now: number, ike: IkeSaState, reaso
   if (ike.reauthOf) out.push(...reauthFailed(core, _now, ike, reason, kind));
   for (const c of [...ike.children.values()]) {
     ike.children.delete(c.childId);
-    out.push(...core.removeChildKernel(c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
+    out.push(...removeChildKernel(core, c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
   }
   out.push(...releaseVirtualIps(core, ike));
   for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...core.cancel(`ike:${ike.id}:${suffix}`));
