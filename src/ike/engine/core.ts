@@ -4,30 +4,27 @@
 import { randomBytes } from 'node:crypto';
 import type { ChildConfig, ConnectionConfig, EngineConfig, PpkConfig } from '../config.js';
 import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
-import { applyPpk, cookieSecretVersion, createIkeSaProtections, createPrf, deriveIkeSaKeys, encodeIdentity, encodeSignatureHashAlgorithms, getKeMethod, identityMatches, idPayloadBody, KeError, makeCookie, natDetectionHash, parseSignatureHashAlgorithms, pemToDer, ppkMixedSkD, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyCookie, verifyPskAuth } from '../crypto/index.js';
+import { cookieSecretVersion, createIkeSaProtections, createPrf, deriveIkeSaKeys, encodeSignatureHashAlgorithms, getKeMethod, KeError, makeCookie, natDetectionHash, ppkMixedSkD, verifyCookie } from '../crypto/index.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
 import type { IkeHeader, Payload } from '../codec/types.js';
-import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getKe, getNonce, getSa, getTsi, getTsr, idPayload, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
+import { findErrorNotify, findNotify, getKe, getNonce, getSa, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload } from '../codec/helpers.js';
 import { decodeMessage } from '../codec/decode.js';
-import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
+import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal } from '../proposal.js';
 import { encodeMessage } from '../codec/encode.js';
 import type { EngineOptions } from './api.js';
-import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, TWIN_WINDOW_MS, ZERO_SPI } from './state.js';
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, NONCE_LENGTH, type Outstanding, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, ZERO_SPI } from './state.js';
 import type { Action, Endpoint, EngineEvent } from './actions.js';
-import { AddressPools, vipRequestPayload } from './virtual-ip.js';
-import { type PacketSelectors, pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
+import { AddressPools } from './virtual-ip.js';
+import { type PacketSelectors } from './selectors.js';
 import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
-import { openMessage, redundantRekey, type RekeyIkeSa, type RekeyPolicy, sealMessage } from './rekey-exchange.js';
-import { initiatorPpk8784Used, initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, ppkAuthRequestNotifies, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk8784, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
+import { openMessage, type RekeyIkeSa, type RekeyPolicy, sealMessage } from './rekey-exchange.js';
+import { initiatorPpk9867, initiatorPpkMode, mixPpkIntermediate, type PpkExchangeContext, ppkIdentityKeyNotifies, ppkInitNotifies, responderPpk9867, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
-import { announcesChildPfsInfo, answerChildPfsInfo, checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
-import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify } from './optimized-rekey.js';
-import { deleteIkeSa, dropIkeSa } from './teardown.js';
-import { armDpd, onInformational } from './informational.js';
-import { leaseVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
-import { armReauth, latestReauth, onReauthAuthResponse, reauthenticates } from './reauth.js';
-import { rekeyIkeSa } from './rekey.js';
-import { createChildSa, deleteChild, handOverPolicies, installChild, keysOf, makeChild, onCreateChildSa, onFollowupKe } from './child-sa.js';
+import { announcesChildPfsInfo, answerChildPfsInfo } from './child-pfs-info.js';
+import { dropIkeSa } from './teardown.js';
+import { onInformational } from './informational.js';
+import { createChildSa, deleteChild, keysOf, onCreateChildSa, onFollowupKe } from './child-sa.js';
+import { onAuthRequest, sendAuthRequest, signatureHashes } from './ike-auth.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -729,7 +726,7 @@ export class EngineCore {
       ...this.natNotifies(ike.spiI, spiR, local, remote, conn),
     ];
     if (answerChildPfsInfo(payloads, this.config.codePoints, conn.childPfsInfo)) response.push(notify(this.config.codePoints.childSaPfsInfoSupported));
-    ike.peerHashes = this.signatureHashes(payloads);
+    ike.peerHashes = signatureHashes(this, payloads);
     response.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
     // RFC 7383 §2.3: answer the support notify only when asked and enabled here.
     if (conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)) {
@@ -809,7 +806,7 @@ export class EngineCore {
       ike.local = { ...ike.local, port: NATT_PORT };
       ike.remote = { ...ike.remote, port: ike.remote.port === IKE_PORT ? NATT_PORT : ike.remote.port };
     }
-    ike.peerHashes = this.signatureHashes(payloads);
+    ike.peerHashes = signatureHashes(this, payloads);
     ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
     const sentInt = wantsPpkIntermediate(ike.conn);
     ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));
@@ -825,7 +822,7 @@ export class EngineCore {
       ike.intermediate = { initiator: new IntermediateKeInitiator(rounds, keys, { ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR }, this.rng), chain: new IntAuthChain() };
       return [...out, ...this.sendIntermediate(now, ike)];
     }
-    return [...out, ...this.sendAuthRequest(now, ike)];
+    return [...out, ...sendAuthRequest(this, now, ike)];
   }
 
   /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
@@ -907,7 +904,7 @@ export class EngineCore {
       }
       if (!step.done) return this.sendIntermediate(t, ike);
       ike.intAuth = im.chain.value(ike.nextRequestId);
-      return this.sendAuthRequest(t, ike);
+      return sendAuthRequest(this, t, ike);
     });
     const o = ike.inflight.get(ike.nextRequestId - 1);
     if (o && o.exchange === ExchangeType.IKE_INTERMEDIATE && o.payloads) im.chain.addMessage(ike.sa!.keys.prf, ike.sa!.keys.skPi, o.datagrams[0]!, o.payloads, false);
@@ -953,394 +950,6 @@ export class EngineCore {
     };
   }
 
-  // ------------------------------------------------------------------------------ IKE_AUTH
-
-  idOf(conn: ConnectionConfig, which: 'local' | 'remote') {
-    return encodeIdentity(conn[which].id);
-  }
-
-  sendAuthRequest(now: number, ike: IkeSaState): Action[] {
-    const conn = ike.conn;
-    const sa = ike.sa!;
-    const idI = this.idOf(conn, 'local');
-    if (conn.local.auth === 'psk' && !conn.psk) return dropIkeSa(this, now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
-    const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
-    let classic;
-    try {
-      classic = this.buildAuth(ike, conn, octets);
-    } catch (e) {
-      const reason = (e as Error).message;
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(this, now, ike, reason, 'auth')];
-    }
-    const classicAuth = classic.data;
-    const ppk = ike.ppkMode === 'rfc8784' ? conn.ppk?.keys[0] : undefined;
-    let authData = classicAuth;
-    const ppkNotifies: Payload[] = [];
-    if (ppk) {
-      // RFC 8784 §3: AUTH with the PPK-mixed SK_pi; NO_PPK_AUTH (the classic AUTH data) only when the PPK is optional.
-      const mixed = applyPpk(sa.keys.prf, sa.keys, ppk.key);
-      ike.ppkOffered = mixed;
-      authData = this.buildAuth(ike, conn, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth)).data;
-      ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
-    }
-    const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...this.certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
-    // RFC 7296 §2.4: INITIAL_CONTACT tells the peer this is our only IKE SA with it, so its older ones
-    // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile), nor in a
-    // reauthentication (RFC 7296 §2.8.3: the old IKE SA is still in use).
-    const holdsOther = [...this.sas.values()].some((o) => o !== ike && o.remote.address === ike.remote.address && o.conn.name === conn.name && (o.state === 'established' || o.state === 'rekeyed'));
-    if (!holdsOther && !ike.reauthOf) payloads.push(notify(NotifyType.INITIAL_CONTACT));
-    if (conn.vips?.request) payloads.push(vipRequestPayload(conn.vips.addresses?.length ? conn.vips.addresses : ['0.0.0.0']));
-    const child = ike.authChild?.cfg;
-    const reauthChild = ike.reauthOf?.children[0];
-    if (child) {
-      const spiIn = this.newEspSpi();
-      const sent = ikeAuthChildProposals(child, ike.childPfsInfo);
-      ike.authChild = { cfg: child, spiIn, sent };
-      payloads.push(
-        saPayload(sent.map((p) => proposal(p.num, p.protocol, spi32(spiIn), p.transforms))),
-        ...(reauthChild ? reauthSelectors(reauthChild) : requestSelectors(child, ike.authChildPacket)),
-      );
-      if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
-    }
-    if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(this.config.codePoints));
-    payloads.push(...this.windowSizeNotify(conn));
-    return this.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? onReauthAuthResponse(this, t, ike, resp) : this.onAuthResponse(t, ike, resp)));
-  }
-
-  onAuthResponse(now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
-    const conn = ike.conn;
-    const sa = ike.sa!;
-    const err = findErrorNotify(payloads);
-    const auth = getAuth(payloads);
-    const idr = getIdr(payloads);
-    if (!auth || !idr) {
-      const why = err ? `peer answered IKE_AUTH with notify ${err.notifyType}` : 'IKE_AUTH response lacks IDr or AUTH';
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason: why }), ...dropIkeSa(this, now, ike, why, 'auth')];
-    }
-    const idData = { type: idr.idType, data: idr.data };
-    if (!identityMatches(conn.remote.id, idData)) {
-      return [this.event({ type: 'auth-failed', connection: conn.name, reason: 'peer identity does not match the configured remote id' }), ...dropIkeSa(this, now, ike, 'peer identity mismatch', 'auth')];
-    }
-    if (ike.ppkOffered) {
-      const used = initiatorPpk8784Used(payloads, conn.ppk?.required ?? false);
-      if (!used.ok) return [this.event({ type: 'auth-failed', connection: conn.name, reason: used.reason }), ...dropIkeSa(this, now, ike, used.reason, 'auth')];
-      if (used.used) sa.keys = ike.ppkOffered;
-      ike.ppkOffered = undefined;
-    }
-    const octets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idData), ike.intAuth);
-    const bad = this.verifyPeerAuth(ike, conn, auth.method, auth.data, octets, idData, getCerts(payloads).map((c) => Buffer.from(c.data)));
-    if (bad) return [this.event({ type: 'auth-failed', connection: conn.name, reason: bad }), ...dropIkeSa(this, now, ike, `AUTHENTICATION_FAILED: ${bad}`, 'auth')];
-    sa.optimizedNegotiated = optimizedRekeyNegotiated(conn.optimizedRekey, payloads, this.config.codePoints);
-    const out = this.established(now, ike);
-    const pending = ike.authChild;
-    if (conn.vips?.request) {
-      const vip = takeVirtualIps(this, ike, payloads, err?.notifyType);
-      if (!vip.ok) {
-        if (pending && pending.spiIn !== 0) this.usedSpis.delete(pending.spiIn);
-        out.push(this.event({ type: 'error', connection: conn.name, message: vip.reason }), ...deleteIkeSa(this, now, ike, vip.reason, true));
-        return out;
-      }
-      out.push(...vip.actions);
-    }
-    if (pending && pending.spiIn !== 0) {
-      const sar = getSa(payloads);
-      const tsi = getTsi(payloads);
-      const tsr = getTsr(payloads);
-      if (err?.notifyType === NotifyType.SINGLE_PAIR_REQUIRED && ike.authChildPacket) {
-        // RFC 7296 §3.10.1: the peer takes only one address pair: ask again for the triggering packet's.
-        this.usedSpis.delete(pending.spiIn);
-        out.push(...createChildSa(this, now, ike, pending.cfg, undefined, ike.authChildPacket, true));
-        return out;
-      }
-      if (!sar || !tsi || !tsr) {
-        this.usedSpis.delete(pending.spiIn);
-        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA '${pending.cfg.name}' not created: ${err ? `peer answered notify ${err.notifyType}` : 'no SA/TS in the response'}` }));
-        return out;
-      }
-      const answer = checkIkeAuthChildAnswer(pending.sent, sar.proposals, ike.childPfsInfo);
-      const p = sar.proposals[0];
-      if (!answer.ok || !p || p.spi.length !== 4) {
-        this.usedSpis.delete(pending.spiIn);
-        out.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
-        return out;
-      }
-      const localTs = ourTs(this, ike, tsi.selectors);
-      if (localTs.length === 0) {
-        this.usedSpis.delete(pending.spiIn);
-        out.push(this.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
-        return out;
-      }
-      const mode = pending.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-      const child = makeChild(this, ike, pending.cfg, answer.chosen, pending.spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, answer.recorded?.keMethods, true, findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined);
-      out.push(...installChild(this, now, ike, child, pending.cfg));
-    }
-    // The other children that start with the connection follow in CREATE_CHILD_SA exchanges.
-    if (!ike.reauthOf) for (const cfg of conn.children) if (cfg !== ike.authChild?.cfg && (cfg.startAction === 'start' || ike.extraChildren.has(cfg))) out.push(...createChildSa(this, now, ike, cfg));
-    ike.extraChildren.clear();
-    out.push(...this.settleSimultaneousIkeSas(now, ike));
-    return out;
-  }
-
-  onAuthRequest(now: number, ike: IkeSaState, payloads: Payload[]): { response: Payload[]; after: RequestAfter } {
-    const idi = getIdi(payloads);
-    const auth = getAuth(payloads);
-    if (!idi || !auth) return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: dropIkeSa(this, now, ike, 'IKE_AUTH without IDi or AUTH') } };
-    const idData = { type: idi.idType, data: idi.data };
-    // Pick the connection by the peer's identity among those for this address.
-    const candidates = [ike.conn, ...this.config.connections.filter((c) => c !== ike.conn)].filter(
-      (c) => (c.remote.addrs.includes('%any') || c.remote.addrs.includes(ike.remote.address)) && identityMatches(c.remote.id, idData),
-    );
-    const sa = ike.sa!;
-    let ppkReason: string | undefined;
-    const peerCerts = getCerts(payloads).map((c) => Buffer.from(c.data));
-    let ppkReply: Payload | undefined;
-    let agreedKeys = sa.keys;
-    const conn = candidates.find((c) => {
-      // RFC 8784 §3: with a known PPK, AUTH is over the PPK-mixed SK_pi; without it, NO_PPK_AUTH over the classic one.
-      let keys = sa.keys;
-      let data = auth.data;
-      let reply: Payload | undefined;
-      // RFC 9867: the PPK was settled in IKE_INTERMEDIATE; IKE_AUTH carries no RFC 8784 PPK notifies then.
-      // The connection the peer's identity selects may be stricter than the one IKE_SA_INIT assumed.
-      if (ike.ppkMode === 'rfc9867' && c.ppk?.required && !ike.ppkUsed) {
-        ppkReason = 'PPK required but none was selected in IKE_INTERMEDIATE (RFC 9867)';
-        return false;
-      }
-      if (ike.ppkMode === 'rfc8784' || (c.ppk?.required && ike.ppkMode !== 'rfc9867')) {
-        const d = responderPpk8784(payloads, c, sa.keys.prf, sa.keys);
-        if (d.use === 'fail') {
-          ppkReason = d.reason;
-          return false;
-        }
-        if (d.use === 'ppk') {
-          keys = d.keys;
-          reply = d.response;
-        } else if (d.use === 'no-ppk') data = d.noPpkAuth;
-      }
-      const failure = this.verifyPeerAuth(ike, c, auth.method, data, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, keys.skPi, idPayloadBody(idData), ike.intAuth), idData, peerCerts);
-      if (failure) ppkReason = ppkReason ?? failure;
-      const ok = failure === undefined;
-      if (ok) {
-        agreedKeys = keys;
-        ppkReply = reply;
-      }
-      return ok;
-    });
-    if (!conn) {
-      const reason = candidates.length === 0 ? 'no connection for the peer identity' : (ppkReason ?? 'AUTH does not verify (wrong PSK?)');
-      return {
-        response: [notify(NotifyType.AUTHENTICATION_FAILED)],
-        after: { after: [this.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(this, now, ike, reason)] },
-      };
-    }
-    ike.conn = conn;
-    sa.keys = agreedKeys;
-    const idR = this.idOf(conn, 'local');
-    const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
-    let mine;
-    try {
-      mine = this.buildAuth(ike, conn, myOctets);
-    } catch (e) {
-      const reason = (e as Error).message;
-      return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [this.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(this, now, ike, reason)] } };
-    }
-    const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...this.certPayloads(conn), authPayload(mine.method, mine.data)];
-    if (ppkReply) response.push(ppkReply);
-    if (answerOptimizedRekeySupported(payloads, this.config.codePoints, conn.optimizedRekey)) {
-      response.push(optimizedRekeySupportedNotify(this.config.codePoints));
-      response.push(...this.windowSizeNotify(conn));
-      sa.optimizedNegotiated = true;
-    }
-    const before: Action[] = [];
-    // RFC 7296 §2.4: INITIAL_CONTACT means the peer restarted and holds no other SAs with us: ours
-    // with that identity are stale and go without a Delete (nobody would answer it).
-    // Only IKE SAs that were up before this one began are stale: one set up at the same time (both
-    // peers initiating at once, each sending INITIAL_CONTACT) is settled by settleSimultaneousIkeSas.
-    if (findNotify(payloads, NotifyType.INITIAL_CONTACT)) {
-      for (const other of [...this.sas.values()]) {
-        if (other !== ike && other.conn.name === conn.name && other.remote.address === ike.remote.address && (other.state === 'established' || other.state === 'rekeyed') && other.establishedAt < ike.createdAt) {
-          before.push(...dropIkeSa(this, now, other, 'the peer restarted (INITIAL_CONTACT)'));
-        }
-      }
-    }
-    const after: Action[] = this.established(now, ike);
-    const vip = leaseVirtualIps(this, ike, conn, payloads, idData);
-    if (vip.reply) response.push(vip.reply);
-    if (vip.refuse !== undefined) response.push(notify(vip.refuse));
-    after.push(...vip.actions);
-    const sai = getSa(payloads);
-    const tsi = getTsi(payloads);
-    const tsr = getTsr(payloads);
-    if (sai && tsi && tsr && vip.refuse === undefined) {
-      // TSi are the initiator's (our remote) selectors, TSr ours.
-      const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => peerTs(this, ike, sels));
-      if ('refuse' in picked) {
-        response.push(notify(picked.refuse));
-        after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
-      } else {
-        const sel = selectIkeAuthChildProposal(sai.proposals, picked.cfg, ike.childPfsInfo);
-        const offered = sel.ok ? sai.proposals.find((p) => p.num === sel.selected.proposalNumber) : undefined;
-        if (!sel.ok || !offered || offered.spi.length !== 4) {
-          response.push(notify(NotifyType.NO_PROPOSAL_CHOSEN));
-          after.push(this.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${sel.ok ? 'bad SPI' : sel.reason}` }));
-        } else {
-          const spiIn = this.newEspSpi();
-          const mode = picked.cfg.mode === 'transport' && findNotify(payloads, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
-          const tfc = findNotify(payloads, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
-          const child = makeChild(this, ike, picked.cfg, sel.selected.chosen, spiIn, offered.spi.readUInt32BE(0), picked.local, picked.remote, mode, sel.recorded?.keMethods, false, tfc);
-          response.push(
-            saPayload([proposal(sel.selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), sel.selected.transforms)]),
-            tsPayload(PayloadType.TSi, picked.remote),
-            tsPayload(PayloadType.TSr, picked.local),
-          );
-          if (mode === 'transport') response.push(notify(NotifyType.USE_TRANSPORT_MODE));
-          // The inbound SA (and policies) exist before the response that makes them usable leaves.
-          before.push(...installChild(this, now, ike, child, picked.cfg));
-        }
-      }
-    }
-    after.push(...this.settleSimultaneousIkeSas(now, ike));
-    return { response, after: { before, after } };
-  }
-
-  signatureHashes(payloads: Payload[]): number[] {
-    const n = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
-    return (n && parseSignatureHashAlgorithms(n.data)) ?? [];
-  }
-
-  /** CERT payloads of our chain, leaf first (X.509 signature, encoding 4). */
-  certPayloads(conn: ConnectionConfig): Payload[] {
-    if (conn.local.auth !== 'pubkey') return [];
-    return (conn.local.certChainPem ?? []).flatMap((pem) => pemToDer(pem)).map((der) => certPayload(4, der));
-  }
-
-  /** Our AUTH payload (RFC 7296 §2.15; RFC 7427 digital signature for certificates). */
-  buildAuth(ike: IkeSaState, conn: ConnectionConfig, octets: Buffer): { method: number; data: Buffer } {
-    if (conn.local.auth === 'pubkey') {
-      const key = conn.local.privateKeyPem;
-      if (!key) throw new Error(`connection '${conn.name}' authenticates with a certificate but has no private key`);
-      const hash = selectSignatureHash(key, ike.peerHashes);
-      if (hash === undefined) throw new Error('no signature hash algorithm in common with the peer (SIGNATURE_HASH_ALGORITHMS)');
-      return { method: 14, data: signAuth(key, octets, hash) };
-    }
-    return { method: 2, data: pskAuth(ike.sa!.keys.prf, conn.psk!, octets) };
-  }
-
-  /** Check the peer's AUTH for a connection; returns why it fails, or undefined when it verifies. */
-  verifyPeerAuth(ike: IkeSaState, conn: ConnectionConfig, method: number, data: Buffer, octets: Buffer, idData: { type: number; data: Buffer }, certs: Buffer[]): string | undefined {
-    if (conn.remote.auth === 'pubkey') {
-      if (method !== 14) return 'the peer must authenticate with a digital signature (RFC 7427)';
-      if (certs.length === 0) return 'the peer sent no certificate';
-      const v = validateCertChain({ chain: certs, trustAnchors: conn.remote.caPem ?? [], now: this.wallClock(), expectedId: idData });
-      if (!v.ok) return `certificate rejected: ${v.message}`;
-      const r = verifyAuth(v.publicKey, data, octets, { acceptedHashes: SUPPORTED_SIGNATURE_HASHES });
-      return r.ok ? undefined : `signature does not verify: ${r.reason}`;
-    }
-    if (method !== 2 || !conn.psk) return 'the peer must authenticate with the pre-shared key';
-    return verifyPskAuth(ike.sa!.keys.prf, conn.psk, octets, data) ? undefined : 'AUTH does not verify (wrong PSK?)';
-  }
-
-  settleSimultaneousIkeSas(now: number, ike: IkeSaState): Action[] {
-    if (ike.state !== 'established') return [];
-    if (ike.fromRekey) return [];
-    const twin = [...this.sas.values()].find(
-      (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !reauthenticates(this, ike, o),
-    );
-    if (!twin) return [];
-    const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
-    const survivor = redundant === ike ? twin : ike;
-    const whose = redundant.initiator ? 'our' : "the peer's";
-    if (!survivor.initiator) {
-      return [this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; the peer deletes it` })];
-    }
-    return [
-      this.event({ type: 'notice', connection: ike.conn.name, message: `both peers initiated: ${whose} IKE SA ${redundant.id} holds the lowest nonce and is redundant; deleting it` }),
-      ...this.retireRedundantIkeSa(now, redundant),
-    ];
-  }
-
-  /**
-   * Delete a redundant IKE SA whose Child SAs have twins under the surviving one, make-before-break:
-   * policies move to the twins, the outbound SAs go, the inbound ones stay for the grace period
-   * (the peer may still send on them until our Delete reaches it), then the Delete of the IKE SA.
-   */
-  retireRedundantIkeSa(now: number, ike: IkeSaState): Action[] {
-    const out: Action[] = [];
-    for (const c of [...ike.children.values()]) {
-      ike.children.delete(c.childId);
-      c.state = 'rekeyed';
-      const { heir, actions } = handOverPolicies(this, c);
-      out.push(...this.cancel(`child:${c.childId}:rekey`), ...this.cancel(`child:${c.childId}:expire`), ...actions);
-      out.push({ kind: 'kernel', action: { op: 'deleteOutboundSa', spec: c.spec } });
-      out.push(this.arm(`child:${c.childId}:delete-grace`, now + this.config.rekeyGraceTime * 1000, () => {
-        this.usedSpis.delete(c.sa.spiIn);
-        const later: Action[] = [{ kind: 'kernel', action: { op: 'deleteInboundSa', spec: c.spec } }];
-        if (!heir) later.push({ kind: 'kernel', action: { op: 'deletePolicies', spec: c.spec } });
-        return later;
-      }));
-      out.push(this.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason: 'redundant: both peers initiated at once' }));
-    }
-    ike.state = 'deleting';
-    ike.queue = [];
-    out.push(...this.abandonRequests(ike));
-    out.push(...this.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(this, t, ike, 'redundant: both peers initiated at once'), false, true));
-    return out;
-  }
-
-  established(now: number, ike: IkeSaState): Action[] {
-    ike.state = 'established';
-    ike.establishedAt = now;
-    ike.authenticatedAt = now;
-    for (const [k, v] of this.halfOpen) if (v === ike) this.halfOpen.delete(k);
-    const sa = ike.sa!;
-    const out: Action[] = [
-      ...this.forgetAttempt(ike.conn.name),
-      ...this.cancel(`ike:${ike.id}:half-open`),
-      this.event({ type: 'ike-up', ikeSaId: ike.id, connection: ike.conn.name, spiI: hex(ike.spiI), spiR: hex(ike.spiR), suite: suiteName(sa.chosen) }),
-      this.event({
-        type: 'keylog-ike',
-        spiI: hex(ike.spiI),
-        spiR: hex(ike.spiR),
-        skEi: hex(sa.keys.skEi),
-        skEr: hex(sa.keys.skEr),
-        encr: String(sa.chosen.encr.id), // transform id: the key log maps it to Wireshark's name
-        skAi: hex(sa.keys.skAi),
-        skAr: hex(sa.keys.skAr),
-        integ: sa.chosen.integ !== undefined ? String(sa.chosen.integ) : 'NONE',
-      }),
-    ];
-    out.push(...this.armIkeTimers(now, ike));
-    return out;
-  }
-
-  /** Rekey, reauthentication, hard lifetime and DPD timers; `reauthAt` carries the reauthentication time over an IKE SA rekey (a rekey does not authenticate). */
-  armIkeTimers(now: number, ike: IkeSaState, reauthAt = 0): Action[] {
-    const lt = ike.conn.ike.lifetime;
-    const out: Action[] = [];
-    if (lt.lifeTime > 0) {
-      ike.expiresAt = now + lt.lifeTime * 1000;
-      out.push(this.arm(`ike:${ike.id}:expire`, ike.expiresAt, (t) => (this.sas.get(ike.id) === ike && ike.state === 'established' ? deleteIkeSa(this, t, ike, 'hard lifetime reached', true) : [])));
-    }
-    const c = ike.conn.ike;
-    const reauthDue = c.reauthTime > 0 && !ike.conn.passive ? (reauthAt > 0 ? Math.max(now + 1, reauthAt) : this.jittered(now, c.reauthTime, lt.randTime)) : 0;
-    // When both are due, the reauthentication wins: it replaces the IKE SA anyway. So no rekey when
-    // reauth_time <= rekey_time, nor when the (jittered or inherited) reauthentication comes first.
-    let rekeyArmed = false;
-    if (lt.rekeyTime > 0) {
-      ike.rekeyAt = this.jittered(now, lt.rekeyTime, lt.randTime);
-      rekeyArmed = reauthDue === 0 || (c.reauthTime > lt.rekeyTime && ike.rekeyAt < reauthDue);
-      if (rekeyArmed) out.push(this.arm(`ike:${ike.id}:rekey`, ike.rekeyAt, (t) => (ike.state === 'established' && !ike.reauthBy ? rekeyIkeSa(this, t, ike) : [])));
-    }
-    if (reauthDue > 0) {
-      // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
-      const rekeyedFirst = rekeyArmed && (ike.expiresAt === 0 || ike.rekeyAt < ike.expiresAt);
-      ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, latestReauth(this, now, ike)));
-      out.push(armReauth(this, ike));
-    }
-    if (ike.conn.ike.dpdDelay > 0) out.push(armDpd(this, now, ike));
-    return out;
-  }
-
   // ------------------------------------------------------------------------------ requests
 
   onRequest(now: number, ike: IkeSaState, header: IkeHeader, payloads: Payload[], datagram: Buffer): { response: Payload[]; after: RequestAfter } {
@@ -1351,7 +960,7 @@ export class EngineCore {
           return { response: [notify(NotifyType.INVALID_SYNTAX)], after: { after: dropIkeSa(this, now, ike, 'IKE_AUTH before the negotiated IKE_INTERMEDIATE key exchanges') } };
         }
         ike.intAuth = ike.intermediate?.chain.value(header.messageId);
-        return this.onAuthRequest(now, ike, payloads);
+        return onAuthRequest(this, now, ike, payloads);
       case ExchangeType.IKE_INTERMEDIATE:
         return this.onIntermediateRequest(now, ike, payloads, datagram);
       case ExchangeType.INFORMATIONAL:

@@ -12,6 +12,7 @@ import { deleteIkeSa } from './teardown.js';
 import { sealMessage } from './rekey-exchange.js';
 import { rekeyIkeSa } from './rekey.js';
 import { createChildSa, notePolicy } from './child-sa.js';
+import { onAuthResponse } from './ike-auth.js';
 
 /**
  * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
@@ -108,7 +109,7 @@ export function startReauth(core: EngineCore, now: number, old: IkeSaState): Act
 
 /** IKE_AUTH answered for a reauthentication: the other Child SAs follow in CREATE_CHILD_SA exchanges. */
 export function onReauthAuthResponse(core: EngineCore, now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
-  const out = core.onAuthResponse(now, ike, payloads);
+  const out = onAuthResponse(core, now, ike, payloads);
   const r = ike.reauthOf;
   if (!r || ike.state !== 'established') return out;
   const first = r.children[0];

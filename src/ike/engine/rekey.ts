@@ -12,6 +12,7 @@ import { completeChildRekey, completeIkeRekey, type PendingChildRekey, type Pend
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { moveVirtualIps } from './ike-vip.js';
 import { addChild, childTimers, deleteChild, espKeylog, keysOf, notePolicy, ownerOf } from './child-sa.js';
+import { armIkeTimers } from './ike-auth.js';
 
 // ------------------------------------------------------------------------------ rekeys
 
@@ -278,7 +279,7 @@ export function adoptPeerIkeRekey(core: EngineCore, now: number, old: IkeSaState
     ...core.cancel(`ike:${old.id}:rekey`),
     ...core.cancel(`ike:${old.id}:dpd`),
     core.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized: collision!.optimized }),
-    ...core.armIkeTimers(now, fresh, old.reauthAt),
+    ...armIkeTimers(core, now, fresh, old.reauthAt),
     // The peer, initiator of the surviving SA, deletes the old one; should it never do so, forget it.
     forgetUnlessDeleted(core, old),
   ];
@@ -353,7 +354,7 @@ export function adoptRekeyedIkeSa(core: EngineCore, now: number, old: IkeSaState
     ...core.cancel(`ike:${old.id}:rekey`),
     ...core.cancel(`ike:${old.id}:dpd`),
     core.event({ type: 'ike-rekeyed', oldIkeSaId: old.id, newIkeSaId: fresh.id, connection: old.conn.name, optimized }),
-    ...core.armIkeTimers(now, fresh, old.reauthAt),
+    ...armIkeTimers(core, now, fresh, old.reauthAt),
   ];
 }
 
