@@ -17,6 +17,7 @@ import { deleteIkeSa } from './teardown.js';
 import { ourTs, peerTs } from './ike-vip.js';
 import { FollowupKeInitiator } from './followup-ke.js';
 import { kernelSpecOf, type RekeyChildSa, respondChildRekey, respondIkeRekey } from './rekey-exchange.js';
+import { ppkAnswer, ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
 
 export function onKernelEvent(core: EngineCore, now: number, ev: KernelEventInput): Action[] {
   try {
@@ -74,7 +75,7 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
   if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
   let offered: PpkConfig[] = [];
   return core.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
-    const ppk = core.ppkOffer(ike);
+    const ppk = ppkOffer(core, ike);
     offered = ppk.offered;
     return [...payloads, ...ppk.notifies];
   }, (t, _h, resp) => {
@@ -82,9 +83,9 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
       core.usedSpis.delete(spiIn);
       return [core.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...reauthChildSettled(core, t, ike, cfg, reason)];
     };
-    const sel = core.ppkSelected(resp, offered);
+    const sel = ppkSelected(core, resp, offered);
     if (!sel.ok) return [...fail(sel.reason), ...deleteIkeSa(core, t, ike, `new Child SA: ${sel.reason}`, true)];
-    const skD = sel.ppk ? core.withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
+    const skD = sel.ppk ? withPpk(core, ike.sa!, sel.ppk).keys.skD : undefined;
     const err = findErrorNotify(resp);
     if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
       core.usedSpis.delete(spiIn);
@@ -130,7 +131,7 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
     const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
     const nr = Buffer.from(nonce.data);
     const finish = (all: Buffer[], at: number) => [
-      ...core.ppkNotice(ike, `new Child SA ${cfg.name}`, sel.ppk),
+      ...ppkNotice(core, ike, `new Child SA ${cfg.name}`, sel.ppk),
       ...installChild(core, at, ike, makeChild(core, ike, cfg, chosen, spiIn, p.spi.readUInt32BE(0), localTs, tsr.selectors, mode, keMethodsOf(chosen), true, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) }), cfg),
     ];
     const more = keMethodsOf(chosen).slice(1);
@@ -194,8 +195,8 @@ export function respondCreateChildSa(core: EngineCore, now: number, ike: IkeSaSt
   const cfg = picked.cfg;
   const ni = Buffer.from(nonce.data);
   const spiOut = offered.spi.readUInt32BE(0);
-  const ppk = core.ppkAnswer(ike, payloads);
-  const skD = ppk.ppk ? core.withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
+  const ppk = ppkAnswer(core, ike, payloads);
+  const skD = ppk.ppk ? withPpk(core, ike.sa!, ppk.ppk).keys.skD : undefined;
   const build = (all: Buffer[]) => makeChild(core, ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
   response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
   if (keReply) response.push(keReply);
@@ -205,8 +206,8 @@ export function respondCreateChildSa(core: EngineCore, now: number, ike: IkeSaSt
   // RFC 9370 §2.2.4: with additional key exchanges the Child SA exists only after the last
   // IKE_FOLLOWUP_KE; until then only its SPI is reserved and nothing is installed.
   const link = ike.followupsNewChild.begin(now, keMethodsOf(chosen).slice(1), secrets, { cfg, spiIn, finish: build });
-  if (link) return { response: [...response, link], after: { after: [...core.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...armFollowupTimeout(core, ike)] } };
-  return { response, after: { before: [...core.ppkNotice(ike, `new Child SA ${cfg.name}`, ppk.ppk), ...installChild(core, now, ike, build(secrets), cfg)] } };
+  if (link) return { response: [...response, link], after: { after: [...ppkNotice(core, ike, `new Child SA ${cfg.name}`, ppk.ppk), ...armFollowupTimeout(core, ike)] } };
+  return { response, after: { before: [...ppkNotice(core, ike, `new Child SA ${cfg.name}`, ppk.ppk), ...installChild(core, now, ike, build(secrets), cfg)] } };
 }
 
 /**
@@ -467,8 +468,8 @@ export function onCreateChildSa(core: EngineCore, now: number, ike: IkeSaState, 
     }
     const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
     const policy = core.policyFor(ike, target?.cfg, target);
-    const ppk = core.ppkAnswer(ike, payloads);
-    const answer = respondChildRekey(core.withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+    const ppk = ppkAnswer(core, ike, payloads);
+    const answer = respondChildRekey(withPpk(core, ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
     if (answer.kind === 'refused' || !target) {
       const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
       return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [core.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
@@ -476,10 +477,10 @@ export function onCreateChildSa(core: EngineCore, now: number, ike: IkeSaState, 
     if (answer.kind === 'followup') {
       // RFC 9370 §2.2.4: the new SA is finished by IKE_FOLLOWUP_KE; the old one stays in use meanwhile.
       target.state = 'rekeying';
-      return { response: [...answer.response, ...ppk.reply], after: { after: [...core.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...armFollowupTimeout(core, ike)] } };
+      return { response: [...answer.response, ...ppk.reply], after: { after: [...ppkNotice(core, ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...armFollowupTimeout(core, ike)] } };
     }
     const accepted = acceptChildRekeyAsResponder(core, now, ike, target, answer.child, { ni: answer.ni, nr: answer.nr });
-    if (ppk.ppk) accepted.after = [...core.ppkNotice(ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
+    if (ppk.ppk) accepted.after = [...ppkNotice(core, ike, `rekeyed Child SA ${target.cfg.name}`, ppk.ppk), ...(accepted.after ?? [])];
     return { response: [...answer.response, ...ppk.reply], after: accepted };
   }
   if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
@@ -488,13 +489,13 @@ export function onCreateChildSa(core: EngineCore, now: number, ike: IkeSaState, 
       // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
       return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [core.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
     }
-    const ppk = core.ppkAnswer(ike, payloads);
-    const answer = respondIkeRekey(core.withPpk(ike.sa!, ppk.ppk), payloads, core.policyFor(ike), ike.followupsIke, now);
+    const ppk = ppkAnswer(core, ike, payloads);
+    const answer = respondIkeRekey(withPpk(core, ike.sa!, ppk.ppk), payloads, core.policyFor(ike), ike.followupsIke, now);
     if (answer.kind === 'refused') {
       return { response: answer.response, after: { after: [core.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
     }
     answer.response.push(...ppk.reply);
-    const ppkNote = core.ppkNotice(ike, 'rekeyed IKE SA', ppk.ppk);
+    const ppkNote = ppkNotice(core, ike, 'rekeyed IKE SA', ppk.ppk);
     if (answer.kind === 'followup') return { response: answer.response, after: { after: [...ppkNote, ...armFollowupTimeout(core, ike)] } };
     if (ike.ikeRekeyInFlight) {
       // Simultaneous IKE SA rekeys (RFC 7296 §2.8.2): answer normally; which new IKE SA survives is

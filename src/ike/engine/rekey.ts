@@ -13,6 +13,7 @@ import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { moveVirtualIps } from './ike-vip.js';
 import { addChild, childTimers, deleteChild, espKeylog, keysOf, notePolicy, ownerOf } from './child-sa.js';
 import { armIkeTimers } from './ike-auth.js';
+import { ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
 
 // ------------------------------------------------------------------------------ rekeys
 
@@ -35,18 +36,18 @@ export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, c
     () => {
       const started = startChildRekey(child.sa, policy, optimized, keMethod !== undefined ? { keMethod } : {});
       pending = started.pending;
-      const ppk = core.ppkOffer(ike);
+      const ppk = ppkOffer(core, ike);
       offered = ppk.offered;
       return [...started.request, ...ppk.notifies];
     },
     (t, _h, resp) => {
-      const sel = core.ppkSelected(resp, offered);
+      const sel = ppkSelected(core, resp, offered);
       if (!sel.ok) {
         child.state = 'installed';
         return deleteIkeSa(core, t, ike, `Child SA rekey: ${sel.reason}`, true);
       }
-      const outcome = completeChildRekey(core.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
-      const note = outcome.kind === 'done' || outcome.kind === 'followup' ? core.ppkNotice(ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
+      const outcome = completeChildRekey(withPpk(core, ike.sa!, sel.ppk), pending!, resp, policy);
+      const note = outcome.kind === 'done' || outcome.kind === 'followup' ? ppkNotice(core, ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
       return [...note, ...((): Action[] => {
       switch (outcome.kind) {
         case 'done':
@@ -172,16 +173,16 @@ export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, pol
       const started = startIkeRekey(ike.sa!, policy, optimized, keMethod);
       pending = started.pending;
       ike.ikeRekeyInFlight = true;
-      const ppk = core.ppkOffer(ike);
+      const ppk = ppkOffer(core, ike);
       offered = ppk.offered;
       return [...started.request, ...ppk.notifies];
     },
     (t, _h, resp) => {
       ike.ikeRekeyInFlight = false;
-      const sel = core.ppkSelected(resp, offered);
+      const sel = ppkSelected(core, resp, offered);
       if (!sel.ok) return deleteIkeSa(core, t, ike, `IKE SA rekey: ${sel.reason}`, true);
-      const outcome = completeIkeRekey(core.withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
-      const note = outcome.kind === 'done' || outcome.kind === 'followup' ? core.ppkNotice(ike, 'rekeyed IKE SA', sel.ppk) : [];
+      const outcome = completeIkeRekey(withPpk(core, ike.sa!, sel.ppk), pending!, resp, policy);
+      const note = outcome.kind === 'done' || outcome.kind === 'followup' ? ppkNotice(core, ike, 'rekeyed IKE SA', sel.ppk) : [];
       return [...note, ...((): Action[] => {
       if (outcome.kind === 'done' && ike.ikeRekeyCollision) return resolveIkeRekeyCollision(core, t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
       if (outcome.kind !== 'done' && outcome.kind !== 'followup' && ike.ikeRekeyCollision) {
