@@ -13,6 +13,7 @@ import { sealMessage } from './rekey-exchange.js';
 import { rekeyIkeSa } from './rekey.js';
 import { createChildSa, notePolicy } from './child-sa.js';
 import { onAuthResponse } from './ike-auth.js';
+import { sendInitRequest } from './ike-sa-init.js';
 
 /**
  * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child
@@ -103,7 +104,7 @@ export function startReauth(core: EngineCore, now: number, old: IkeSaState): Act
     // The reauthentication replaces the IKE SA: no rekey of it meanwhile.
     ...core.cancel(`ike:${old.id}:rekey`),
     core.event({ type: 'notice', connection: old.conn.name, message: `reauthenticating IKE SA ${old.id} as ${fresh.id} with ${children.length} Child SA(s) (RFC 7296 §2.8.3)` }),
-    ...core.sendInitRequest(now, fresh, undefined, undefined),
+    ...sendInitRequest(core, now, fresh, undefined, undefined),
   ];
 }
 
