@@ -18,6 +18,7 @@ import { ourTs, peerTs } from './ike-vip.js';
 import { FollowupKeInitiator } from './followup-ke.js';
 import { kernelSpecOf, type RekeyChildSa, respondChildRekey, respondIkeRekey } from './rekey-exchange.js';
 import { ppkAnswer, ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
+import { request, runFollowups } from './requests.js';
 
 export function onKernelEvent(core: EngineCore, now: number, ev: KernelEventInput): Action[] {
   try {
@@ -74,7 +75,7 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
   payloads.push(...(selectors ?? requestSelectors(cfg, packet, packetOnly)));
   if (cfg.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
   let offered: PpkConfig[] = [];
-  return core.request(now, ike, ExchangeType.CREATE_CHILD_SA, () => {
+  return request(core, now, ike, ExchangeType.CREATE_CHILD_SA, () => {
     const ppk = ppkOffer(core, ike);
     offered = ppk.offered;
     return [...payloads, ...ppk.notifies];
@@ -144,7 +145,7 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
     const followup = new FollowupKeInitiator(more, secrets, core.rng);
     const started = followup.start(resp);
     if (!started.ok) return fail(started.reason);
-    return core.runFollowups(t, ike, followup, () => finish(followup.secrets, core.lastNow), (reason, fatal) => {
+    return runFollowups(core, t, ike, followup, () => finish(followup.secrets, core.lastNow), (reason, fatal) => {
       const out = fail(`IKE_FOLLOWUP_KE: ${reason}`);
       if (fatal) out.push(...deleteIkeSa(core, core.lastNow, ike, reason, true));
       return out;
@@ -421,7 +422,7 @@ export function deleteChild(core: EngineCore, now: number, ike: IkeSaState, chil
     core.event({ type: 'child-down', connection: ike.conn.name, child: child.cfg.name, spiIn: child.sa.spiIn, spiOut: child.sa.spiOut, reason }),
   ];
   if (tellPeer && ike.state === 'established') {
-    out.push(...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(child.sa.spiIn)])], () => []));
+    out.push(...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(child.sa.spiIn)])], () => []));
   }
   return out;
 }

@@ -7,14 +7,14 @@ import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../cod
 import { createIkeSaProtections } from '../crypto/index.js';
 import { ExchangeType, NotifyType, PayloadType } from '../codec/constants.js';
 import type { IkeHeader, Payload } from '../codec/types.js';
-import { findNotify, ikeHeader, notify } from '../codec/helpers.js';
+import { ikeHeader, notify } from '../codec/helpers.js';
 import { decodeMessage } from '../codec/decode.js';
 import type { EngineOptions } from './api.js';
-import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, MAX_PEER_WINDOW, NATT_PORT, type Outstanding, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, ZERO_SPI } from './state.js';
+import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, hex, IKE_PORT, type IkeSaState, type InitiationAttempt, NATT_PORT, type RequestAfter, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer, ZERO_SPI } from './state.js';
 import type { Action, Endpoint, EngineEvent } from './actions.js';
 import { AddressPools } from './virtual-ip.js';
 import { type PacketSelectors } from './selectors.js';
-import { FollowupKeInitiator, FollowupKeResponder } from './followup-ke.js';
+import { FollowupKeResponder } from './followup-ke.js';
 import { openMessage, type RekeyPolicy, sealMessage } from './rekey-exchange.js';
 import { dropIkeSa } from './teardown.js';
 import { onInformational } from './informational.js';
@@ -22,6 +22,7 @@ import { createChildSa, deleteChild, keysOf, onCreateChildSa, onFollowupKe } fro
 import { onAuthRequest } from './ike-auth.js';
 import { onIntermediateRequest } from './ike-intermediate.js';
 import { onInitRequest, onInitResponse, sendInitRequest } from './ike-sa-init.js';
+import { noteWindowSize, pump, retransmitTimer } from './requests.js';
 
 export class EngineCore {
   config: EngineConfig;
@@ -367,67 +368,6 @@ export class EngineCore {
     }
   }
 
-  /** Queue a request; it is sent when the window (size 1) is free. */
-  /**
-   * Drive IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4) until every additional key exchange is done.
-   * They go ahead of anything else queued: the SA they finish is half-built until then.
-   */
-  runFollowups(
-    now: number,
-    ike: IkeSaState,
-    followup: FollowupKeInitiator,
-    onDone: () => Action[],
-    onFail: (reason: string, fatal: boolean) => Action[],
-  ): Action[] {
-    return this.request(now, ike, ExchangeType.IKE_FOLLOWUP_KE, () => followup.nextRequest(), (t, _h, resp) => {
-      this.lastNow = t;
-      const r = followup.handleResponse(resp);
-      if (!r.ok) return onFail(r.reason, 'deleteIkeSa' in r && r.deleteIkeSa === true);
-      return r.done ? onDone() : this.runFollowups(t, ike, followup, onDone, onFail);
-    }, true);
-  }
-
-  /**
-   * Queue a request. It leaves when the peer's window has room (RFC 7296 §2.3); an `exclusive` one
-   * (IKE SA rekey and its follow-ups, IKE SA delete, the initial exchanges) waits until nothing else
-   * is outstanding and holds everything back until answered, so no Child SA exchange straddles the
-   * switch to another IKE SA.
-   */
-  request(now: number, ike: IkeSaState, exchange: ExchangeType, build: () => Payload[], onResponse: Outstanding['onResponse'], front = false, exclusive = false): Action[] {
-    this.lastNow = now;
-    const initial = exchange === ExchangeType.IKE_AUTH || exchange === ExchangeType.IKE_INTERMEDIATE || exchange === ExchangeType.IKE_FOLLOWUP_KE;
-    const item = {
-      exclusive: exclusive || initial,
-      start: (t: number): Action[] => {
-        if (!ike.sa) return [];
-        const payloads = build();
-        const messageId = ike.nextRequestId++;
-        const datagrams = this.seal(ike, exchange, messageId, false, payloads);
-        const o: Outstanding = { messageId, datagrams, tries: 0, sentAt: t, exchange, onResponse, payloads, exclusive: item.exclusive };
-        ike.inflight.set(messageId, o);
-        return [...datagrams.map((d) => this.send(ike, d)), this.armRetransmit(t, ike, o)];
-      },
-    };
-    ike.queue[front ? 'unshift' : 'push'](item);
-    return this.pump(now, ike);
-  }
-
-  /** Send queued requests while the window has room: fewer than peerWindow outstanding, IDs within lowest + window. */
-  pump(now: number, ike: IkeSaState): Action[] {
-    const out: Action[] = [];
-    while (ike.queue.length > 0 && this.sas.get(ike.id) === ike) {
-      const next = ike.queue[0]!;
-      const outstanding = [...ike.inflight.values()];
-      if (outstanding.some((o) => o.exclusive)) break;
-      if (next.exclusive ? outstanding.length > 0 : ike.ikeRekeyInFlight) break;
-      const lowest = outstanding.length ? Math.min(...outstanding.map((o) => o.messageId)) : ike.nextRequestId;
-      if (outstanding.length >= ike.peerWindow || ike.nextRequestId >= lowest + ike.peerWindow) break;
-      ike.queue.shift();
-      out.push(...next.start(now));
-    }
-    return out;
-  }
-
   /**
    * Where the peer's authenticated messages come from (RFC 7296 §2.23). The first move to port 4500
    * is followed (RFC 3948). After that, when the peer is behind a NAT and we are not, its NAT may
@@ -456,59 +396,6 @@ export class EngineCore {
       out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: keysOf(this, child.sa.keysIn), keysOut: keysOf(this, child.sa.keysOut) } });
     }
     return out;
-  }
-
-  /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
-  windowSizeNotify(conn: ConnectionConfig): Payload[] {
-    if (conn.ike.windowSize <= 1) return [];
-    const data = Buffer.alloc(4);
-    data.writeUInt32BE(conn.ike.windowSize);
-    return [notify(NotifyType.SET_WINDOW_SIZE, data)];
-  }
-
-  /** The peer's SET_WINDOW_SIZE: how many of our requests it takes at once (§2.3). A malformed one is ignored. */
-  noteWindowSize(ike: IkeSaState, payloads: readonly Payload[]): void {
-    const n = findNotify(payloads, NotifyType.SET_WINDOW_SIZE);
-    if (!n || n.data.length !== 4) return;
-    const size = n.data.readUInt32BE(0);
-    // Bounded so a hostile value cannot make us keep unbounded state; 0 is meaningless.
-    if (size >= 1) ike.peerWindow = Math.min(size, MAX_PEER_WINDOW);
-  }
-
-  retransmitTimer(ike: IkeSaState, messageId: number): string {
-    return `ike:${ike.id}:retransmit:${messageId}`;
-  }
-
-  /** Forget every outstanding request of an IKE SA and its retransmission timers. */
-  abandonRequests(ike: IkeSaState): Action[] {
-    const out: Action[] = [];
-    for (const id of ike.inflight.keys()) out.push(...this.cancel(this.retransmitTimer(ike, id)));
-    ike.inflight.clear();
-    return out;
-  }
-
-  armRetransmit(now: number, ike: IkeSaState, o: Outstanding): Action {
-    const r = ike.conn.ike.retransmit;
-    let delay = r.timeout * Math.pow(r.base, o.tries) * 1000;
-    const limit = ike.conn.ike.dpdTimeout * 1000;
-    if (limit > 0) delay = Math.max(1, Math.min(delay, o.sentAt + limit - now));
-    return this.arm(this.retransmitTimer(ike, o.messageId), now + delay, (t) => this.retransmit(t, ike, o));
-  }
-
-  retransmit(now: number, ike: IkeSaState, o: Outstanding): Action[] {
-    if (ike.inflight.get(o.messageId) !== o || !this.sas.has(ike.id)) return [];
-    o.tries++;
-    const limit = ike.conn.ike.dpdTimeout * 1000;
-    if (o.tries > ike.conn.ike.retransmit.tries || (limit > 0 && now - o.sentAt >= limit)) {
-      const reason = `peer did not answer after ${o.tries} transmissions`;
-      const connecting = ike.initiator && !ike.reauthOf && (ike.state === 'init-sent' || ike.state === 'auth-sent');
-      const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
-      const out = dropIkeSa(this, now, ike, reason);
-      if (connecting) return [...out, ...this.retryInitiation(now, ike.conn, reason)];
-      return [...out, ...this.closeActions(now, ike, lost)];
-    }
-    this.counters.retransmits++;
-    return [...o.datagrams.map((d) => this.send(ike, d)), this.armRetransmit(now, ike, o)];
   }
 
   // ------------------------------------------------------------------------------ dispatch
@@ -548,9 +435,9 @@ export class EngineCore {
       if (!opened) return [];
       ike.inflight.delete(header.messageId);
       ike.lastActivity = now;
-      this.noteWindowSize(ike, opened.payloads);
-      const out = [...this.cancel(this.retransmitTimer(ike, o.messageId)), ...this.followPeer(now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
-      if (this.sas.has(ike.id)) out.push(...this.pump(now, ike));
+      noteWindowSize(this, ike, opened.payloads);
+      const out = [...this.cancel(retransmitTimer(this, ike, o.messageId)), ...this.followPeer(now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
+      if (this.sas.has(ike.id)) out.push(...pump(this, now, ike));
       return out;
     }
     // A request from the peer.
@@ -572,7 +459,7 @@ export class EngineCore {
     if (!opened) return [];
     const followed = this.followPeer(now, ike, local, remote);
     ike.lastActivity = now;
-    this.noteWindowSize(ike, opened.payloads);
+    noteWindowSize(this, ike, opened.payloads);
     const { response, after } = this.onRequest(now, ike, opened.header, opened.payloads, data);
     const out: Action[] = [...followed];
     const reply = (payloads: Payload[]) => {

@@ -22,6 +22,7 @@ import { createChildSa, handOverPolicies, installChild, makeChild } from './chil
 import { redundantRekey } from './rekey-exchange.js';
 import { rekeyIkeSa } from './rekey.js';
 import { armDpd } from './informational.js';
+import { abandonRequests, request, windowSizeNotify } from './requests.js';
 
 // ------------------------------------------------------------------------------ IKE_AUTH
 
@@ -73,8 +74,8 @@ export function sendAuthRequest(core: EngineCore, now: number, ike: IkeSaState):
     if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
   }
   if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(core.config.codePoints));
-  payloads.push(...core.windowSizeNotify(conn));
-  return core.request(now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? onReauthAuthResponse(core, t, ike, resp) : onAuthResponse(core, t, ike, resp)));
+  payloads.push(...windowSizeNotify(core, conn));
+  return request(core, now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? onReauthAuthResponse(core, t, ike, resp) : onAuthResponse(core, t, ike, resp)));
 }
 
 export function onAuthResponse(core: EngineCore, now: number, ike: IkeSaState, payloads: Payload[]): Action[] {
@@ -218,7 +219,7 @@ export function onAuthRequest(core: EngineCore, now: number, ike: IkeSaState, pa
   if (ppkReply) response.push(ppkReply);
   if (answerOptimizedRekeySupported(payloads, core.config.codePoints, conn.optimizedRekey)) {
     response.push(optimizedRekeySupportedNotify(core.config.codePoints));
-    response.push(...core.windowSizeNotify(conn));
+    response.push(...windowSizeNotify(core, conn));
     sa.optimizedNegotiated = true;
   }
   const before: Action[] = [];
@@ -352,8 +353,8 @@ export function retireRedundantIkeSa(core: EngineCore, now: number, ike: IkeSaSt
   }
   ike.state = 'deleting';
   ike.queue = [];
-  out.push(...core.abandonRequests(ike));
-  out.push(...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(core, t, ike, 'redundant: both peers initiated at once'), false, true));
+  out.push(...abandonRequests(core, ike));
+  out.push(...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(core, t, ike, 'redundant: both peers initiated at once'), false, true));
   return out;
 }
 

@@ -12,6 +12,7 @@ import type { RekeyIkeSa } from './rekey-exchange.js';
 import type { Action } from './actions.js';
 import { dropIkeSa } from './teardown.js';
 import { sendAuthRequest } from './ike-auth.js';
+import { request } from './requests.js';
 
 /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
 export function ppkContext(core: EngineCore, ike: IkeSaState): PpkExchangeContext {
@@ -62,7 +63,7 @@ export function sendIntermediate(core: EngineCore, now: number, ike: IkeSaState)
   const withKe = !init.done;
   const ppkRound = ike.ppkRoundPending === true && init.methods.length - init.secrets.length <= 1;
   const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
-  const out = core.request(now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
+  const out = request(core, now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
     ...(withKe ? init.nextRequest() : []),
     ...(ppkRound ? ppkIdentityKeyNotifies(offered, ppkContext(core, ike)) : []),
   ], (t, _h, resp, datagram) => {

@@ -16,6 +16,7 @@ import { announcesChildPfsInfo, answerChildPfsInfo } from './child-pfs-info.js';
 import { sendAuthRequest, signatureHashes } from './ike-auth.js';
 import { dropIkeSa } from './teardown.js';
 import { sendIntermediate } from './ike-intermediate.js';
+import { abandonRequests, armRetransmit } from './requests.js';
 
 // ------------------------------------------------------------------------------ IKE_SA_INIT
 
@@ -65,7 +66,7 @@ export function sendInitRequest(core: EngineCore, now: number, ike: IkeSaState, 
   ike.nextRequestId = 1;
   const o: Outstanding = { messageId: 0, datagrams: [datagram], tries: 0, sentAt: now, exchange: ExchangeType.IKE_SA_INIT, onResponse: () => [], exclusive: true };
   ike.inflight.set(0, o);
-  return [core.send(ike, datagram), core.armRetransmit(now, ike, o)];
+  return [core.send(ike, datagram), armRetransmit(core, now, ike, o)];
 }
 
 export function findResponderConnection(core: EngineCore, local: Endpoint, remote: Endpoint): ConnectionConfig | undefined {
@@ -181,7 +182,7 @@ export function onInitRequest(core: EngineCore, now: number, data: Buffer, paylo
 }
 
 export function onInitResponse(core: EngineCore, now: number, ike: IkeSaState, data: Buffer, payloads: Payload[], header: IkeHeader): Action[] {
-  const out: Action[] = core.abandonRequests(ike);
+  const out: Action[] = abandonRequests(core, ike);
   const err = findErrorNotify(payloads);
   const cookie = findNotify(payloads, NotifyType.COOKIE);
   if (cookie) return [...out, ...sendInitRequest(core, now, ike, ike.keInit?.method, Buffer.from(cookie.data))];

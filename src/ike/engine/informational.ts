@@ -10,6 +10,7 @@ import type { Action } from './actions.js';
 import { dropIkeSa } from './teardown.js';
 import { adoptPeerIkeRekey, childHolder } from './rekey.js';
 import { childTimers, notePolicy, removeChildKernel } from './child-sa.js';
+import { request } from './requests.js';
 
 export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
   const delay = ike.conn.ike.dpdDelay * 1000;
@@ -18,7 +19,7 @@ export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
     const out: Action[] = [];
     if (t - ike.lastActivity >= delay && ike.inflight.size === 0) {
       // Liveness check: an empty INFORMATIONAL request (RFC 7296 §1.4); no answer -> retransmission gives up.
-      out.push(...core.request(t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
+      out.push(...request(core, t, ike, ExchangeType.INFORMATIONAL, () => [], () => []));
     }
     out.push(armDpd(core, t, ike));
     return out;

@@ -14,6 +14,7 @@ import { moveVirtualIps } from './ike-vip.js';
 import { addChild, childTimers, deleteChild, espKeylog, keysOf, notePolicy, ownerOf } from './child-sa.js';
 import { armIkeTimers } from './ike-auth.js';
 import { ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
+import { request, runFollowups } from './requests.js';
 
 // ------------------------------------------------------------------------------ rekeys
 
@@ -29,7 +30,7 @@ export function rekeyChildSa(core: EngineCore, now: number, ike: IkeSaState, chi
 export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
   let pending: PendingChildRekey | undefined;
   let offered: PpkConfig[] = [];
-  return core.request(
+  return request(core, 
     now,
     ike,
     ExchangeType.CREATE_CHILD_SA,
@@ -59,7 +60,7 @@ export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, c
         case 'retry-ke':
           return sendChildRekey(core, t, ike, child, policy, false, outcome.method);
         case 'followup':
-          return core.runFollowups(t, ike, outcome.followup, () => {
+          return runFollowups(core, t, ike, outcome.followup, () => {
             const done = outcome.finish(outcome.followup.secrets);
             if (done.kind !== 'done') {
               child.state = 'installed';
@@ -100,7 +101,7 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
     core.usedSpis.delete(sa.spiIn);
     return [
       core.event({ type: 'notice', connection: ike.conn.name, message: `Child SA ${old.cfg.name} rekeyed while its IKE SA was reauthenticated: deleting the rekeyed SA` }),
-      ...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
     ];
   }
   // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile. The exchange holding the lowest nonce
@@ -112,7 +113,7 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
     core.usedSpis.delete(sa.spiIn);
     return [
       core.event({ type: 'notice', connection: ike.conn.name, message: `simultaneous rekey of Child SA ${old.cfg.name}: ours is redundant, deleting it (RFC 7296 §2.8.1)` }),
-      ...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
+      ...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(sa.spiIn)])], () => []),
     ];
   }
   const fresh = addChild(core, now, ike, old.cfg, sa);
@@ -142,7 +143,7 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
   };
   const grace = core.config.rekeyGraceTime * 1000;
   out.push(core.arm(graceId, now + requestLifetime(core, ike) + grace, removeOldInbound));
-  out.push(...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (core.timers.has(graceId) ? [core.arm(graceId, t + grace, removeOldInbound)] : [])));
+  out.push(...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (core.timers.has(graceId) ? [core.arm(graceId, t + grace, removeOldInbound)] : [])));
   return out;
 }
 
@@ -165,7 +166,7 @@ export function rekeyIkeSa(core: EngineCore, now: number, ike: IkeSaState): Acti
 export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
   let pending: PendingIkeRekey | undefined;
   let offered: PpkConfig[] = [];
-  return core.request(
+  return request(core, 
     now,
     ike,
     ExchangeType.CREATE_CHILD_SA,
@@ -195,7 +196,7 @@ export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, pol
           const out = adoptRekeyedIkeSa(core, t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
           // The old IKE SA is closed by its rekey initiator (RFC 7296 §2.18).
           ike.state = 'deleting';
-          out.push(...core.request(t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, ike, 'rekeyed', undefined, true), false, true));
+          out.push(...request(core, t, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, ike, 'rekeyed', undefined, true), false, true));
           return out;
         }
         case 'fallback':
@@ -203,13 +204,13 @@ export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, pol
           return sendIkeRekey(core, t, ike, policy, false);
         case 'followup':
           ike.ikeRekeyInFlight = true;
-          return core.runFollowups(t, ike, outcome.followup, () => {
+          return runFollowups(core, t, ike, outcome.followup, () => {
             ike.ikeRekeyInFlight = false;
             const done = outcome.finish(outcome.followup.secrets);
             if (done.kind !== 'done') return [core.event({ type: 'error', connection: ike.conn.name, message: `IKE SA rekey failed after IKE_FOLLOWUP_KE: ${done.kind}` })];
             const out = adoptRekeyedIkeSa(core, core.lastNow, ike, done.ike, done.ni, done.nr, pending!.optimized);
             ike.state = 'deleting';
-            out.push(...core.request(core.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, ike, 'rekeyed', undefined, true), false, true));
+            out.push(...request(core, core.lastNow, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, ike, 'rekeyed', undefined, true), false, true));
             return out;
           }, (reason, fatal) => {
             ike.ikeRekeyInFlight = false;
@@ -252,7 +253,7 @@ export function resolveIkeRekeyCollision(core: EngineCore, now: number, old: Ike
     const redundant = createRekeyedIkeSa(core, now, old, ours, ni, nr);
     redundant.state = 'rekeyed';
     const out = adoptPeerIkeRekey(core, now, old, 'simultaneous IKE SA rekey: ours holds the lowest nonce and is redundant, deleting it (RFC 7296 §2.8.2)', theirs);
-    out.push(...core.request(now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, redundant, 'redundant', undefined, true), false, true));
+    out.push(...request(core, now, redundant, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, redundant, 'redundant', undefined, true), false, true));
     return out;
   }
   // Theirs is redundant: the peer deletes it; ours takes the Child SAs and we delete the old IKE SA.
@@ -263,7 +264,7 @@ export function resolveIkeRekeyCollision(core: EngineCore, now: number, old: Ike
     ...adoptRekeyedIkeSa(core, now, old, ours, ni, nr, optimized),
   ];
   old.state = 'deleting';
-  out.push(...core.request(now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, old, 'rekeyed', undefined, true), false, true));
+  out.push(...request(core, now, old, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t2) => dropIkeSa(core, t2, old, 'rekeyed', undefined, true), false, true));
   return out;
 }
 

@@ -8,6 +8,7 @@ import type { Action } from './actions.js';
 import { releaseVirtualIps } from './ike-vip.js';
 import { handOverReauthenticated, reauthFailed, retiredInboundGrace } from './reauth.js';
 import { removeChildKernel } from './child-sa.js';
+import { abandonRequests, request } from './requests.js';
 
 // ------------------------------------------------------------------------------ teardown
 
@@ -20,8 +21,8 @@ export function deleteIkeSa(core: EngineCore, now: number, ike: IkeSaState, reas
     out.push(...removeChildKernel(core, c, true), core.event({ type: 'child-down', connection: ike.conn.name, child: c.cfg.name, spiIn: c.sa.spiIn, spiOut: c.sa.spiOut, reason }));
   }
   ike.queue = [];
-  out.push(...core.abandonRequests(ike));
-  out.push(...core.request(now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(core, t, ike, reason), false, true));
+  out.push(...abandonRequests(core, ike));
+  out.push(...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.IKE)], (t) => dropIkeSa(core, t, ike, reason), false, true));
   return out;
 }
 
@@ -35,7 +36,7 @@ export function dropIkeSa(core: EngineCore, _now: number, ike: IkeSaState, reaso
   }
   out.push(...releaseVirtualIps(core, ike));
   for (const suffix of ['rekey', 'dpd', 'half-open', 'followup', 'reauth', 'expire']) out.push(...core.cancel(`ike:${ike.id}:${suffix}`));
-  out.push(...core.abandonRequests(ike));
+  out.push(...abandonRequests(core, ike));
   for (const pending of ike.followupsNewChild.clear()) core.usedSpis.delete(pending.spiIn);
   if (core.sas.get(ike.id) === ike) core.sas.delete(ike.id);
   for (const [k, v] of core.halfOpen) if (v === ike) core.halfOpen.delete(k);
