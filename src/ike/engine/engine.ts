@@ -23,6 +23,7 @@ import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { startReauth } from './reauth.js';
 import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
 import { onKernelEvent } from './child-sa.js';
+import { dispatch } from './dispatch.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -33,7 +34,7 @@ export class Engine extends EngineCore implements IkeEngine {
   receive(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
     this.counters.datagramsIn++;
     try {
-      return this.admitWaiting(now, this.dispatch(now, data, local, remote));
+      return this.admitWaiting(now, dispatch(this, now, data, local, remote));
     } catch (e) {
       this.counters.dropped++;
       this.log('warn', { error: (e as Error).message, remote: `${remote.address}:${remote.port}` }, 'dropped a datagram that could not be processed');
