@@ -19,6 +19,7 @@ import { FollowupKeInitiator } from './followup-ke.js';
 import { kernelSpecOf, type RekeyChildSa, respondChildRekey, respondIkeRekey } from './rekey-exchange.js';
 import { ppkAnswer, ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
 import { request, runFollowups } from './requests.js';
+import { initiate } from './initiation.js';
 
 export function onKernelEvent(core: EngineCore, now: number, ev: KernelEventInput): Action[] {
   try {
@@ -33,7 +34,7 @@ export function onKernelEvent(core: EngineCore, now: number, ev: KernelEventInpu
             if (existing.state !== 'established' || [...existing.children.values()].some((c) => c.cfg.name === child.name)) return [];
             return createChildSa(core, now, existing, child, undefined, packetSelectors(ev.selector));
           }
-          return core.initiate(now, conn.name, child.name, packetSelectors(ev.selector));
+          return initiate(core, now, conn.name, child.name, packetSelectors(ev.selector));
         }
         return [];
       }

@@ -17,13 +17,14 @@ import type { EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
 import { shouldOptimizeChildRekey } from './optimized-rekey.js';
 import { sealMessage } from './rekey-exchange.js';
 import { hex, retryTimer } from './state.js';
-import { tsText } from './selectors.js';
+import { type PacketSelectors, tsText } from './selectors.js';
 import { EngineCore } from './core.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 import { startReauth } from './reauth.js';
 import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
 import { onKernelEvent } from './child-sa.js';
 import { dispatch } from './dispatch.js';
+import { admitWaiting, forgetAttempt, initiate } from './initiation.js';
 
 // ---------------------------------------------------------------------------------------------
 
@@ -34,7 +35,7 @@ export class Engine extends EngineCore implements IkeEngine {
   receive(now: number, data: Buffer, local: Endpoint, remote: Endpoint): Action[] {
     this.counters.datagramsIn++;
     try {
-      return this.admitWaiting(now, dispatch(this, now, data, local, remote));
+      return admitWaiting(this, now, dispatch(this, now, data, local, remote));
     } catch (e) {
       this.counters.dropped++;
       this.log('warn', { error: (e as Error).message, remote: `${remote.address}:${remote.port}` }, 'dropped a datagram that could not be processed');
@@ -47,7 +48,7 @@ export class Engine extends EngineCore implements IkeEngine {
     if (!handler) return [];
     this.timers.delete(id);
     try {
-      return this.admitWaiting(now, handler(now));
+      return admitWaiting(this, now, handler(now));
     } catch (e) {
       this.log('error', { timer: id, error: (e as Error).message }, 'timer handler failed');
       return [];
@@ -55,7 +56,11 @@ export class Engine extends EngineCore implements IkeEngine {
   }
 
   kernelEvent(now: number, ev: KernelEventInput): Action[] {
-    return this.admitWaiting(now, onKernelEvent(this, now, ev));
+    return admitWaiting(this, now, onKernelEvent(this, now, ev));
+  }
+
+  initiate(now: number, connection: string, childName?: string, packet?: PacketSelectors): Action[] {
+    return initiate(this, now, connection, childName, packet);
   }
 
   /**
@@ -90,7 +95,7 @@ export class Engine extends EngineCore implements IkeEngine {
     const out: Action[] = [];
     if (target.connection && this.attempts.has(target.connection)) {
       // The operator ends the connection: no further attempts to establish it.
-      out.push(...this.forgetAttempt(target.connection), this.event({ type: 'notice', connection: target.connection, message: 'terminated by the operator: no further attempts to establish the connection' }));
+      out.push(...forgetAttempt(this, target.connection), this.event({ type: 'notice', connection: target.connection, message: 'terminated by the operator: no further attempts to establish the connection' }));
     }
     if (victims.length === 0 && out.length === 0) throw new Error(target.ikeSaId ? `no IKE SA '${target.ikeSaId}'` : `no IKE SA of connection '${target.connection}'`);
     for (const ike of victims) out.push(...deleteIkeSa(this, now, ike, 'terminated by the operator', true));
@@ -131,14 +136,14 @@ export class Engine extends EngineCore implements IkeEngine {
     }
     for (const name of [...this.attempts.keys()]) {
       const fresh = config.connections.find((c) => c.name === name);
-      if (!fresh || fresh.passive || JSON.stringify(fresh, bufferReplacer) !== old.get(name)) out.push(...this.forgetAttempt(name));
+      if (!fresh || fresh.passive || JSON.stringify(fresh, bufferReplacer) !== old.get(name)) out.push(...forgetAttempt(this, name));
     }
     for (const name of ppkRotated) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new PPKs, offered from the next CREATE_CHILD_SA (RFC 9867) or authentication (RFC 8784)' }));
     for (const name of softlyChanged) out.push(this.event({ type: 'notice', connection: name, message: 'configuration reloaded: new proposals and lifetimes apply from the next rekey, which is a regular one' }));
     for (const c of config.connections) {
       const before = old.get(c.name);
       if ((before === undefined || before !== JSON.stringify(c, bufferReplacer)) && !softlyChanged.has(c.name) && !ppkRotated.has(c.name) && !c.passive && c.children.some((ch) => ch.startAction === 'start')) {
-        out.push(...this.initiate(now, c.name));
+        out.push(...initiate(this, now, c.name));
       }
     }
     return out;
@@ -146,7 +151,7 @@ export class Engine extends EngineCore implements IkeEngine {
 
   shutdown(now: number): Action[] {
     const out: Action[] = [];
-    for (const name of [...this.attempts.keys()]) out.push(...this.forgetAttempt(name));
+    for (const name of [...this.attempts.keys()]) out.push(...forgetAttempt(this, name));
     for (const ike of [...this.sas.values()]) {
       if (ike.sa && (ike.state === 'established' || ike.state === 'rekeyed')) {
         // One Delete without waiting for the answer: we are going away (RFC 7296 §1.4.1).

@@ -23,6 +23,7 @@ import { redundantRekey } from './rekey-exchange.js';
 import { rekeyIkeSa } from './rekey.js';
 import { armDpd } from './informational.js';
 import { abandonRequests, request, windowSizeNotify } from './requests.js';
+import { forgetAttempt } from './initiation.js';
 
 // ------------------------------------------------------------------------------ IKE_AUTH
 
@@ -365,7 +366,7 @@ export function established(core: EngineCore, now: number, ike: IkeSaState): Act
   for (const [k, v] of core.halfOpen) if (v === ike) core.halfOpen.delete(k);
   const sa = ike.sa!;
   const out: Action[] = [
-    ...core.forgetAttempt(ike.conn.name),
+    ...forgetAttempt(core, ike.conn.name),
     ...core.cancel(`ike:${ike.id}:half-open`),
     core.event({ type: 'ike-up', ikeSaId: ike.id, connection: ike.conn.name, spiI: hex(ike.spiI), spiR: hex(ike.spiR), suite: suiteName(sa.chosen) }),
     core.event({

@@ -11,6 +11,7 @@ import { dropIkeSa } from './teardown.js';
 import { adoptPeerIkeRekey, childHolder } from './rekey.js';
 import { childTimers, notePolicy, removeChildKernel } from './child-sa.js';
 import { request } from './requests.js';
+import { closeActions } from './initiation.js';
 
 export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
   const delay = ike.conn.ike.dpdDelay * 1000;
@@ -38,7 +39,7 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
     }
     // RFC 7296 §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA and its children are gone.
     const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
-    return { response: [], after: { after: [...dropIkeSa(core, now, ike, 'deleted by the peer', undefined, true), ...core.closeActions(now, ike, lost)] } };
+    return { response: [], after: { after: [...dropIkeSa(core, now, ike, 'deleted by the peer', undefined, true), ...closeActions(core, now, ike, lost)] } };
   }
   const response: Payload[] = [];
   const after: Action[] = [];
@@ -98,6 +99,6 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
     }
     if (ours.length) response.push(deletePayload(ProtocolId.ESP, ours));
   }
-  after.push(...core.closeActions(now, ike, closed));
+  after.push(...closeActions(core, now, ike, closed));
   return { response, after: { after } };
 }

@@ -10,6 +10,7 @@ import { type IkeSaState, MAX_PEER_WINDOW, type Outstanding } from './state.js';
 import { FollowupKeInitiator } from './followup-ke.js';
 import type { Action } from './actions.js';
 import { dropIkeSa } from './teardown.js';
+import { closeActions, retryInitiation } from './initiation.js';
 
 /** Queue a request; it is sent when the window (size 1) is free. */
 /**
@@ -118,8 +119,8 @@ export function retransmit(core: EngineCore, now: number, ike: IkeSaState, o: Ou
     const connecting = ike.initiator && !ike.reauthOf && (ike.state === 'init-sent' || ike.state === 'auth-sent');
     const lost = ike.state === 'established' ? [...ike.children.values()].map((c) => c.cfg) : [];
     const out = dropIkeSa(core, now, ike, reason);
-    if (connecting) return [...out, ...core.retryInitiation(now, ike.conn, reason)];
-    return [...out, ...core.closeActions(now, ike, lost)];
+    if (connecting) return [...out, ...retryInitiation(core, now, ike.conn, reason)];
+    return [...out, ...closeActions(core, now, ike, lost)];
   }
   core.counters.retransmits++;
   return [...o.datagrams.map((d) => core.send(ike, d)), armRetransmit(core, now, ike, o)];
