@@ -2,24 +2,24 @@
 // additional key exchanges in IKE_FOLLOWUP_KE (RFC 9370), their installation in the kernel, policies,
 // timers and deletion, and the kernel's events about them (ACQUIRE, expiry, failed actions).
 import type { ChildConfig, PpkConfig } from '../config.js';
-import type { Payload, TrafficSelector } from '../codec/types.js';
-import { checkAccepted, type ChosenAlgorithms, keMethodsOf, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
-import { deriveChildKeys, getKeMethod } from '../crypto/index.js';
-import { deletePayload, findErrorNotify, findNotify, getKe, getNonce, getSa, getTsi, getTsr, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
-import type { EngineCore } from './core.js';
+import { deletePayload, findErrorNotify, findNotify, getKe, getNonce, getSa, getTsi, getTsr, kePayload, noncePayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
+import type { Payload, TrafficSelector } from '../codec/types.js';
+import { deriveChildKeys, getKeMethod } from '../crypto/index.js';
+import { checkAccepted, type ChosenAlgorithms, keMethodsOf, proposalsToSa, selectProposal, suiteName } from '../proposal.js';
 import type { Action, ChildSaKernelSpec, KernelEventInput, SaKeys } from './actions.js';
-import { packetSelectors, type PacketSelectors, pickChildConfig, requestSelectors } from './selectors.js';
-import { acceptChildRekeyAsResponder, adoptRekeyedIkeSa, createRekeyedIkeSa, ikeRekeyNeedsFollowups, rekeyChildSa } from './rekey.js';
+import type { EngineCore } from './core.js';
 import { type ChildSaState, hex, type IkeSaState, NONCE_LENGTH, policyKey, type RequestAfter } from './state.js';
-import { reauthChildSettled, reauthReplaces, retireForReauth } from './reauth.js';
-import { deleteIkeSa } from './teardown.js';
-import { ourTs, peerTs } from './ike-vip.js';
+import { packetSelectors, type PacketSelectors, pickChildConfig, requestSelectors } from './selectors.js';
 import { FollowupKeInitiator } from './followup-ke.js';
 import { kernelSpecOf, type RekeyChildSa, respondChildRekey, respondIkeRekey } from './rekey-exchange.js';
 import { ppkAnswer, ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
-import { request, runFollowups } from './requests.js';
+import { ourTs, peerTs } from './ike-vip.js';
 import { initiate } from './initiation.js';
+import { reauthChildSettled, reauthReplaces, retireForReauth } from './reauth.js';
+import { acceptChildRekeyAsResponder, adoptRekeyedIkeSa, createRekeyedIkeSa, ikeRekeyNeedsFollowups, rekeyChildSa } from './rekey.js';
+import { request, runFollowups } from './requests.js';
+import { deleteIkeSa } from './teardown.js';
 
 export function onKernelEvent(core: EngineCore, now: number, ev: KernelEventInput): Action[] {
   try {

@@ -3,16 +3,16 @@
 // (timers, events, sending, SPIs). The exchanges themselves live in their own modules.
 import { randomBytes } from 'node:crypto';
 import type { ChildConfig, ConnectionConfig, EngineConfig } from '../config.js';
-import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
-import { createIkeSaProtections } from '../crypto/index.js';
 import { ExchangeType, PayloadType } from '../codec/constants.js';
-import type { IkeHeader, Payload } from '../codec/types.js';
+import { encodeProtectedForSending, ikeMessageBudget, Reassembler } from '../codec/fragment.js';
 import { ikeHeader } from '../codec/helpers.js';
+import type { IkeHeader, Payload } from '../codec/types.js';
+import { createIkeSaProtections } from '../crypto/index.js';
+import type { Action, Endpoint, EngineEvent } from './actions.js';
 import type { EngineOptions } from './api.js';
 import { type ChildSaState, COOKIE_SECRET_LIFETIME_MS, hex, type IkeSaState, type InitiationAttempt, NATT_PORT, ZERO_SPI } from './state.js';
-import type { Action, Endpoint, EngineEvent } from './actions.js';
-import { AddressPools } from './virtual-ip.js';
 import { FollowupKeResponder } from './followup-ke.js';
+import { AddressPools } from './virtual-ip.js';
 import { openMessage, type RekeyPolicy, sealMessage } from './rekey-exchange.js';
 
 export class EngineCore {

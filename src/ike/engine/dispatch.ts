@@ -1,20 +1,20 @@
 // Incoming datagrams (RFC 7296 §2.1, §2.2): routed to their IKE SA by SPI, decrypted and reassembled,
 // matched with our outstanding requests, or answered as requests from the peer (once, with
 // retransmissions of a request getting the cached response again).
-import { decodeMessage } from '../codec/decode.js';
 import { ExchangeType, NotifyType, PayloadType } from '../codec/constants.js';
-import type { IkeHeader, Payload } from '../codec/types.js';
+import { decodeMessage } from '../codec/decode.js';
 import { notify } from '../codec/helpers.js';
+import type { IkeHeader, Payload } from '../codec/types.js';
+import type { Action, Endpoint } from './actions.js';
 import type { EngineCore } from './core.js';
 import { hex, type IkeSaState, NATT_PORT, type RequestAfter } from './state.js';
-import type { Action, Endpoint } from './actions.js';
 import { createChildSa, deleteChild, keysOf, onCreateChildSa, onFollowupKe } from './child-sa.js';
-import { onInitRequest, onInitResponse } from './ike-sa-init.js';
-import { noteWindowSize, pump, retransmitTimer } from './requests.js';
-import { dropIkeSa } from './teardown.js';
 import { onAuthRequest } from './ike-auth.js';
 import { onIntermediateRequest } from './ike-intermediate.js';
+import { onInitRequest, onInitResponse } from './ike-sa-init.js';
 import { onInformational } from './informational.js';
+import { noteWindowSize, pump, retransmitTimer } from './requests.js';
+import { dropIkeSa } from './teardown.js';
 
 /**
  * Where the peer's authenticated messages come from (RFC 7296 §2.23). The first move to port 4500

@@ -8,23 +8,40 @@
 // and IKE SAs, regular and optimized (the message contents come from rekey-exchange.ts).
 // Each IKE SA has a window of one request in each direction (RFC 7296 §2.3), retransmits with
 // exponential back-off, and answers a retransmitted request from its cached response.
+//
+// Engine holds the public API (api.ts) over EngineCore (core.ts: the shared state and small helpers);
+// each exchange lives in its own module, whose functions take the core as first argument:
+//   dispatch.ts          received datagrams routed to the responses and requests they are
+//   requests.ts          the request window and retransmission
+//   ike-sa-init.ts       IKE_SA_INIT
+//   ike-intermediate.ts  IKE_INTERMEDIATE and the PPK decisions
+//   ike-auth.ts          IKE_AUTH and the established IKE SA
+//   child-sa.ts          CREATE_CHILD_SA for new Child SAs, their kernel state, kernel events
+//   rekey.ts             Child and IKE SA rekeys and their collisions
+//   reauth.ts            reauthentication
+//   informational.ts     INFORMATIONAL (the peer's Delete, DPD)
+//   ike-vip.ts           virtual IPs of IKE SAs
+//   initiation.ts        initiations, their retries and limit, close_action
+//   teardown.ts          deleting and dropping IKE SAs
+//   state.ts             the state of IKE and Child SAs, constants
+//   selectors.ts         traffic selectors
 import { connectionIdentity, type EngineConfig } from '../config.js';
 import { ExchangeType, ProtocolId } from '../codec/constants.js';
 import { deletePayload } from '../codec/helpers.js';
 import { suiteName } from '../proposal.js';
 import type { Action, Endpoint, KernelEventInput } from './actions.js';
 import type { EngineStats, IkeEngine, IkeSaSnapshot } from './api.js';
-import { shouldOptimizeChildRekey } from './optimized-rekey.js';
-import { sealMessage } from './rekey-exchange.js';
+import { EngineCore } from './core.js';
 import { hex, retryTimer } from './state.js';
 import { type PacketSelectors, tsText } from './selectors.js';
-import { EngineCore } from './core.js';
-import { deleteIkeSa, dropIkeSa } from './teardown.js';
-import { startReauth } from './reauth.js';
-import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
+import { shouldOptimizeChildRekey } from './optimized-rekey.js';
+import { sealMessage } from './rekey-exchange.js';
 import { onKernelEvent } from './child-sa.js';
 import { dispatch } from './dispatch.js';
 import { admitWaiting, forgetAttempt, initiate } from './initiation.js';
+import { startReauth } from './reauth.js';
+import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
+import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 // ---------------------------------------------------------------------------------------------
 

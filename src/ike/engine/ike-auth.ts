@@ -2,28 +2,28 @@
 // the initial Child SA, the established IKE SA and its timers, and simultaneous starts of one
 // connection from both ends.
 import type { ConnectionConfig } from '../config.js';
-import { applyPpk, encodeIdentity, identityMatches, idPayloadBody, parseSignatureHashAlgorithms, pemToDer, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyPskAuth } from '../crypto/index.js';
-import type { Payload } from '../codec/types.js';
-import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getSa, getTsi, getTsr, idPayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
 import { ExchangeType, NotifyType, PayloadType, ProtocolId } from '../codec/constants.js';
+import { authPayload, certPayload, deletePayload, findErrorNotify, findNotify, getAuth, getCerts, getIdi, getIdr, getSa, getTsi, getTsr, idPayload, notify, proposal, saPayload, spi32, tsPayload } from '../codec/helpers.js';
+import type { Payload } from '../codec/types.js';
+import { applyPpk, encodeIdentity, identityMatches, idPayloadBody, parseSignatureHashAlgorithms, pemToDer, pskAuth, selectSignatureHash, signAuth, signedOctets, SUPPORTED_SIGNATURE_HASHES, validateCertChain, verifyAuth, verifyPskAuth } from '../crypto/index.js';
 import { suiteName } from '../proposal.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import { hex, type IkeSaState, type RequestAfter, TWIN_WINDOW_MS } from './state.js';
-import type { Action } from './actions.js';
-import { deleteIkeSa, dropIkeSa } from './teardown.js';
-import { initiatorPpk8784Used, ppkAuthRequestNotifies, responderPpk8784 } from './ppk.js';
-import { vipRequestPayload } from './virtual-ip.js';
-import { checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
 import { pickChildConfig, reauthSelectors, requestSelectors } from './selectors.js';
+import { checkIkeAuthChildAnswer, ikeAuthChildProposals, selectIkeAuthChildProposal } from './child-pfs-info.js';
+import { vipRequestPayload } from './virtual-ip.js';
+import { initiatorPpk8784Used, ppkAuthRequestNotifies, responderPpk8784 } from './ppk.js';
 import { answerOptimizedRekeySupported, optimizedRekeyNegotiated, optimizedRekeySupportedNotify } from './optimized-rekey.js';
-import { armReauth, latestReauth, onReauthAuthResponse, reauthenticates } from './reauth.js';
-import { leaseVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
-import { createChildSa, handOverPolicies, installChild, makeChild } from './child-sa.js';
 import { redundantRekey } from './rekey-exchange.js';
-import { rekeyIkeSa } from './rekey.js';
+import { createChildSa, handOverPolicies, installChild, makeChild } from './child-sa.js';
+import { leaseVirtualIps, ourTs, peerTs, takeVirtualIps } from './ike-vip.js';
 import { armDpd } from './informational.js';
-import { abandonRequests, request, windowSizeNotify } from './requests.js';
 import { forgetAttempt } from './initiation.js';
+import { armReauth, latestReauth, onReauthAuthResponse, reauthenticates } from './reauth.js';
+import { rekeyIkeSa } from './rekey.js';
+import { abandonRequests, request, windowSizeNotify } from './requests.js';
+import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 // ------------------------------------------------------------------------------ IKE_AUTH
 

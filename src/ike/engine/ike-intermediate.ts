@@ -1,18 +1,18 @@
 // The IKE_INTERMEDIATE exchange (RFC 9242) with its additional key exchanges (RFC 9370), and the PPK
 // decisions (RFC 8784, RFC 9867) made around IKE_SA_INIT, IKE_INTERMEDIATE and IKE_AUTH.
 import type { PpkConfig } from '../config.js';
-import type { Payload } from '../codec/types.js';
-import { ppkMixedSkD } from '../crypto/index.js';
 import { ExchangeType, NotifyType } from '../codec/constants.js';
 import { findErrorNotify, notify } from '../codec/helpers.js';
+import type { Payload } from '../codec/types.js';
+import { ppkMixedSkD } from '../crypto/index.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import type { IkeSaState, RequestAfter } from './state.js';
 import { initiatorPpk9867, mixPpkIntermediate, type PpkExchangeContext, ppkIdentityKeyNotifies, responderPpk9867 } from './ppk.js';
 import type { RekeyIkeSa } from './rekey-exchange.js';
-import type { Action } from './actions.js';
-import { dropIkeSa } from './teardown.js';
 import { sendAuthRequest } from './ike-auth.js';
 import { request } from './requests.js';
+import { dropIkeSa } from './teardown.js';
 
 /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
 export function ppkContext(core: EngineCore, ike: IkeSaState): PpkExchangeContext {

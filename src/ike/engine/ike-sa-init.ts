@@ -1,22 +1,22 @@
 // The IKE_SA_INIT exchange (RFC 7296 §1.2): proposals and key exchange, NAT detection (§2.23),
 // COOKIE (§2.6) and INVALID_KE_PAYLOAD (§1.2) retries, and the support notifies of extensions.
 import type { ConnectionConfig } from '../config.js';
+import { ExchangeType, NotifyType, ProtocolId } from '../codec/constants.js';
+import { encodeMessage } from '../codec/encode.js';
+import { findErrorNotify, findNotify, getKe, getNonce, getSa, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload } from '../codec/helpers.js';
 import type { IkeHeader, Payload } from '../codec/types.js';
 import { cookieSecretVersion, createPrf, deriveIkeSaKeys, encodeSignatureHashAlgorithms, getKeMethod, KeError, makeCookie, natDetectionHash, verifyCookie } from '../crypto/index.js';
-import { findErrorNotify, findNotify, getKe, getNonce, getSa, ikeHeader, kePayload, noncePayload, notify, proposal, saPayload } from '../codec/helpers.js';
-import { ExchangeType, NotifyType, ProtocolId } from '../codec/constants.js';
 import { checkAccepted, type ChosenAlgorithms, keMethodsOf, ProposalMismatchError, proposalsToSa, selectProposal } from '../proposal.js';
-import { encodeMessage } from '../codec/encode.js';
-import type { EngineCore } from './core.js';
 import type { Action, Endpoint } from './actions.js';
+import type { EngineCore } from './core.js';
 import { HALF_OPEN_TIMEOUT_MS, hex, IKE_PORT, type IkeSaState, NATT_PORT, NONCE_LENGTH, type Outstanding, ZERO_SPI } from './state.js';
+import { announcesChildPfsInfo, answerChildPfsInfo } from './child-pfs-info.js';
 import { initiatorPpkMode, ppkInitNotifies, responderPpkMode, responderPpkNotify, wantsPpkIntermediate } from './ppk.js';
 import { announcesIntermediate, IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder, intermediateRounds, intermediateSupportedNotify } from './intermediate.js';
-import { announcesChildPfsInfo, answerChildPfsInfo } from './child-pfs-info.js';
 import { sendAuthRequest, signatureHashes } from './ike-auth.js';
-import { dropIkeSa } from './teardown.js';
 import { sendIntermediate } from './ike-intermediate.js';
 import { abandonRequests, armRetransmit } from './requests.js';
+import { dropIkeSa } from './teardown.js';
 
 // ------------------------------------------------------------------------------ IKE_SA_INIT
 

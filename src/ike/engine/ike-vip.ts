@@ -1,14 +1,14 @@
 // Virtual IPs of IKE SAs (RFC 7296 §2.19, configuration payloads): leased to the peer from our pools
 // or assigned to us by the peer, the selectors that follow from them, and their hand-over on rekeys.
 import { isIPv4 } from 'node:net';
-import type { AddressRangeSelector, Payload, TrafficSelector } from '../codec/types.js';
 import type { ConnectionConfig } from '../config.js';
 import { NotifyType } from '../codec/constants.js';
+import type { AddressRangeSelector, Payload, TrafficSelector } from '../codec/types.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import { hex, type IkeSaState } from './state.js';
 import { narrow } from './selectors.js';
 import { hostSelector, parseVipReply, parseVipRequest, vipReplyPayload } from './virtual-ip.js';
-import type { Action } from './actions.js';
 
 // ------------------------------------------------------------------------------ virtual IPs
 

@@ -1,17 +1,17 @@
 // The INFORMATIONAL exchange (RFC 7296 §1.4): the peer's Delete of IKE and Child SAs, its notifies,
 // and liveness checks (dead peer detection, §2.4) of our own.
-import { ExchangeType, PayloadType, ProtocolId } from '../codec/constants.js';
-import type { Payload } from '../codec/types.js';
 import type { ChildConfig } from '../config.js';
+import { ExchangeType, PayloadType, ProtocolId } from '../codec/constants.js';
 import { deletePayload, spi32 } from '../codec/helpers.js';
+import type { Payload } from '../codec/types.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import type { IkeSaState, RequestAfter } from './state.js';
-import type { Action } from './actions.js';
-import { dropIkeSa } from './teardown.js';
-import { adoptPeerIkeRekey, childHolder } from './rekey.js';
 import { childTimers, notePolicy, removeChildKernel } from './child-sa.js';
-import { request } from './requests.js';
 import { closeActions } from './initiation.js';
+import { adoptPeerIkeRekey, childHolder } from './rekey.js';
+import { request } from './requests.js';
+import { dropIkeSa } from './teardown.js';
 
 export function armDpd(core: EngineCore, now: number, ike: IkeSaState): Action {
   const delay = ike.conn.ike.dpdDelay * 1000;

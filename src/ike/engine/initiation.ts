@@ -2,11 +2,11 @@
 // `daemon.initiate_limit` on IKE SAs being set up at once, retries of initiations the peer does not
 // answer (`ike.keyingtries`), and the `close_action` of Child SAs the peer closed.
 import type { ChildConfig, ConnectionConfig } from '../config.js';
-import type { EngineCore } from './core.js';
-import type { PacketSelectors } from './selectors.js';
 import type { Action } from './actions.js';
-import { createChildSa } from './child-sa.js';
+import type { EngineCore } from './core.js';
 import { hex, IKE_PORT, type IkeSaState, type InitiationAttempt, RETRY_BASE_MS, RETRY_MAX_MS, retryTimer } from './state.js';
+import type { PacketSelectors } from './selectors.js';
+import { createChildSa } from './child-sa.js';
 import { sendInitRequest } from './ike-sa-init.js';
 
 export function initiate(core: EngineCore, now: number, connection: string, childName?: string, packet?: PacketSelectors): Action[] {

@@ -1,19 +1,19 @@
 // Reauthentication of IKE SAs (RFC 7296 §2.8.3): a new IKE SA set up from scratch with fresh
 // authentication, the Child SAs re-created under it make-before-break, then the old IKE SA deleted.
-import type { Payload } from '../codec/types.js';
 import type { ChildConfig } from '../config.js';
 import { ExchangeType, ProtocolId } from '../codec/constants.js';
 import { deletePayload } from '../codec/helpers.js';
+import type { Payload } from '../codec/types.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import { type ChildSaState, type IkeSaState, REAUTH_MARGIN_MS, REAUTH_TWIN_MARGIN_MS, type ReauthChild, TWIN_WINDOW_MS } from './state.js';
-import type { Action } from './actions.js';
 import { reauthSelectors } from './selectors.js';
-import { deleteIkeSa } from './teardown.js';
 import { sealMessage } from './rekey-exchange.js';
-import { rekeyIkeSa } from './rekey.js';
 import { createChildSa, notePolicy } from './child-sa.js';
 import { onAuthResponse } from './ike-auth.js';
 import { sendInitRequest } from './ike-sa-init.js';
+import { rekeyIkeSa } from './rekey.js';
+import { deleteIkeSa } from './teardown.js';
 
 /**
  * Both peers initiated the connection at once and both IKE SAs came up, each with the same Child

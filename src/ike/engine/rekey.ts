@@ -4,17 +4,17 @@
 import type { PpkConfig } from '../config.js';
 import { ExchangeType, NotifyType, ProtocolId } from '../codec/constants.js';
 import { deletePayload, spi32 } from '../codec/helpers.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import { type ChildSaState, HALF_OPEN_TIMEOUT_MS, hex, type IkeSaState } from './state.js';
-import type { Action } from './actions.js';
 import { shouldOptimizeChildRekey, shouldOptimizeIkeRekey } from './optimized-rekey.js';
 import { completeChildRekey, completeIkeRekey, type PendingChildRekey, type PendingIkeRekey, redundantRekey, type RekeyChildSa, type RekeyIkeSa, rekeyKernelActions, type RekeyPolicy, startChildRekey, startIkeRekey } from './rekey-exchange.js';
-import { deleteIkeSa, dropIkeSa } from './teardown.js';
-import { moveVirtualIps } from './ike-vip.js';
 import { addChild, childTimers, deleteChild, espKeylog, keysOf, notePolicy, ownerOf } from './child-sa.js';
 import { armIkeTimers } from './ike-auth.js';
 import { ppkNotice, ppkOffer, ppkSelected, withPpk } from './ike-intermediate.js';
+import { moveVirtualIps } from './ike-vip.js';
 import { request, runFollowups } from './requests.js';
+import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 // ------------------------------------------------------------------------------ rekeys
 

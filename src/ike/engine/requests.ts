@@ -1,16 +1,16 @@
 // The request window of an IKE SA (RFC 7296 §2.3): requests queued until the peer's window has room,
 // retransmitted with exponential back-off (§2.1) until answered or given up, and chains of
 // IKE_FOLLOWUP_KE requests (RFC 9370).
-import { ExchangeType, NotifyType } from '../codec/constants.js';
-import type { Payload } from '../codec/types.js';
 import type { ConnectionConfig } from '../config.js';
+import { ExchangeType, NotifyType } from '../codec/constants.js';
 import { findNotify, notify } from '../codec/helpers.js';
+import type { Payload } from '../codec/types.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import { type IkeSaState, MAX_PEER_WINDOW, type Outstanding } from './state.js';
 import { FollowupKeInitiator } from './followup-ke.js';
-import type { Action } from './actions.js';
-import { dropIkeSa } from './teardown.js';
 import { closeActions, retryInitiation } from './initiation.js';
+import { dropIkeSa } from './teardown.js';
 
 /** Queue a request; it is sent when the window (size 1) is free. */
 /**

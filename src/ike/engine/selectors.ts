@@ -1,11 +1,11 @@
 // Traffic selectors (RFC 7296 §2.9): configured selectors as payloads, narrowing, and the responder's
 // choice of a Child SA configuration.
 import { isIPv4 } from 'node:net';
-import { ipv4ToBytes, ipv6ToBytes } from '../crypto/index.js';
 import type { ChildConfig, TrafficSelectorConfig } from '../config.js';
-import type { AddressRangeSelector, Payload, TrafficSelector } from '../codec/types.js';
-import { addressRange, tsPayload } from '../codec/helpers.js';
 import { NotifyType, PayloadType, TsType } from '../codec/constants.js';
+import { addressRange, tsPayload } from '../codec/helpers.js';
+import type { AddressRangeSelector, Payload, TrafficSelector } from '../codec/types.js';
+import { ipv4ToBytes, ipv6ToBytes } from '../crypto/index.js';
 import type { TrafficSelectorSpec } from './actions.js';
 
 export function addrBytes(text: string): Buffer {

@@ -2,17 +2,17 @@
 // requests awaiting an answer, and the engine-wide constants (RFC 7296).
 import type { ChildConfig, ConnectionConfig, PpkConfig } from '../config.js';
 import { ExchangeType } from '../codec/constants.js';
+import { Reassembler } from '../codec/fragment.js';
 import type { IkeHeader, Payload, TrafficSelector } from '../codec/types.js';
 import type { KeInitiation } from '../crypto/index.js';
 import { proposalsToSa } from '../proposal.js';
-import { Reassembler } from '../codec/fragment.js';
-import type { ChildFollowupContext, IkeFollowupContext, RekeyChildSa, RekeyIkeSa } from './rekey-exchange.js';
 import type { Action, ChildSaKernelSpec, Endpoint } from './actions.js';
 import type { PacketSelectors } from './selectors.js';
 import { ikeAuthChildProposals } from './child-pfs-info.js';
-import { IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
-import type { PpkMode } from './ppk.js';
 import { FollowupKeResponder } from './followup-ke.js';
+import type { PpkMode } from './ppk.js';
+import { IntAuthChain, IntermediateKeInitiator, IntermediateKeResponder } from './intermediate.js';
+import type { ChildFollowupContext, IkeFollowupContext, RekeyChildSa, RekeyIkeSa } from './rekey-exchange.js';
 
 export const NONCE_LENGTH = 32;
 /** The most requests we keep outstanding, whatever window the peer announces (RFC 7296 §2.3). */

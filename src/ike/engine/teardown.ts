@@ -2,12 +2,12 @@
 // dropping it and everything under it without a word.
 import { ExchangeType, ProtocolId } from '../codec/constants.js';
 import { deletePayload } from '../codec/helpers.js';
+import type { Action } from './actions.js';
 import type { EngineCore } from './core.js';
 import type { IkeSaState } from './state.js';
-import type { Action } from './actions.js';
+import { removeChildKernel } from './child-sa.js';
 import { releaseVirtualIps } from './ike-vip.js';
 import { handOverReauthenticated, reauthFailed, retiredInboundGrace } from './reauth.js';
-import { removeChildKernel } from './child-sa.js';
 import { abandonRequests, request } from './requests.js';
 
 // ------------------------------------------------------------------------------ teardown
