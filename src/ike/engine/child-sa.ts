@@ -85,9 +85,9 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
       core.usedSpis.delete(spiIn);
       return [core.event({ type: 'error', connection: ike.conn.name, message: `Child SA '${cfg.name}' not created: ${reason}` }), ...reauthChildSettled(core, t, ike, cfg, reason)];
     };
-    const sel = ppkSelected(core, resp, offered);
+    const sel = ppkSelected(resp, offered);
     if (!sel.ok) return [...fail(sel.reason), ...deleteIkeSa(core, t, ike, `new Child SA: ${sel.reason}`, true)];
-    const skD = sel.ppk ? withPpk(core, ike.sa!, sel.ppk).keys.skD : undefined;
+    const skD = sel.ppk ? withPpk(ike.sa!, sel.ppk).keys.skD : undefined;
     const err = findErrorNotify(resp);
     if (err?.notifyType === NotifyType.INVALID_KE_PAYLOAD && err.data.length === 2 && keMethod === undefined) {
       core.usedSpis.delete(spiIn);
@@ -127,7 +127,7 @@ export function createChildSa(core: EngineCore, now: number, ike: IkeSaState, cf
         return fail((e as Error).message);
       }
     }
-    const localTs = ourTs(core, ike, tsi.selectors);
+    const localTs = ourTs(ike, tsi.selectors);
     if (localTs.length === 0) return fail('the responder narrowed TSi to addresses outside our virtual IP');
     const mode = cfg.mode === 'transport' && findNotify(resp, NotifyType.USE_TRANSPORT_MODE) ? 'transport' : 'tunnel';
     const tfc = findNotify(resp, NotifyType.ESP_TFC_PADDING_NOT_SUPPORTED) !== undefined;
@@ -163,7 +163,7 @@ export function respondCreateChildSa(core: EngineCore, now: number, ike: IkeSaSt
   const tsr = getTsr(payloads);
   if (!sai || !nonce || !tsi || !tsr) return refuse(NotifyType.INVALID_SYNTAX, 'request lacks SA, Nonce or TS payloads');
   const kp = getKe(payloads);
-  const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => peerTs(core, ike, sels));
+  const picked = pickChildConfig(ike.conn.children, tsi.selectors, tsr.selectors, (cfg) => selectProposal(sai.proposals, cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {}) !== undefined, (sels) => peerTs(ike, sels));
   if ('refuse' in picked) return refuse(picked.refuse, picked.reason);
   const selected = selectProposal(sai.proposals, picked.cfg.espProposals, 'esp', kp ? { preferKe: kp.group } : {});
   if (!selected) return refuse(NotifyType.NO_PROPOSAL_CHOSEN, 'no acceptable proposal');
@@ -198,7 +198,7 @@ export function respondCreateChildSa(core: EngineCore, now: number, ike: IkeSaSt
   const ni = Buffer.from(nonce.data);
   const spiOut = offered.spi.readUInt32BE(0);
   const ppk = ppkAnswer(core, ike, payloads);
-  const skD = ppk.ppk ? withPpk(core, ike.sa!, ppk.ppk).keys.skD : undefined;
+  const skD = ppk.ppk ? withPpk(ike.sa!, ppk.ppk).keys.skD : undefined;
   const build = (all: Buffer[]) => makeChild(core, ike, cfg, chosen, spiIn, spiOut, picked.local, picked.remote, mode, keMethodsOf(chosen), false, tfc, { ni, nr, secrets: all, ...(skD ? { skD } : {}) });
   response.push(saPayload([proposal(selected.proposalNumber, ProtocolId.ESP, spi32(spiIn), selected.transforms)]), noncePayload(nr));
   if (keReply) response.push(keReply);
@@ -239,7 +239,8 @@ export function followupTimeout(core: EngineCore, now: number, ike: IkeSaState):
 
 // ------------------------------------------------------------------------------ Child SAs
 
-export function makeChild(core: EngineCore, 
+export function makeChild(
+  core: EngineCore,
   ike: IkeSaState,
   cfg: ChildConfig,
   chosen: ChosenAlgorithms,
@@ -284,7 +285,7 @@ export function makeChild(core: EngineCore,
   };
 }
 
-export function specBase(core: EngineCore, ike: IkeSaState, cfg: ChildConfig) {
+export function specBase(ike: IkeSaState, cfg: ChildConfig) {
   const encap = ike.natLocal || ike.natRemote ? { localPort: ike.local.port, remotePort: ike.remote.port } : undefined;
   return {
     connection: ike.conn.name,
@@ -306,7 +307,7 @@ export function specBase(core: EngineCore, ike: IkeSaState, cfg: ChildConfig) {
   };
 }
 
-export function keysOf(core: EngineCore, k: { encKey: Buffer; integKey: Buffer }): SaKeys {
+export function keysOf(k: { encKey: Buffer; integKey: Buffer }): SaKeys {
   return k.integKey.length > 0 ? { encKey: k.encKey, integKey: k.integKey } : { encKey: k.encKey };
 }
 
@@ -317,7 +318,7 @@ export function addChild(core: EngineCore, now: number, ike: IkeSaState, cfg: Ch
     childId,
     cfg,
     sa,
-    spec: kernelSpecOf(specBase(core, ike, cfg), childId, sa),
+    spec: kernelSpecOf(specBase(ike, cfg), childId, sa),
     state: 'installed',
     rekeyAt: lt.rekeyTime > 0 ? core.jittered(now, lt.rekeyTime, lt.randTime) : 0,
     expiresAt: lt.lifeTime > 0 ? now + lt.lifeTime * 1000 : 0,
@@ -359,8 +360,8 @@ export function espKeylog(core: EngineCore, child: ChildSaState): Action[] {
 /** Install a new Child SA made from `cfg` (the configuration it was negotiated for, never guessed from its selectors). */
 export function installChild(core: EngineCore, now: number, ike: IkeSaState, sa: RekeyChildSa, cfg: ChildConfig): Action[] {
   const child = addChild(core, now, ike, cfg, sa);
-  const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: keysOf(core, sa.keysIn) } };
-  const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: keysOf(core, sa.keysOut) } };
+  const inbound: Action = { kind: 'kernel', action: { op: 'installInboundSa', spec: child.spec, keys: keysOf(sa.keysIn) } };
+  const outbound: Action = { kind: 'kernel', action: { op: 'installOutboundSa', spec: child.spec, keys: keysOf(sa.keysOut) } };
   const replaced = reauthReplaces(core, ike, child);
   // Another live Child SA of the same reqid (the twin from a simultaneous initiation) already has
   // the policies: they stay on it, so the new SA is not used before the peer can receive on it.
@@ -471,7 +472,7 @@ export function onCreateChildSa(core: EngineCore, now: number, ike: IkeSaState, 
     const target = [...ike.children.values()].find((c) => rekeySa.spi.length === 4 && c.sa.spiOut === rekeySa.spi.readUInt32BE(0));
     const policy = core.policyFor(ike, target?.cfg, target);
     const ppk = ppkAnswer(core, ike, payloads);
-    const answer = respondChildRekey(withPpk(core, ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
+    const answer = respondChildRekey(withPpk(ike.sa!, ppk.ppk), payloads, (spiOut) => [...ike.children.values()].find((c) => c.sa.spiOut === spiOut && c.state !== 'rekeyed')?.sa, policy, ike.followupsChild, now);
     if (answer.kind === 'refused' || !target) {
       const msg = answer.kind === 'refused' ? answer.reason : 'no such Child SA';
       return { response: answer.kind === 'refused' ? answer.response : [notify(NotifyType.CHILD_SA_NOT_FOUND)], after: { after: [core.event({ type: 'error', connection: ike.conn.name, message: `refused a Child SA rekey: ${msg}` })] } };
@@ -486,13 +487,13 @@ export function onCreateChildSa(core: EngineCore, now: number, ike: IkeSaState, 
     return { response: [...answer.response, ...ppk.reply], after: accepted };
   }
   if (optimizedIke || (sa && sa.proposals[0]?.protocol === ProtocolId.IKE)) {
-    if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || ikeRekeyNeedsFollowups(core, ike))) {
+    if (ike.ikeRekeyInFlight && (ike.ikeRekeyCollision || ikeRekeyNeedsFollowups(ike))) {
       // A second collision, or one whose SAs would only be finished by IKE_FOLLOWUP_KE exchanges
       // (RFC 9370): refuse with TEMPORARY_FAILURE (§2.25); the peer retries after a randomized delay.
       return { response: [notify(NotifyType.TEMPORARY_FAILURE)], after: { after: [core.event({ type: 'notice', connection: ike.conn.name, message: "IKE SA rekey collision: refused the peer's rekey with TEMPORARY_FAILURE while ours is in flight" })] } };
     }
     const ppk = ppkAnswer(core, ike, payloads);
-    const answer = respondIkeRekey(withPpk(core, ike.sa!, ppk.ppk), payloads, core.policyFor(ike), ike.followupsIke, now);
+    const answer = respondIkeRekey(withPpk(ike.sa!, ppk.ppk), payloads, core.policyFor(ike), ike.followupsIke, now);
     if (answer.kind === 'refused') {
       return { response: answer.response, after: { after: [core.event({ type: 'error', connection: ike.conn.name, message: `refused an IKE SA rekey: ${answer.reason}` })] } };
     }

@@ -41,7 +41,7 @@ export function followPeer(core: EngineCore, now: number, ike: IkeSaState, local
       continue;
     }
     child.spec = { ...child.spec, encap: { ...child.spec.encap, remotePort: remote.port } };
-    out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: keysOf(core, child.sa.keysIn), keysOut: keysOf(core, child.sa.keysOut) } });
+    out.push({ kind: 'kernel', action: { op: 'updateSaEncap', spec: child.spec, keysIn: keysOf(child.sa.keysIn), keysOut: keysOf(child.sa.keysOut) } });
   }
   return out;
 }
@@ -83,8 +83,8 @@ export function dispatch(core: EngineCore, now: number, data: Buffer, local: End
     if (!opened) return [];
     ike.inflight.delete(header.messageId);
     ike.lastActivity = now;
-    noteWindowSize(core, ike, opened.payloads);
-    const out = [...core.cancel(retransmitTimer(core, ike, o.messageId)), ...followPeer(core, now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
+    noteWindowSize(ike, opened.payloads);
+    const out = [...core.cancel(retransmitTimer(ike, o.messageId)), ...followPeer(core, now, ike, local, remote), ...o.onResponse(now, opened.header, opened.payloads, data)];
     if (core.sas.has(ike.id)) out.push(...pump(core, now, ike));
     return out;
   }
@@ -107,7 +107,7 @@ export function dispatch(core: EngineCore, now: number, data: Buffer, local: End
   if (!opened) return [];
   const followed = followPeer(core, now, ike, local, remote);
   ike.lastActivity = now;
-  noteWindowSize(core, ike, opened.payloads);
+  noteWindowSize(ike, opened.payloads);
   const { response, after } = onRequest(core, now, ike, opened.header, opened.payloads, data);
   const out: Action[] = [...followed];
   const reply = (payloads: Payload[]) => {

@@ -27,19 +27,19 @@ import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
 // ------------------------------------------------------------------------------ IKE_AUTH
 
-export function idOf(core: EngineCore, conn: ConnectionConfig, which: 'local' | 'remote') {
+export function idOf(conn: ConnectionConfig, which: 'local' | 'remote') {
   return encodeIdentity(conn[which].id);
 }
 
 export function sendAuthRequest(core: EngineCore, now: number, ike: IkeSaState): Action[] {
   const conn = ike.conn;
   const sa = ike.sa!;
-  const idI = idOf(core, conn, 'local');
+  const idI = idOf(conn, 'local');
   if (conn.local.auth === 'psk' && !conn.psk) return dropIkeSa(core, now, ike, `connection '${conn.name}' authenticates with a PSK but has none`);
   const octets = signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, sa.keys.skPi, idPayloadBody(idI), ike.intAuth);
   let classic;
   try {
-    classic = buildAuth(core, ike, conn, octets);
+    classic = buildAuth(ike, conn, octets);
   } catch (e) {
     const reason = (e as Error).message;
     return [core.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(core, now, ike, reason, 'auth')];
@@ -52,10 +52,10 @@ export function sendAuthRequest(core: EngineCore, now: number, ike: IkeSaState):
     // RFC 8784 §3: AUTH with the PPK-mixed SK_pi; NO_PPK_AUTH (the classic AUTH data) only when the PPK is optional.
     const mixed = applyPpk(sa.keys.prf, sa.keys, ppk.key);
     ike.ppkOffered = mixed;
-    authData = buildAuth(core, ike, conn, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth)).data;
+    authData = buildAuth(ike, conn, signedOctets(ike.initRequest!, ike.nr, sa.keys.prf, mixed.skPi, idPayloadBody(idI), ike.intAuth)).data;
     ppkNotifies.push(...ppkAuthRequestNotifies(ppk, conn.ppk!.required, conn.ppk!.required ? undefined : classicAuth));
   }
-  const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...certPayloads(core, conn), authPayload(classic.method, authData), ...ppkNotifies];
+  const payloads: Payload[] = [idPayload(PayloadType.IDi, idI.type, idI.data), ...certPayloads(conn), authPayload(classic.method, authData), ...ppkNotifies];
   // RFC 7296 §2.4: INITIAL_CONTACT tells the peer this is our only IKE SA with it, so its older ones
   // are stale; not so when we already hold one with it (e.g. the peer's, set up meanwhile), nor in a
   // reauthentication (RFC 7296 §2.8.3: the old IKE SA is still in use).
@@ -75,7 +75,7 @@ export function sendAuthRequest(core: EngineCore, now: number, ike: IkeSaState):
     if (child.mode === 'transport') payloads.push(notify(NotifyType.USE_TRANSPORT_MODE));
   }
   if (conn.optimizedRekey) payloads.push(optimizedRekeySupportedNotify(core.config.codePoints));
-  payloads.push(...windowSizeNotify(core, conn));
+  payloads.push(...windowSizeNotify(conn));
   return request(core, now, ike, ExchangeType.IKE_AUTH, () => payloads, (t, _h, resp) => (ike.reauthOf ? onReauthAuthResponse(core, t, ike, resp) : onAuthResponse(core, t, ike, resp)));
 }
 
@@ -136,7 +136,7 @@ export function onAuthResponse(core: EngineCore, now: number, ike: IkeSaState, p
       out.push(core.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${answer.ok ? 'bad SPI' : answer.reason}` }));
       return out;
     }
-    const localTs = ourTs(core, ike, tsi.selectors);
+    const localTs = ourTs(ike, tsi.selectors);
     if (localTs.length === 0) {
       core.usedSpis.delete(pending.spiIn);
       out.push(core.event({ type: 'error', connection: conn.name, message: 'initial Child SA refused: the responder narrowed TSi to addresses outside our virtual IP' }));
@@ -207,20 +207,20 @@ export function onAuthRequest(core: EngineCore, now: number, ike: IkeSaState, pa
   }
   ike.conn = conn;
   sa.keys = agreedKeys;
-  const idR = idOf(core, conn, 'local');
+  const idR = idOf(conn, 'local');
   const myOctets = signedOctets(ike.initResponse!, ike.ni, sa.keys.prf, sa.keys.skPr, idPayloadBody(idR), ike.intAuth);
   let mine;
   try {
-    mine = buildAuth(core, ike, conn, myOctets);
+    mine = buildAuth(ike, conn, myOctets);
   } catch (e) {
     const reason = (e as Error).message;
     return { response: [notify(NotifyType.AUTHENTICATION_FAILED)], after: { after: [core.event({ type: 'auth-failed', connection: conn.name, reason }), ...dropIkeSa(core, now, ike, reason)] } };
   }
-  const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...certPayloads(core, conn), authPayload(mine.method, mine.data)];
+  const response: Payload[] = [idPayload(PayloadType.IDr, idR.type, idR.data), ...certPayloads(conn), authPayload(mine.method, mine.data)];
   if (ppkReply) response.push(ppkReply);
   if (answerOptimizedRekeySupported(payloads, core.config.codePoints, conn.optimizedRekey)) {
     response.push(optimizedRekeySupportedNotify(core.config.codePoints));
-    response.push(...windowSizeNotify(core, conn));
+    response.push(...windowSizeNotify(conn));
     sa.optimizedNegotiated = true;
   }
   const before: Action[] = [];
@@ -245,7 +245,7 @@ export function onAuthRequest(core: EngineCore, now: number, ike: IkeSaState, pa
   const tsr = getTsr(payloads);
   if (sai && tsi && tsr && vip.refuse === undefined) {
     // TSi are the initiator's (our remote) selectors, TSr ours.
-    const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => peerTs(core, ike, sels));
+    const picked = pickChildConfig(conn.children, tsi.selectors, tsr.selectors, (cfg) => selectIkeAuthChildProposal(sai.proposals, cfg, ike.childPfsInfo).ok, (sels) => peerTs(ike, sels));
     if ('refuse' in picked) {
       response.push(notify(picked.refuse));
       after.push(core.event({ type: 'error', connection: conn.name, message: `initial Child SA refused: ${picked.reason}` }));
@@ -275,19 +275,19 @@ export function onAuthRequest(core: EngineCore, now: number, ike: IkeSaState, pa
   return { response, after: { before, after } };
 }
 
-export function signatureHashes(core: EngineCore, payloads: Payload[]): number[] {
+export function signatureHashes(payloads: Payload[]): number[] {
   const n = findNotify(payloads, NotifyType.SIGNATURE_HASH_ALGORITHMS);
   return (n && parseSignatureHashAlgorithms(n.data)) ?? [];
 }
 
 /** CERT payloads of our chain, leaf first (X.509 signature, encoding 4). */
-export function certPayloads(core: EngineCore, conn: ConnectionConfig): Payload[] {
+export function certPayloads(conn: ConnectionConfig): Payload[] {
   if (conn.local.auth !== 'pubkey') return [];
   return (conn.local.certChainPem ?? []).flatMap((pem) => pemToDer(pem)).map((der) => certPayload(4, der));
 }
 
 /** Our AUTH payload (RFC 7296 §2.15; RFC 7427 digital signature for certificates). */
-export function buildAuth(core: EngineCore, ike: IkeSaState, conn: ConnectionConfig, octets: Buffer): { method: number; data: Buffer } {
+export function buildAuth(ike: IkeSaState, conn: ConnectionConfig, octets: Buffer): { method: number; data: Buffer } {
   if (conn.local.auth === 'pubkey') {
     const key = conn.local.privateKeyPem;
     if (!key) throw new Error(`connection '${conn.name}' authenticates with a certificate but has no private key`);
@@ -316,7 +316,7 @@ export function settleSimultaneousIkeSas(core: EngineCore, now: number, ike: Ike
   if (ike.state !== 'established') return [];
   if (ike.fromRekey) return [];
   const twin = [...core.sas.values()].find(
-    (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !reauthenticates(core, ike, o),
+    (o) => o !== ike && o.state === 'established' && !o.fromRekey && o.conn.name === ike.conn.name && o.initiator !== ike.initiator && o.remote.address === ike.remote.address && Math.abs(o.establishedAt - ike.establishedAt) <= TWIN_WINDOW_MS && !reauthenticates(ike, o),
   );
   if (!twin) return [];
   const redundant = redundantRekey({ ni: ike.ni, nr: ike.nr }, { ni: twin.ni, nr: twin.nr }) === 'a' ? ike : twin;
@@ -406,7 +406,7 @@ export function armIkeTimers(core: EngineCore, now: number, ike: IkeSaState, rea
   if (reauthDue > 0) {
     // Never after the hard lifetime, unless a rekey before it carries the reauthentication time over.
     const rekeyedFirst = rekeyArmed && (ike.expiresAt === 0 || ike.rekeyAt < ike.expiresAt);
-    ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, latestReauth(core, now, ike)));
+    ike.reauthAt = rekeyedFirst ? reauthDue : Math.max(now + 1, Math.min(reauthDue, latestReauth(now, ike)));
     out.push(armReauth(core, ike));
   }
   if (ike.conn.ike.dpdDelay > 0) out.push(armDpd(core, now, ike));

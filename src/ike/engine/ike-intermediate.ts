@@ -15,7 +15,7 @@ import { request } from './requests.js';
 import { dropIkeSa } from './teardown.js';
 
 /** RFC 9867: PPK Confirmation input of this IKE SA: its PRF, nonces and SPIs (IKE_SA_INIT, or the rekey that made it). */
-export function ppkContext(core: EngineCore, ike: IkeSaState): PpkExchangeContext {
+export function ppkContext(ike: IkeSaState): PpkExchangeContext {
   return { prf: ike.sa!.keys.prf, ni: ike.ni, nr: ike.nr, spiI: ike.spiI, spiR: ike.spiR };
 }
 
@@ -29,24 +29,24 @@ export function ppkContext(core: EngineCore, ike: IkeSaState): PpkExchangeContex
 /** Initiator: the PPKs offered in a CREATE_CHILD_SA request, and their notifies. */
 export function ppkOffer(core: EngineCore, ike: IkeSaState): { offered: PpkConfig[]; notifies: Payload[] } {
   const keys = ike.ppkMode === 'rfc9867' ? (ike.conn.ppk?.keys ?? []) : [];
-  return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, ppkContext(core, ike)) : [] };
+  return { offered: keys, notifies: keys.length > 0 ? ppkIdentityKeyNotifies(keys, ppkContext(ike)) : [] };
 }
 
 /** Responder: the first offered PPK we have whose confirmation matches, and the N(PPK_IDENTITY) echoing it. */
 export function ppkAnswer(core: EngineCore, ike: IkeSaState, request: readonly Payload[]): { ppk?: PpkConfig; reply: Payload[] } {
   if (ike.ppkMode !== 'rfc9867' || !ike.conn.ppk) return { reply: [] };
-  const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, ppkContext(core, ike));
+  const d = responderPpk9867(request, { ppk: { ...ike.conn.ppk, required: false } }, ppkContext(ike));
   return d.use === 'ppk' ? { ppk: d.ppk, reply: [d.response] } : { reply: [] };
 }
 
 /** Initiator: the PPK the responder selected among those we offered (none: plain SK_d). */
-export function ppkSelected(core: EngineCore, response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
+export function ppkSelected(response: readonly Payload[], offered: readonly PpkConfig[]): { ok: true; ppk?: PpkConfig } | { ok: false; reason: string } {
   if (offered.length === 0) return { ok: true };
   return initiatorPpk9867(response, offered, false);
 }
 
 /** The IKE SA as this exchange's key derivation sees it: SK_d replaced by SK_d' = prf+(PPK, SK_d). */
-export function withPpk(core: EngineCore, sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
+export function withPpk(sa: RekeyIkeSa, ppk: PpkConfig | undefined): RekeyIkeSa {
   return ppk ? { ...sa, keys: { ...sa.keys, skD: ppkMixedSkD(sa.keys.prf, sa.keys.skD, ppk.key) } } : sa;
 }
 
@@ -65,7 +65,7 @@ export function sendIntermediate(core: EngineCore, now: number, ike: IkeSaState)
   const offered = ppkRound ? (ike.conn.ppk?.keys ?? []) : [];
   const out = request(core, now, ike, ExchangeType.IKE_INTERMEDIATE, () => [
     ...(withKe ? init.nextRequest() : []),
-    ...(ppkRound ? ppkIdentityKeyNotifies(offered, ppkContext(core, ike)) : []),
+    ...(ppkRound ? ppkIdentityKeyNotifies(offered, ppkContext(ike)) : []),
   ], (t, _h, resp, datagram) => {
     const sa = ike.sa!;
     // IntAuth covers each message with the SK_p that protected it, before this exchange's key update.
@@ -88,7 +88,7 @@ export function sendIntermediate(core: EngineCore, now: number, ike: IkeSaState)
       // RFC 9867 §3.1: the selected PPK updates all seven keys, from the next exchange (IKE_AUTH) on.
       if (chosenPpk.ppk) {
         ike.ppkUsed = chosenPpk.ppk;
-        sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, ppkContext(core, ike));
+        sa.keys = mixPpkIntermediate(sa.keys, chosenPpk.ppk, ppkContext(ike));
       }
     }
     if (!step.done) return sendIntermediate(core, t, ike);
@@ -116,7 +116,7 @@ export function onIntermediateRequest(core: EngineCore, now: number, ike: IkeSaS
     // RFC 9867 §3.1: the exchange completing the additional key exchanges (or a dedicated one) carries
     // the initiator's PPK_IDENTITY_KEY list; we select the first PPK we have whose confirmation matches.
     ike.ppkRoundPending = false;
-    const d = responderPpk9867(payloads, ike.conn, ppkContext(core, ike));
+    const d = responderPpk9867(payloads, ike.conn, ppkContext(ike));
     if (d.use === 'fail') {
       const reason = `RFC 9867 PPK exchange: ${d.reason}`;
       return { response: [notify(d.notify)], after: { after: [core.event({ type: 'auth-failed', connection: ike.conn.name, reason }), ...dropIkeSa(core, now, ike, reason, 'auth')] } };
@@ -133,7 +133,7 @@ export function onIntermediateRequest(core: EngineCore, now: number, ike: IkeSaS
     after: {
       sealed: (out) => {
         im.chain.addMessage(prf, skPr, out, response, true);
-        sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, ppkContext(core, ike)) : r.keys;
+        sa.keys = ppk ? mixPpkIntermediate(r.keys, ppk, ppkContext(ike)) : r.keys;
       },
     },
   };

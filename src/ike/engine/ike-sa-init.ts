@@ -26,7 +26,7 @@ export function natNotifies(core: EngineCore, spiI: Buffer, spiR: Buffer, local:
   return [notify(NotifyType.NAT_DETECTION_SOURCE_IP, src), notify(NotifyType.NAT_DETECTION_DESTINATION_IP, natDetectionHash(spiI, spiR, remote.address, remote.port))];
 }
 
-export function detectNat(core: EngineCore, ike: IkeSaState, payloads: Payload[], spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint): void {
+export function detectNat(ike: IkeSaState, payloads: Payload[], spiI: Buffer, spiR: Buffer, local: Endpoint, remote: Endpoint): void {
   const src = findNotify(payloads, NotifyType.NAT_DETECTION_SOURCE_IP);
   const dst = findNotify(payloads, NotifyType.NAT_DETECTION_DESTINATION_IP);
   if (!src || !dst) return;
@@ -131,7 +131,7 @@ export function onInitRequest(core: EngineCore, now: number, data: Buffer, paylo
   ike.ni = Buffer.from(nonce.data);
   ike.nr = Buffer.from(core.rng(NONCE_LENGTH));
   ike.childPfsInfo = conn.childPfsInfo && announcesChildPfsInfo(payloads, core.config.codePoints);
-  detectNat(core, ike, payloads, ike.spiI, ZERO_SPI, local, remote);
+  detectNat(ike, payloads, ike.spiI, ZERO_SPI, local, remote);
   const chosen = selected.chosen;
   const keys = deriveIkeSaKeys({
     prf: createPrf(chosen.prf!),
@@ -152,7 +152,7 @@ export function onInitRequest(core: EngineCore, now: number, data: Buffer, paylo
     ...natNotifies(core, ike.spiI, spiR, local, remote, conn),
   ];
   if (answerChildPfsInfo(payloads, core.config.codePoints, conn.childPfsInfo)) response.push(notify(core.config.codePoints.childSaPfsInfoSupported));
-  ike.peerHashes = signatureHashes(core, payloads);
+  ike.peerHashes = signatureHashes(payloads);
   response.push(notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, encodeSignatureHashAlgorithms()));
   // RFC 7383 §2.3: answer the support notify only when asked and enabled here.
   if (conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)) {
@@ -214,7 +214,7 @@ export function onInitResponse(core: EngineCore, now: number, ike: IkeSaState, d
   ike.nr = Buffer.from(nonce.data);
   ike.initResponse = Buffer.from(data);
   ike.childPfsInfo = ike.conn.childPfsInfo && announcesChildPfsInfo(payloads, core.config.codePoints);
-  detectNat(core, ike, payloads, ike.spiI, ike.spiR, ike.local, ike.remote);
+  detectNat(ike, payloads, ike.spiI, ike.spiR, ike.local, ike.remote);
   const keys = deriveIkeSaKeys({
     prf: createPrf(chosen.prf!),
     ni: ike.ni,
@@ -232,7 +232,7 @@ export function onInitResponse(core: EngineCore, now: number, ike: IkeSaState, d
     ike.local = { ...ike.local, port: NATT_PORT };
     ike.remote = { ...ike.remote, port: ike.remote.port === IKE_PORT ? NATT_PORT : ike.remote.port };
   }
-  ike.peerHashes = signatureHashes(core, payloads);
+  ike.peerHashes = signatureHashes(payloads);
   ike.fragmentation = ike.conn.ike.fragmentation && findNotify(payloads, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
   const sentInt = wantsPpkIntermediate(ike.conn);
   ike.ppkMode = initiatorPpkMode(payloads, sentInt, (ike.conn.ppk?.keys.length ?? 0) > 0, sentInt && announcesIntermediate(payloads));

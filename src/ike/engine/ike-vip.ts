@@ -13,12 +13,12 @@ import { hostSelector, parseVipReply, parseVipRequest, vipReplyPayload } from '.
 // ------------------------------------------------------------------------------ virtual IPs
 
 /** Our side's selectors of a Child SA: inside the virtual IPs the peer assigned us, if any (RFC 7296 §2.19). */
-export function ourTs(core: EngineCore, ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
+export function ourTs(ike: IkeSaState, selectors: readonly TrafficSelector[]): TrafficSelector[] {
   return ike.vip?.assignedTo === 'us' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : [...selectors];
 }
 
 /** The peer's selectors of a Child SA: narrowed to the virtual IPs leased to it, if any (RFC 7296 §2.19). */
-export function peerTs(core: EngineCore, ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
+export function peerTs(ike: IkeSaState, selectors: AddressRangeSelector[]): AddressRangeSelector[] {
   return ike.vip?.assignedTo === 'peer' ? narrow(selectors, ike.vip.addresses.map(hostSelector)) : selectors;
 }
 

@@ -44,7 +44,7 @@ export function onInformational(core: EngineCore, now: number, ike: IkeSaState, 
   const response: Payload[] = [];
   const after: Action[] = [];
   const closed: ChildConfig[] = [];
-  ike = childHolder(core, ike);
+  ike = childHolder(ike);
   for (const d of deletes) {
     if (d.type !== PayloadType.DELETE || d.protocol !== ProtocolId.ESP) continue;
     const ours: Buffer[] = [];

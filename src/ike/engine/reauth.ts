@@ -29,14 +29,14 @@ import { deleteIkeSa } from './teardown.js';
  * Whether `fresh` is our reauthentication of `old`: no twins. (The peer's reauthentication of an IKE SA
  * established within TWIN_WINDOW_MS looks like a twin to us and is settled as one by the nonces.)
  */
-export function reauthenticates(core: EngineCore, fresh: IkeSaState, old: IkeSaState): boolean {
+export function reauthenticates(fresh: IkeSaState, old: IkeSaState): boolean {
   return fresh.reauthOf?.old === old || old.reauthBy === fresh;
 }
 
 // ------------------------------------------------------------------------------ reauthentication
 
 /** The latest a reauthentication may start: a margin before the hard lifetime, so that it can finish in time. */
-export function latestReauth(core: EngineCore, now: number, ike: IkeSaState): number {
+export function latestReauth(now: number, ike: IkeSaState): number {
   if (ike.expiresAt === 0) return Number.MAX_SAFE_INTEGER;
   return ike.expiresAt - Math.min(REAUTH_MARGIN_MS, Math.max(0, ike.expiresAt - now) / 10);
 }
@@ -44,7 +44,7 @@ export function latestReauth(core: EngineCore, now: number, ike: IkeSaState): nu
 /** reauth_time minus a jitter of up to rand_time (as for rekeys), never after the hard lifetime; 0 when no time is left. */
 export function nextReauthAt(core: EngineCore, now: number, ike: IkeSaState): number {
   const c = ike.conn.ike;
-  const at = Math.min(core.jittered(now, c.reauthTime, c.lifetime.randTime), latestReauth(core, now, ike));
+  const at = Math.min(core.jittered(now, c.reauthTime, c.lifetime.randTime), latestReauth(now, ike));
   return at - now >= 1000 ? at : 0;
 }
 

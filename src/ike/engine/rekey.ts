@@ -30,7 +30,8 @@ export function rekeyChildSa(core: EngineCore, now: number, ike: IkeSaState, chi
 export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, child: ChildSaState, policy: RekeyPolicy, optimized: boolean, keMethod: number | undefined): Action[] {
   let pending: PendingChildRekey | undefined;
   let offered: PpkConfig[] = [];
-  return request(core, 
+  return request(
+    core,
     now,
     ike,
     ExchangeType.CREATE_CHILD_SA,
@@ -42,12 +43,12 @@ export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, c
       return [...started.request, ...ppk.notifies];
     },
     (t, _h, resp) => {
-      const sel = ppkSelected(core, resp, offered);
+      const sel = ppkSelected(resp, offered);
       if (!sel.ok) {
         child.state = 'installed';
         return deleteIkeSa(core, t, ike, `Child SA rekey: ${sel.reason}`, true);
       }
-      const outcome = completeChildRekey(withPpk(core, ike.sa!, sel.ppk), pending!, resp, policy);
+      const outcome = completeChildRekey(withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
       const note = outcome.kind === 'done' || outcome.kind === 'followup' ? ppkNotice(core, ike, `rekeyed Child SA ${child.cfg.name}`, sel.ppk) : [];
       return [...note, ...((): Action[] => {
       switch (outcome.kind) {
@@ -95,7 +96,7 @@ export function sendChildRekey(core: EngineCore, now: number, ike: IkeSaState, c
 
 export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: IkeSaState, old: ChildSaState, sa: RekeyChildSa, optimized: boolean, nonces: { ni: Buffer; nr: Buffer }): Action[] {
   // The peer may have rekeyed the IKE SA while this exchange was in flight: finish where the Child SAs are.
-  ike = childHolder(core, ike);
+  ike = childHolder(ike);
   if (ike.reauthRetired?.includes(old)) {
     // A reauthentication moved this Child SA to the new IKE SA meanwhile: the rekeyed SA is not needed.
     core.usedSpis.delete(sa.spiIn);
@@ -142,13 +143,13 @@ export function finishChildRekeyAsInitiator(core: EngineCore, now: number, ike: 
     return actions.later.map((a): Action => ({ kind: 'kernel', action: a }));
   };
   const grace = core.config.rekeyGraceTime * 1000;
-  out.push(core.arm(graceId, now + requestLifetime(core, ike) + grace, removeOldInbound));
+  out.push(core.arm(graceId, now + requestLifetime(ike) + grace, removeOldInbound));
   out.push(...request(core, now, ike, ExchangeType.INFORMATIONAL, () => [deletePayload(ProtocolId.ESP, [spi32(old.sa.spiIn)])], (t) => (core.timers.has(graceId) ? [core.arm(graceId, t + grace, removeOldInbound)] : [])));
   return out;
 }
 
 /** The longest a request of this IKE SA can stay unanswered before its retransmissions give up. */
-export function requestLifetime(core: EngineCore, ike: IkeSaState): number {
+export function requestLifetime(ike: IkeSaState): number {
   const r = ike.conn.ike.retransmit;
   let total = 0;
   for (let i = 0; i <= r.tries; i++) total += r.timeout * Math.pow(r.base, i) * 1000;
@@ -166,7 +167,8 @@ export function rekeyIkeSa(core: EngineCore, now: number, ike: IkeSaState): Acti
 export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, policy: RekeyPolicy, optimized: boolean, keMethod?: number): Action[] {
   let pending: PendingIkeRekey | undefined;
   let offered: PpkConfig[] = [];
-  return request(core, 
+  return request(
+    core,
     now,
     ike,
     ExchangeType.CREATE_CHILD_SA,
@@ -180,9 +182,9 @@ export function sendIkeRekey(core: EngineCore, now: number, ike: IkeSaState, pol
     },
     (t, _h, resp) => {
       ike.ikeRekeyInFlight = false;
-      const sel = ppkSelected(core, resp, offered);
+      const sel = ppkSelected(resp, offered);
       if (!sel.ok) return deleteIkeSa(core, t, ike, `IKE SA rekey: ${sel.reason}`, true);
-      const outcome = completeIkeRekey(withPpk(core, ike.sa!, sel.ppk), pending!, resp, policy);
+      const outcome = completeIkeRekey(withPpk(ike.sa!, sel.ppk), pending!, resp, policy);
       const note = outcome.kind === 'done' || outcome.kind === 'followup' ? ppkNotice(core, ike, 'rekeyed IKE SA', sel.ppk) : [];
       return [...note, ...((): Action[] => {
       if (outcome.kind === 'done' && ike.ikeRekeyCollision) return resolveIkeRekeyCollision(core, t, ike, outcome.ike, outcome.ni, outcome.nr, pending!.optimized);
@@ -335,14 +337,14 @@ export function moveChildren(core: EngineCore, old: IkeSaState, fresh: IkeSaStat
  * since rekeyed (a Delete still on its way, a response arriving late) acts on the Child SAs where
  * they moved.
  */
-export function childHolder(core: EngineCore, ike: IkeSaState): IkeSaState {
+export function childHolder(ike: IkeSaState): IkeSaState {
   let holder = ike;
   while (holder.state === 'rekeyed' && holder.successor) holder = holder.successor;
   return holder;
 }
 
 /** Whether our IKE SA rekey would be finished by IKE_FOLLOWUP_KE exchanges (RFC 9370 additional key exchanges). */
-export function ikeRekeyNeedsFollowups(core: EngineCore, ike: IkeSaState): boolean {
+export function ikeRekeyNeedsFollowups(ike: IkeSaState): boolean {
   return ike.sa!.keMethods.length > 1 || ike.conn.ike.proposals.some((p) => p.addKe.some((k) => k.some((m) => m !== 0)));
 }
 
@@ -376,8 +378,8 @@ export function acceptChildRekeyAsResponder(core: EngineCore, now: number, ike: 
       ...core.cancel(`child:${target.childId}:rekey`),
       ...core.cancel(`child:${target.childId}:expire`),
       // New inbound before the response; new outbound installed but unused until the old SA's Delete.
-      { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: keysOf(core, sa.keysIn) } },
-      { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: keysOf(core, sa.keysOut) } },
+      { kind: 'kernel', action: { op: 'installInboundSa', spec: fresh.spec, keys: keysOf(sa.keysIn) } },
+      { kind: 'kernel', action: { op: 'installOutboundSa', spec: fresh.spec, keys: keysOf(sa.keysOut) } },
     ],
     after: [
       core.event({ type: 'child-rekeyed', connection: ike.conn.name, child: target.cfg.name, oldSpiIn: target.sa.spiIn, newSpiIn: sa.spiIn, optimized }),

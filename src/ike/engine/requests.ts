@@ -17,7 +17,8 @@ import { dropIkeSa } from './teardown.js';
  * Drive IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4) until every additional key exchange is done.
  * They go ahead of anything else queued: the SA they finish is half-built until then.
  */
-export function runFollowups(core: EngineCore, 
+export function runFollowups(
+  core: EngineCore,
   now: number,
   ike: IkeSaState,
   followup: FollowupKeInitiator,
@@ -74,7 +75,7 @@ export function pump(core: EngineCore, now: number, ike: IkeSaState): Action[] {
 }
 
 /** RFC 7296 §2.3: SET_WINDOW_SIZE tells the peer how many of its requests we take at once (sent when above 1). */
-export function windowSizeNotify(core: EngineCore, conn: ConnectionConfig): Payload[] {
+export function windowSizeNotify(conn: ConnectionConfig): Payload[] {
   if (conn.ike.windowSize <= 1) return [];
   const data = Buffer.alloc(4);
   data.writeUInt32BE(conn.ike.windowSize);
@@ -82,7 +83,7 @@ export function windowSizeNotify(core: EngineCore, conn: ConnectionConfig): Payl
 }
 
 /** The peer's SET_WINDOW_SIZE: how many of our requests it takes at once (§2.3). A malformed one is ignored. */
-export function noteWindowSize(core: EngineCore, ike: IkeSaState, payloads: readonly Payload[]): void {
+export function noteWindowSize(ike: IkeSaState, payloads: readonly Payload[]): void {
   const n = findNotify(payloads, NotifyType.SET_WINDOW_SIZE);
   if (!n || n.data.length !== 4) return;
   const size = n.data.readUInt32BE(0);
@@ -90,14 +91,14 @@ export function noteWindowSize(core: EngineCore, ike: IkeSaState, payloads: read
   if (size >= 1) ike.peerWindow = Math.min(size, MAX_PEER_WINDOW);
 }
 
-export function retransmitTimer(core: EngineCore, ike: IkeSaState, messageId: number): string {
+export function retransmitTimer(ike: IkeSaState, messageId: number): string {
   return `ike:${ike.id}:retransmit:${messageId}`;
 }
 
 /** Forget every outstanding request of an IKE SA and its retransmission timers. */
 export function abandonRequests(core: EngineCore, ike: IkeSaState): Action[] {
   const out: Action[] = [];
-  for (const id of ike.inflight.keys()) out.push(...core.cancel(retransmitTimer(core, ike, id)));
+  for (const id of ike.inflight.keys()) out.push(...core.cancel(retransmitTimer(ike, id)));
   ike.inflight.clear();
   return out;
 }
@@ -107,7 +108,7 @@ export function armRetransmit(core: EngineCore, now: number, ike: IkeSaState, o:
   let delay = r.timeout * Math.pow(r.base, o.tries) * 1000;
   const limit = ike.conn.ike.dpdTimeout * 1000;
   if (limit > 0) delay = Math.max(1, Math.min(delay, o.sentAt + limit - now));
-  return core.arm(retransmitTimer(core, ike, o.messageId), now + delay, (t) => retransmit(core, t, ike, o));
+  return core.arm(retransmitTimer(ike, o.messageId), now + delay, (t) => retransmit(core, t, ike, o));
 }
 
 export function retransmit(core: EngineCore, now: number, ike: IkeSaState, o: Outstanding): Action[] {
