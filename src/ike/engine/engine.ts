@@ -43,6 +43,8 @@ import { startReauth } from './reauth.js';
 import { rekeyChildSa, rekeyIkeSa } from './rekey.js';
 import { deleteIkeSa, dropIkeSa } from './teardown.js';
 
+export { selectorOf } from './selectors.js';
+
 // ---------------------------------------------------------------------------------------------
 
 export class Engine extends EngineCore implements IkeEngine {
