@@ -375,25 +375,29 @@ export class Daemon {
     const now = this.now();
     const sas = this.engine.listSas(now);
     const rel = (at: number) => (at > 0 && Number.isFinite(at) ? Math.max(0, Math.round((at - now) / 1000)) : null);
-    const out: ListedIkeSa[] = [];
-    for (const s of sas) {
-      const children = [];
-      for (const c of s.children) {
-        const spec = this.kernel.children.get(c.childId);
-        let counters;
-        if (spec) {
-          try {
-            const k = await this.kernel.counters(spec);
-            counters = { bytesIn: k.bytesIn, bytesOut: k.bytesOut, packetsIn: k.packetsIn, packetsOut: k.packetsOut };
-          } catch {
-            /* SA gone meanwhile */
-          }
-        }
-        children.push({ ...c, ...(counters ? { counters } : {}), rekeyInSeconds: rel(c.rekeyAt) });
+    // Every Child SA's counters asked for at once (the addon keeps them in flight on its netlink
+    // socket): with thousands of Child SAs, one round trip after another would take seconds.
+    const countersOf = async (childId: number) => {
+      const spec = this.kernel.children.get(childId);
+      if (!spec) return undefined;
+      try {
+        const k = await this.kernel.counters(spec);
+        return { bytesIn: k.bytesIn, bytesOut: k.bytesOut, packetsIn: k.packetsIn, packetsOut: k.packetsOut };
+      } catch {
+        return undefined; // SA gone meanwhile
       }
-      out.push({ ...s, rekeyInSeconds: rel(s.rekeyAt), ...(s.reauthAt ? { reauthInSeconds: rel(s.reauthAt) } : {}), children });
-    }
-    return out;
+    };
+    return Promise.all(
+      sas.map(async (s) => {
+        const children = await Promise.all(
+          s.children.map(async (c) => {
+            const counters = await countersOf(c.childId);
+            return { ...c, ...(counters ? { counters } : {}), rekeyInSeconds: rel(c.rekeyAt) };
+          }),
+        );
+        return { ...s, rekeyInSeconds: rel(s.rekeyAt), ...(s.reauthAt ? { reauthInSeconds: rel(s.reauthAt) } : {}), children };
+      }),
+    );
   }
 
   /** SIGHUP / ctl reload: a broken file is rejected whole and the running configuration stays. */
