@@ -58,17 +58,20 @@ FAIL_NOTES=()
 for p in unit kernel e2e; do rm -f ".vitest-results-$p.json" ".vitest-results-$p-rc.json"; done
 rm -f .vitest-results-summary.json
 
+# A failure before any test ran (build, type check): one failure in the usual closing line.
+fail_before_tests() {
+  echo "$1" >&2
+  echo
+  echo "Tests: 0 passed, 1 failed, 0 skipped"
+  echo '{"passed":0,"failed":1,"skipped":0,"line":"Tests: 0 passed, 1 failed, 0 skipped"}' > .vitest-results-summary.json
+  exit 1
+}
+
 # 1. Build (addon + TypeScript).  A build failure is a real failure.
 if [[ -z ${IKEV2D_TEST_NO_BUILD:-} ]]; then
   say "build (npm run build)"
   t=$(now)
-  if ! npm run build; then
-    echo "BUILD FAILED after $(since "$t")" >&2
-    echo
-    echo "Tests: 0 passed, 1 failed, 0 skipped"
-    echo '{"passed":0,"failed":1,"skipped":0,"line":"Tests: 0 passed, 1 failed, 0 skipped"}' > .vitest-results-summary.json
-    exit 1
-  fi
+  npm run build || fail_before_tests "BUILD FAILED after $(since "$t")"
   echo "--- build took $(since "$t")"
 fi
 
@@ -76,13 +79,7 @@ fi
 #    vitest strips types without checking them.  A type error is a real failure.
 say "type check of the tests (npm run typecheck:test)"
 t=$(now)
-if ! npm run --silent typecheck:test; then
-  echo "TYPE CHECK FAILED (npm run typecheck:test) after $(since "$t")" >&2
-  echo
-  echo "Tests: 0 passed, 1 failed, 0 skipped"
-  echo '{"passed":0,"failed":1,"skipped":0,"line":"Tests: 0 passed, 1 failed, 0 skipped"}' > .vitest-results-summary.json
-  exit 1
-fi
+npm run --silent typecheck:test || fail_before_tests "TYPE CHECK FAILED (npm run typecheck:test) after $(since "$t")"
 echo "--- type check took $(since "$t")"
 
 # 3. Unit suite on the host.
