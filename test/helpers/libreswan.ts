@@ -79,7 +79,7 @@ export interface LibreswanState {
   kind: 'ike' | 'child';
   /** For a Child SA: the serial of its IKE SA. */
   ikeSerial?: number;
-  /** For a Child SA: ESP SPIs (hex, no 0x) as printed by pluto, outbound then inbound. */
+  /** For a Child SA: ESP SPIs (8 hex digits, no 0x), outbound then inbound. */
   espSpis: string[];
   line: string;
 }
@@ -169,7 +169,8 @@ export function parseShowStates(text: string): LibreswanState[] {
     m = line.match(/#(\d+): "([^"]+)"(?:\[\d+\])? (.*\besp\.[0-9a-f]+@.*)$/);
     if (m) {
       const serial = Number(m[1]);
-      const spis = [...m[3]!.matchAll(/\besp\.([0-9a-f]+)@/g)].map((x) => x[1]!);
+      // pluto prints SPIs without leading zeros (esp.885f782@...): 8 hex digits, as everywhere else
+      const spis = [...m[3]!.matchAll(/\besp\.([0-9a-f]+)@/g)].map((x) => x[1]!.padStart(8, '0'));
       const s = states.get(serial);
       if (s) s.espSpis = spis;
       else states.set(serial, { serial, connection: m[2]!, state: '', kind: 'child', espSpis: spis, line: line.trim() });
