@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectVeth, createNetns, isRoot, kernelHasEsp, type Netns } from '../helpers/netns.js';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { parseArgs } from '../../src/cli/args.js';
 import { controlRequest } from '../../src/daemon/control.js';
 
@@ -404,6 +404,17 @@ export async function siteToSite(o: { v6?: boolean; nat?: boolean; wanMtu?: numb
  * kernel itself creates for an ACQUIRE (SPI 0, expiring after net.core.xfrm_acq_expires) are
  * counted apart: no daemon installs them and none can delete them by SPI.
  */
+/** SIGTERM both gateways (each must exit 0), then neither gateway's kernel holds an SA or a policy. */
+export async function stopGatewaysCleanly(site: Site, a: Ikev2d, b: Ikev2d): Promise<void> {
+  expect(await a.stop()).toBe(0);
+  expect(await b.stop()).toBe(0);
+  for (const ns of [site.gwA, site.gwB]) {
+    const k = await kernelCounts(ns);
+    expect(k.sas, k.text).toBe(0);
+    expect(k.policies, k.text).toBe(0);
+  }
+}
+
 export async function kernelCounts(ns: Netns): Promise<{ sas: number; larval: number; policies: number; text: string }> {
   const s = (await ns.exec(['ip', 'xfrm', 'state'])).stdout;
   const p = (await ns.exec(['ip', 'xfrm', 'policy'])).stdout;

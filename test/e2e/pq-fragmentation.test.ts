@@ -5,7 +5,7 @@
 // at all. Rekeyed under a ping flood with zero loss; a second Child SA is created with IKE_FOLLOWUP_KE.
 import { describe, expect, it } from 'vitest';
 import type { Netns } from '../helpers/netns.js';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing, cleanupAfterEach, stopGatewaysCleanly } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel over a small MTU: ${why}`);
@@ -114,12 +114,6 @@ describe.skipIf(why !== null)('post-quantum tunnel over a 1280-octet MTU (RFC 73
     expect(end.b['ip-fragment'], all).toBe(0);
     expect(end.a['ike-any']! + end.b['ike-any']!, all).toBeGreaterThan(end.a['skf-any']! + end.b['skf-any']!);
 
-    expect(await a.stop()).toBe(0);
-    expect(await b.stop()).toBe(0);
-    for (const ns of [site.gwA, site.gwB]) {
-      const k = await kernelCounts(ns);
-      expect(k.sas, k.text).toBe(0);
-      expect(k.policies, k.text).toBe(0);
-    }
+    await stopGatewaysCleanly(site, a, b);
   });
 });

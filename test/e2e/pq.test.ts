@@ -2,7 +2,7 @@
 // (RFC 9242/9370) and a mandatory PPK (RFC 8784), rekeyed under a ping flood with zero loss;
 // the IKE SA rekeys continue with IKE_FOLLOWUP_KE for the ML-KEM round.
 import { describe, expect, it } from 'vitest';
-import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
+import { connectionYaml, e2eUnavailable, installedChildren, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach, stopGatewaysCleanly } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e post-quantum tunnel: ${why}`);
@@ -35,13 +35,7 @@ describe.skipIf(why !== null)('post-quantum tunnel', () => {
     expect(r.transmitted, r.output).toBeGreaterThan(100);
     expect(r.received, `lost ${r.transmitted - r.received} of ${r.transmitted}`).toBe(r.transmitted);
     expect((await a.listSas())[0]!.suite).toContain('ML-KEM-768');
-    expect(await a.stop()).toBe(0);
-    expect(await b.stop()).toBe(0);
-    for (const ns of [site.gwA, site.gwB]) {
-      const k = await kernelCounts(ns);
-      expect(k.sas, k.text).toBe(0);
-      expect(k.policies, k.text).toBe(0);
-    }
+    await stopGatewaysCleanly(site, a, b);
   });
 
   it('a gateway without the PPK cannot bring the tunnel up (no silent classic fallback)', async () => {

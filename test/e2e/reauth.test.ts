@@ -2,7 +2,7 @@
 // a new IKE SA with fresh authentication, the Child SA moved make-before-break, not one packet lost,
 // and the kernel holds one SA pair once the grace period is over.
 import { describe, expect, it } from 'vitest';
-import { cleanupAfterEach, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing } from './harness.js';
+import { cleanupAfterEach, e2eUnavailable, installedChildren, kernelCounts, siteToSite, sleep, startGateways, startPing, stopGatewaysCleanly } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e reauthentication: ${why}`);
@@ -40,12 +40,6 @@ describe.skipIf(why !== null)('reauthentication under load', () => {
     // after the grace time only one SA pair and one policy set per side remain
     await sleep(4000);
     for (const ns of [site.gwA, site.gwB]) expect((await kernelCounts(ns)).sas).toBe(2);
-    expect(await a.stop()).toBe(0);
-    expect(await b.stop()).toBe(0);
-    for (const ns of [site.gwA, site.gwB]) {
-      const k = await kernelCounts(ns);
-      expect(k.sas, k.text).toBe(0);
-      expect(k.policies, k.text).toBe(0);
-    }
+    await stopGatewaysCleanly(site, a, b);
   });
 });

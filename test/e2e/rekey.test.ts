@@ -1,7 +1,7 @@
 // Child SA and IKE SA rekeys through the daemon under a continuous ping flood: not one
 // packet may be lost (make-before-break), and the kernel is clean afterwards.
 import { describe, expect, it } from 'vitest';
-import { e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach } from './harness.js';
+import { e2eUnavailable, kernelCounts, rekeyChildren, rekeyIkeSas, siteToSite, sleep, startGateways, startPing, cleanupAfterEach, stopGatewaysCleanly } from './harness.js';
 
 const why = await e2eUnavailable();
 if (why) console.warn(`SKIPPED: ikev2d e2e rekeys: ${why}`);
@@ -37,13 +37,7 @@ describe.skipIf(why !== null)('rekeys under load', () => {
     // after the grace time only one SA pair per side remains
     await sleep(4000);
     expect((await kernelCounts(site.gwA)).sas).toBe(2);
-    expect(await a.stop()).toBe(0);
-    expect(await b.stop()).toBe(0);
-    for (const ns of [site.gwA, site.gwB]) {
-      const k = await kernelCounts(ns);
-      expect(k.sas, k.text).toBe(0);
-      expect(k.policies, k.text).toBe(0);
-    }
+    await stopGatewaysCleanly(site, a, b);
   });
 
   // draft-ietf-ipsecme-ikev2-sa-ts-payloads-opt §5.1: without child-pfs-info the initial Child SA's
